@@ -1,0 +1,78 @@
+import { z } from 'zod';
+
+const boolish = z
+  .enum(['true', 'false', '1', '0'])
+  .transform((value) => value === 'true' || value === '1');
+
+const ConfigSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  DATABASE_URL: z.string().url().optional(),
+  WEIR_DATA_DIR: z.string().min(1).default('./.weir'),
+  WEIR_SECRET: z.string().min(32, 'WEIR_SECRET must be at least 32 characters').optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  WEIR_RUNTIME: z.enum(['none']).default('none'),
+  WEIR_MAX_BODY_BYTES: z.coerce.number().int().positive().default(256 * 1024),
+  WEIR_SIGNUP_RATE_PER_MINUTE: z.coerce.number().int().positive().default(20),
+  WEIR_RECONCILE_INTERVAL_MS: z.coerce.number().int().positive().default(5000),
+  WEIR_SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),
+  WEIR_GRAPHIQL: boolish.optional(),
+  WEIR_TRUST_PROXY: boolish.default(false),
+});
+
+export interface Config {
+  readonly env: 'development' | 'production' | 'test';
+  readonly host: string;
+  readonly port: number;
+  /** Unset: the embedded PGlite database under `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  /** Server secret for API-key HMACs. Unset: generated once and kept in `dataDir`. */
+  readonly secret: string | undefined;
+  readonly logLevel: string;
+  readonly runtime: 'none';
+  readonly maxBodyBytes: number;
+  readonly signupRatePerMinute: number;
+  readonly reconcileIntervalMs: number;
+  readonly shutdownGraceMs: number;
+  readonly graphiql: boolean;
+  /** Take the client address for rate limits from X-Forwarded-For. */
+  readonly trustProxy: boolean;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses the environment once. Nothing else in Weir reads `process.env`. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const parsed = ConfigSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const c = parsed.data;
+  return Object.freeze({
+    env: c.NODE_ENV,
+    host: c.HOST,
+    port: c.PORT,
+    databaseUrl: c.DATABASE_URL,
+    dataDir: c.WEIR_DATA_DIR,
+    secret: c.WEIR_SECRET,
+    logLevel: c.LOG_LEVEL,
+    runtime: c.WEIR_RUNTIME,
+    maxBodyBytes: c.WEIR_MAX_BODY_BYTES,
+    signupRatePerMinute: c.WEIR_SIGNUP_RATE_PER_MINUTE,
+    reconcileIntervalMs: c.WEIR_RECONCILE_INTERVAL_MS,
+    shutdownGraceMs: c.WEIR_SHUTDOWN_GRACE_MS,
+    graphiql: c.WEIR_GRAPHIQL ?? c.NODE_ENV === 'development',
+    trustProxy: c.WEIR_TRUST_PROXY,
+  });
+}
+
+/** A config for tests and benchmarks: embedded defaults with overrides. */
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return Object.freeze({ ...loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent' }), ...overrides });
+}

@@ -1,0 +1,31 @@
+import type { ColumnType, Generated, Selectable } from 'kysely';
+
+/** Pipelines and connections are both jobs: they run on Flink when active. */
+export type JobKind = 'PIPELINE' | 'CONNECTION';
+export type DesiredState = 'ACTIVE' | 'INACTIVE';
+export type ActualState = 'STARTING' | 'RUNNING' | 'RECOVERING' | 'STOPPING' | 'STOPPED' | 'FAILED';
+export type TaskSize = 'S' | 'M' | 'L';
+
+export interface JobColumns {
+  task_size: TaskSize;
+  task_count: number;
+  desired_state: ColumnType<DesiredState, DesiredState | undefined, DesiredState>;
+  actual_state: ColumnType<ActualState, ActualState | undefined, ActualState>;
+  actual_reason: ColumnType<string | null, string | null | undefined, string | null>;
+  /** Bumped on every change of what runs, so the runtime can tell a stale deployment. */
+  spec_version: ColumnType<number, number | undefined, number>;
+  created_at: ColumnType<Date, never, never>;
+  updated_at: ColumnType<Date, never, Date>;
+}
+
+export interface JobTransitionTable {
+  id: Generated<string>;
+  account_id: string;
+  job_kind: JobKind;
+  job_id: string;
+  state: ActualState;
+  reason: string | null;
+  at: ColumnType<Date, never, never>;
+}
+
+export type JobTransitionRow = Selectable<JobTransitionTable>;

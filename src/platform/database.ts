@@ -1,0 +1,41 @@
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { WeirDatabase } from './database-schema.js';
+import { PGliteDialect } from './pglite-driver.js';
+
+export type Db = Kysely<WeirDatabase>;
+
+export interface DatabaseHandle {
+  readonly db: Db;
+  /** `pglite` (embedded, in process) or `postgres` (a server at DATABASE_URL). */
+  readonly kind: 'pglite' | 'postgres';
+  /** Where the data lives: a folder for PGlite, the URL without password for Postgres. */
+  readonly location: string;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  readonly databaseUrl: string | undefined;
+  /** PGlite data folder; `memory://` keeps it in memory (tests). */
+  readonly pgliteDir: string;
+  readonly poolSize?: number;
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
+  if (options.databaseUrl) {
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 });
+    const db = new Kysely<WeirDatabase>({ dialect: new PostgresDialect({ pool }) });
+    const url = new URL(options.databaseUrl);
+    url.password = '';
+    return { db, kind: 'postgres', location: url.toString(), close: () => db.destroy() };
+  }
+  const inMemory = options.pgliteDir === 'memory://';
+  const location = inMemory ? 'memory://' : resolve(options.pgliteDir);
+  if (!inMemory) await mkdir(location, { recursive: true });
+  const pglite = await PGlite.create(inMemory ? undefined : location);
+  const db = new Kysely<WeirDatabase>({ dialect: new PGliteDialect(pglite) });
+  return { db, kind: 'pglite', location, close: () => db.destroy() };
+}

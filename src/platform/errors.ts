@@ -1,0 +1,109 @@
+/**
+ * Expected failures. Each carries a stable `code` that clients switch on; the GraphQL
+ * boundary turns them into errors with `extensions.code`. Anything that is not a
+ * WeirError is unexpected and masked.
+ */
+export type ErrorCode =
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'VALIDATION'
+  | 'CONFLICT'
+  | 'QUOTA_EXCEEDED'
+  | 'RATE_LIMITED';
+
+export abstract class WeirError extends Error {
+  abstract readonly code: ErrorCode;
+  /** Extra, client-safe data for `extensions`. */
+  get details(): Record<string, unknown> {
+    return {};
+  }
+}
+
+export class UnauthenticatedError extends WeirError {
+  readonly code = 'UNAUTHENTICATED';
+  override readonly name = 'UnauthenticatedError';
+  constructor(message = 'A valid API key is required: send "Authorization: Bearer <key>".') {
+    super(message);
+  }
+}
+
+export class ForbiddenError extends WeirError {
+  readonly code = 'FORBIDDEN';
+  override readonly name = 'ForbiddenError';
+  constructor(readonly requiredRole: string) {
+    super(`This operation needs the ${requiredRole} role.`);
+  }
+  override get details() {
+    return { requiredRole: this.requiredRole };
+  }
+}
+
+/** Also the answer for another account's objects: existence never leaks across accounts. */
+export class NotFoundError extends WeirError {
+  readonly code = 'NOT_FOUND';
+  override readonly name = 'NotFoundError';
+  constructor(readonly kind: string, readonly id: string) {
+    super(`${kind} ${JSON.stringify(id)} was not found.`);
+  }
+  override get details() {
+    return { kind: this.kind, id: this.id };
+  }
+}
+
+export interface ValidationProblem {
+  /** Path of the offending input field, e.g. ["input", "properties", "rows-per-second"]. */
+  readonly path: readonly (string | number)[];
+  readonly message: string;
+  /** For SQL: 1-based line and column. */
+  readonly line?: number;
+  readonly column?: number;
+}
+
+export class ValidationError extends WeirError {
+  readonly code = 'VALIDATION';
+  override readonly name = 'ValidationError';
+  constructor(readonly problems: readonly ValidationProblem[]) {
+    super(problems.map((p) => (p.path.length ? `${p.path.join('.')}: ${p.message}` : p.message)).join('; '));
+  }
+  static of(path: readonly (string | number)[], message: string, position?: { line: number; column: number }) {
+    return new ValidationError([{ path, message, ...position }]);
+  }
+  override get details() {
+    const first = this.problems[0];
+    return { field: first?.path ?? [], problems: this.problems };
+  }
+}
+
+export class ConflictError extends WeirError {
+  readonly code = 'CONFLICT';
+  override readonly name = 'ConflictError';
+  constructor(message: string, readonly extra: Record<string, unknown> = {}) {
+    super(message);
+  }
+  override get details() {
+    return this.extra;
+  }
+}
+
+export class QuotaExceededError extends WeirError {
+  readonly code = 'QUOTA_EXCEEDED';
+  override readonly name = 'QuotaExceededError';
+  constructor(readonly quota: string, readonly limit: number, readonly requested: number) {
+    super(`Quota exceeded: ${quota} is limited to ${limit} for this account's tier (would be ${requested}).`);
+  }
+  override get details() {
+    return { quota: this.quota, limit: this.limit, requested: this.requested };
+  }
+}
+
+export class RateLimitedError extends WeirError {
+  readonly code = 'RATE_LIMITED';
+  override readonly name = 'RateLimitedError';
+  constructor(readonly retryAfterMs: number) {
+    super(`Too many requests; retry in ${Math.ceil(retryAfterMs / 1000)} s.`);
+  }
+  override get details() {
+    return { retryAfterMs: this.retryAfterMs };
+  }
+}
