@@ -1,0 +1,79 @@
+import type { ConnectionType, PropertyValue } from '../connection.table.js';
+
+export type ConnectorName = 'datagen' | 'kafka';
+
+export type OptionType = 'STRING' | 'INT' | 'LONG' | 'DOUBLE' | 'BOOLEAN' | 'ENUM';
+
+/**
+ * "This option only means something while another option has one of these values."
+ * The other option's default counts when it is not given. In per-field options `#`
+ * stands for the same field: `fields.#.kind`.
+ */
+export interface OptionCondition {
+  readonly key: string;
+  readonly oneOf: readonly PropertyValue[];
+}
+
+export interface OptionDefinition {
+  /** The Flink option key. Per-field options put `#` where the field name goes. */
+  readonly key: string;
+  readonly type: OptionType;
+  readonly required: boolean;
+  /** Write-only: stored apart from the other properties, never returned or logged. */
+  readonly secret: boolean;
+  readonly description: string;
+  /** What the runtime uses when the option is absent; never copied into stored properties. */
+  readonly default?: PropertyValue;
+  readonly enumValues?: readonly string[];
+  readonly min?: number;
+  readonly max?: number;
+  /** Absent: the option applies to every type the connector supports. */
+  readonly appliesTo?: readonly ConnectionType[];
+  /** One option per stream field, keyed `fields.<field>.<suffix>`. */
+  readonly perField?: boolean;
+  /**
+   * Flink rejects options it did not consume (or silently ignores them), so an option
+   * given outside its condition is reported rather than stored to fail at job start.
+   */
+  readonly onlyWhen?: OptionCondition;
+  readonly requiredWhen?: OptionCondition;
+}
+
+/** A problem found by a connector's own cross-option check; `key` names the option to blame. */
+export interface OptionProblem {
+  readonly key: string;
+  readonly message: string;
+}
+
+export interface OptionCheckInput {
+  readonly type: ConnectionType;
+  /** Only options that passed their own checks, already coerced. */
+  readonly values: ReadonlyMap<string, PropertyValue>;
+}
+
+export interface ConnectorDefinition {
+  readonly name: ConnectorName;
+  readonly description: string;
+  readonly types: readonly ConnectionType[];
+  readonly options: readonly OptionDefinition[];
+  /** Rules between option values that the declarative fields cannot say. */
+  readonly check?: (input: OptionCheckInput) => readonly OptionProblem[];
+}
+
+const PER_FIELD_PREFIX = 'fields.';
+
+export function perFieldKey(field: string, suffix: string): string {
+  return `${PER_FIELD_PREFIX}${field}.${suffix}`;
+}
+
+/**
+ * The suffix is the last segment, so a field name may itself contain dots:
+ * `fields.a.b.kind` is field `a.b`.
+ */
+export function parsePerFieldKey(key: string): { field: string; suffix: string } | undefined {
+  if (!key.startsWith(PER_FIELD_PREFIX)) return undefined;
+  const rest = key.slice(PER_FIELD_PREFIX.length);
+  const lastDot = rest.lastIndexOf('.');
+  if (lastDot <= 0 || lastDot === rest.length - 1) return undefined;
+  return { field: rest.slice(0, lastDot), suffix: rest.slice(lastDot + 1) };
+}
