@@ -1,4 +1,5 @@
 import type { Db } from '../platform/database.js';
+import { paginate, type PageQuery } from '../platform/pagination.js';
 import type { AccountRow, ApiKeyRow, Role, Tier, TierRow } from './account.table.js';
 
 export async function insertAccount(db: Db, account: { id: string; name: string; tier: Tier }): Promise<AccountRow> {
@@ -71,4 +72,8 @@ export async function countLiveAdminKeys(db: Db, accountId: string): Promise<num
     .where('revoked_at', 'is', null)
     .executeTakeFirstOrThrow();
   return Number(row.n);
+}
+
+export async function listApiKeys(db: Db, accountId: string, page: PageQuery): Promise<ApiKeyRow[]> {
+  return paginate(db.selectFrom('api_keys').selectAll().where('account_id', '=', accountId), 'id', page).execute();
 }

@@ -1,3 +1,5 @@
+import { globalId, isUuid } from './ids.js';
+
 /**
  * Expected failures. Each carries a stable `code` that clients switch on; the GraphQL
  * boundary turns them into errors with `extensions.code`. Anything that is not a
@@ -43,8 +45,12 @@ export class ForbiddenError extends WeirError {
 export class NotFoundError extends WeirError {
   readonly code = 'NOT_FOUND';
   override readonly name = 'NotFoundError';
-  constructor(readonly kind: string, readonly id: string) {
-    super(`${kind} ${JSON.stringify(id)} was not found.`);
+  readonly id: string;
+  /** `id`: a row's uuid (shown as the API's global id of `kind`) or the id as the client sent it. */
+  constructor(readonly kind: string, id: string) {
+    const shown = isUuid(id) ? globalId(kind, id) : id;
+    super(`${kind} ${JSON.stringify(shown)} was not found.`);
+    this.id = shown;
   }
   override get details() {
     return { kind: this.kind, id: this.id };

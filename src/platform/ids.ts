@@ -17,3 +17,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Ids that are not UUIDs can never match a row; callers answer NOT_FOUND without a query. */
 export const isUuid = (value: string): boolean => UUID.test(value);
+
+/** The API's global id of a row: base64 of `Type:uuid` (Relay convention). */
+export function globalId(type: string, id: string): string {
+  return Buffer.from(`${type}:${id}`).toString('base64');
+}

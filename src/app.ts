@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import { GraphQLError } from 'graphql';
+import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import type { Actor } from './accounts/actor.js';
+import type { Config } from './config.js';
+import type { GraphQLContext } from './graphql/context.js';
+import { useWeirErrors } from './graphql/error-plugin.js';
+import { useOperationLimits } from './graphql/limits.js';
+import { buildSchema } from './graphql/schema.js';
+import { StatusEvents } from './jobs/status-events.js';
+import type { Db } from './platform/database.js';
+import { WeirError } from './platform/errors.js';
+import type { Logger } from './platform/logger.js';
+import { Reconciler } from './reconcile/reconciler.js';
+import { ReconcileLoop } from './reconcile/loop.js';
+import type { Runtime } from './runtime/runtime.js';
+import { createServices, type Services } from './services.js';
+
+/** What the transport (HTTP or WebSocket) knows before GraphQL starts. */
+export interface ServerContext {
+  readonly requestId?: string;
+  readonly clientAddress?: string;
+  /** Set by the WebSocket transport, which authenticates once at connection time. */
+  readonly wsActor?: Actor;
+}
+
+export interface AppDeps {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly db: Db;
+  readonly secret: string;
+  readonly runtime: Runtime;
+}
+
+export interface App {
+  readonly yoga: YogaServerInstance<ServerContext, GraphQLContext>;
+  readonly services: Services;
+  readonly reconciler: Reconciler;
+  readonly loop: ReconcileLoop;
+  readonly logger: Logger;
+  /** Reads the API key of a request: undefined when none was sent. */
+  authenticate(authorization: string | null | undefined): Promise<Actor | undefined>;
+}
+
+function bearer(header: string | null | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) throw new GraphQLError('The Authorization header must be "Bearer <API key>".', {
+    extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
+  });
+  return match[1];
+}
+
+/** The gateway without a port: tests call `app.yoga.fetch()` directly. */
+export function buildApp(deps: AppDeps): App {
+  const { config, logger, db } = deps;
+  const events = new StatusEvents();
+  const reconciler = new Reconciler(db, deps.runtime, events, logger.child({ component: 'reconciler' }));
+  const loop = new ReconcileLoop(reconciler, config.reconcileIntervalMs, logger.child({ component: 'reconcile-loop' }));
+  const services = createServices({
+    db,
+    secret: deps.secret,
+    signupRatePerMinute: config.signupRatePerMinute,
+    logger,
+    wakeReconciler: () => loop.wake(),
+    statusEvents: events,
+  });
+
+  async function authenticate(authorization: string | null | undefined): Promise<Actor | undefined> {
+    const key = bearer(authorization);
+    if (key === undefined) return undefined;
+    try {
+      return await services.accounts.authenticate(key);
+    } catch (error) {
+      if (error instanceof WeirError) {
+        throw new GraphQLError(error.message, { extensions: { code: error.code, http: { status: 401 } } });
+      }
+      throw error;
+    }
+  }
+
+  const yoga = createYoga<ServerContext, GraphQLContext>({
+    schema: buildSchema(),
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    graphiql: config.graphiql ? { subscriptionsProtocol: 'WS', title: 'Weir' } : false,
+    logging: logger.child({ component: 'yoga' }),
+    // useWeirErrors is the error boundary (it knows the request id); yoga's own masking
+    // would run first and hide Weir's typed errors.
+    maskedErrors: false,
+    plugins: [useOperationLimits(), useWeirErrors()],
+    context: async (initial): Promise<GraphQLContext> => {
+      const requestId = initial.requestId ?? randomUUID();
+      let actor: Actor | null;
+      try {
+        actor = initial.wsActor ?? (await authenticate(initial.request?.headers.get('authorization'))) ?? null;
+      } catch (error) {
+        if (error instanceof GraphQLError) throw error;
+        logger.error({ err: error, requestId }, 'authentication failed unexpectedly');
+        throw new GraphQLError('Unexpected error.', { extensions: { code: 'INTERNAL_SERVER_ERROR', requestId } });
+      }
+      return {
+        requestId,
+        logger: logger.child({ requestId, ...(actor ? { accountId: actor.accountId } : {}) }),
+        services,
+        actor,
+        clientAddress: initial.clientAddress ?? 'unknown',
+      };
+    },
+  });
+
+  return { yoga, services, reconciler, loop, logger, authenticate };
+}

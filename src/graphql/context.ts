@@ -1,0 +1,14 @@
+import type { Actor } from '../accounts/actor.js';
+import type { Logger } from '../platform/logger.js';
+import type { Services } from '../services.js';
+
+/** What every resolver gets. Resolvers call services; they hold no rules of their own. */
+export interface GraphQLContext {
+  readonly requestId: string;
+  /** Scoped to the request (and the account once authenticated). */
+  readonly logger: Logger;
+  readonly services: Services;
+  /** null: no API key was sent (only public fields such as signUp work). */
+  readonly actor: Actor | null;
+  readonly clientAddress: string;
+}

@@ -1,0 +1,26 @@
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import type { GraphQLError } from 'graphql';
+
+/** Operation limits, enforced at parse and validation, so HTTP and WebSocket share them. */
+export const LIMITS = Object.freeze({
+  maxDepth: 12,
+  maxCost: 5000,
+  maxAliases: 15,
+  maxTokens: 2000,
+  maxDirectives: 20,
+});
+
+function coded(code: string) {
+  return [(_ctx: unknown, error: GraphQLError) => void Object.assign(error.extensions, { code })];
+}
+
+export function useOperationLimits() {
+  return EnvelopArmorPlugin({
+    maxDepth: { n: LIMITS.maxDepth, onReject: coded('DEPTH_LIMIT_EXCEEDED') },
+    costLimit: { maxCost: LIMITS.maxCost, onReject: coded('COST_LIMIT_EXCEEDED') },
+    maxAliases: { n: LIMITS.maxAliases, onReject: coded('ALIAS_LIMIT_EXCEEDED') },
+    maxTokens: { n: LIMITS.maxTokens, onReject: coded('TOKEN_LIMIT_EXCEEDED') },
+    maxDirectives: { n: LIMITS.maxDirectives, onReject: coded('DIRECTIVE_LIMIT_EXCEEDED') },
+    blockFieldSuggestion: { enabled: true },
+  });
+}

@@ -1,0 +1,92 @@
+import type { IncomingMessage, Server } from 'node:http';
+import type { ExecutionArgs } from 'graphql';
+import type { GraphQLError } from 'graphql';
+import type { SubscribePayload } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Actor } from '../accounts/actor.js';
+import type { App } from '../app.js';
+
+export interface WebSocketTransport {
+  /** Open sockets (for tests and metrics). */
+  readonly clients: () => number;
+  /** Stops accepting and closes every socket with 1001 (going away). */
+  close(): Promise<void>;
+}
+
+type Extra = {
+  readonly socket: WebSocket;
+  readonly request: IncomingMessage;
+  actor?: Actor;
+  unwatch?: () => void;
+};
+
+/** Closes a socket whose API key was revoked; graphql-ws clients do not retry 44xx. */
+export const CLOSE_KEY_REVOKED = 4403;
+
+/**
+ * graphql-ws on the same path as HTTP. Every operation goes through yoga's envelop
+ * (parse, validate, context, execute), so limits, auth and error masking are shared.
+ */
+export function attachWebSocket(options: { server: Server; app: App; maxPayloadBytes: number }): WebSocketTransport {
+  const { app } = options;
+  const wss = new WebSocketServer({ server: options.server, path: '/graphql', maxPayload: options.maxPayloadBytes });
+
+  const cleanup = useServer<Record<string, unknown> | undefined, Extra>(
+    {
+      execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
+      subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
+      onConnect: async (ctx) => {
+        const authorization = ctx.connectionParams?.authorization;
+        try {
+          const actor = await app.authenticate(typeof authorization === 'string' ? authorization : undefined);
+          if (actor) {
+            ctx.extra.actor = actor;
+            ctx.extra.unwatch = app.services.revocations.watch(actor.keyId, () =>
+              ctx.extra.socket.close(CLOSE_KEY_REVOKED, 'API key revoked'),
+            );
+          }
+          return true;
+        } catch {
+          return false; // graphql-ws closes with 4403 Forbidden
+        }
+      },
+      onClose: (ctx) => ctx.extra.unwatch?.(),
+      onSubscribe: async (ctx, _id, payload: SubscribePayload) => {
+        const { schema, execute, subscribe, contextFactory, parse, validate } = app.yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params: payload,
+          clientAddress: ctx.extra.request.socket.remoteAddress ?? 'unknown',
+          ...(ctx.extra.actor ? { wsActor: ctx.extra.actor } : {}),
+        });
+        let document;
+        try {
+          document = parse(payload.query);
+        } catch (error) {
+          return [error as GraphQLError];
+        }
+        const errors = validate(schema, document);
+        if (errors.length > 0) return errors;
+        return {
+          schema,
+          operationName: payload.operationName ?? null,
+          document,
+          variableValues: payload.variables ?? null,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+      },
+    },
+    wss,
+  );
+
+  return {
+    clients: () => wss.clients.size,
+    async close() {
+      // graphql-ws closes each socket with 1001 (going away), then the server.
+      await cleanup.dispose();
+    },
+  };
+}

@@ -1,0 +1,138 @@
+import { sql } from 'kysely';
+import type { Db } from '../platform/database.js';
+import type { PageQuery } from '../platform/pagination.js';
+import { paginate } from '../platform/pagination.js';
+import type { ActualState, DesiredState, JobKind, JobTransitionRow, TaskSize } from './job.table.js';
+
+const TABLE = { PIPELINE: 'pipelines', CONNECTION: 'connections' } as const;
+
+/** The state columns every job has, whichever table holds it. */
+export interface JobStateRow {
+  readonly kind: JobKind;
+  readonly id: string;
+  readonly account_id: string;
+  readonly name: string;
+  readonly task_size: TaskSize;
+  readonly task_count: number;
+  readonly desired_state: DesiredState;
+  readonly actual_state: ActualState;
+  readonly actual_reason: string | null;
+  readonly spec_version: number;
+}
+
+const STATE_COLUMNS = [
+  'id',
+  'account_id',
+  'name',
+  'task_size',
+  'task_count',
+  'desired_state',
+  'actual_state',
+  'actual_reason',
+  'spec_version',
+] as const;
+
+export async function findJobState(db: Db, kind: JobKind, accountId: string, id: string) {
+  const row = await db
+    .selectFrom(TABLE[kind])
+    .select(STATE_COLUMNS)
+    .where('account_id', '=', accountId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  return row && ({ kind, ...row } satisfies JobStateRow);
+}
+
+/** Serialises quota checks of one account: activations of the same account queue here. */
+export async function lockAccount(db: Db, accountId: string): Promise<void> {
+  await db.selectFrom('accounts').select('id').where('id', '=', accountId).forUpdate().execute();
+}
+
+/** Active jobs of an account and the sum of their task counts. */
+export async function activeUsage(db: Db, accountId: string): Promise<{ jobs: number; tasks: number }> {
+  const usage = await sql<{ jobs: string; tasks: string | null }>`
+    select count(*) as jobs, sum(task_count) as tasks from (
+      select task_count from pipelines where account_id = ${accountId} and desired_state = 'ACTIVE'
+      union all
+      select task_count from connections where account_id = ${accountId} and desired_state = 'ACTIVE'
+    ) active`.execute(db);
+  const row = usage.rows[0];
+  return { jobs: Number(row?.jobs ?? 0), tasks: Number(row?.tasks ?? 0) };
+}
+
+export async function setDesiredState(db: Db, kind: JobKind, accountId: string, id: string, desired: DesiredState) {
+  await db
+    .updateTable(TABLE[kind])
+    .set({ desired_state: desired, updated_at: new Date() })
+    .where('account_id', '=', accountId)
+    .where('id', '=', id)
+    .execute();
+}
+
+/** Jobs the reconciler must look at: wanted active, or not yet seen stopped. */
+export async function listJobsToReconcile(db: Db): Promise<JobStateRow[]> {
+  const [pipelines, connections] = await Promise.all(
+    (['PIPELINE', 'CONNECTION'] as const).map(async (kind) => {
+      const rows = await db
+        .selectFrom(TABLE[kind])
+        .select(STATE_COLUMNS)
+        .where((eb) => eb.or([eb('desired_state', '=', 'ACTIVE'), eb('actual_state', '!=', 'STOPPED')]))
+        .execute();
+      return rows.map((row) => ({ kind, ...row }));
+    }),
+  );
+  return [...pipelines!, ...connections!];
+}
+
+/** Which of these job ids still exist (a job absent here was deleted). */
+export async function existingJobIds(db: Db, kind: JobKind, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const rows = await db.selectFrom(TABLE[kind]).select('id').where('id', 'in', ids).execute();
+  return new Set(rows.map((row) => row.id));
+}
+
+/**
+ * Records an observed state. Writes (and appends a transition) only when something
+ * changed; returns the transition, or undefined when nothing did.
+ */
+export async function recordActualState(
+  db: Db,
+  job: Pick<JobStateRow, 'kind' | 'id' | 'account_id'>,
+  state: ActualState,
+  reason: string | null,
+): Promise<JobTransitionRow | undefined> {
+  return db.transaction().execute(async (trx) => {
+    const updated = await trx
+      .updateTable(TABLE[job.kind])
+      .set({ actual_state: state, actual_reason: reason })
+      .where('id', '=', job.id)
+      .where((eb) =>
+        eb.or([eb('actual_state', '!=', state), eb('actual_reason', 'is distinct from', reason)]),
+      )
+      .executeTakeFirst();
+    if (Number(updated.numUpdatedRows) === 0) return undefined;
+    return trx
+      .insertInto('job_transitions')
+      .values({ account_id: job.account_id, job_kind: job.kind, job_id: job.id, state, reason })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+  });
+}
+
+export async function listTransitions(
+  db: Db,
+  accountId: string,
+  jobId: string,
+  page: PageQuery,
+): Promise<JobTransitionRow[]> {
+  const rows = await paginate(
+    db
+      .selectFrom('job_transitions')
+      .selectAll()
+      .where('account_id', '=', accountId)
+      .where('job_id', '=', jobId),
+    'id',
+    page,
+  ).execute();
+  // bigserial comes back as a string from pg and as a number from PGlite.
+  return rows.map((row) => ({ ...row, id: String(row.id) }));
+}

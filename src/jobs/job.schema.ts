@@ -1,0 +1,64 @@
+import { builder } from '../graphql/builder.js';
+import { encodeId } from '../graphql/global-id.js';
+import type { JobTransitionRow } from './job.table.js';
+
+export const DesiredStateEnum = builder.enumType('DesiredState', {
+  description: 'What the user asked for.',
+  values: ['ACTIVE', 'INACTIVE'] as const,
+});
+
+export const ActualStateEnum = builder.enumType('ActualState', {
+  description: 'What the runtime was last seen doing.',
+  values: ['STARTING', 'RUNNING', 'RECOVERING', 'STOPPING', 'STOPPED', 'FAILED'] as const,
+});
+
+export const TaskSizeEnum = builder.enumType('TaskSize', {
+  description: 'Resources of one task: S (1 CPU, 1 GiB), M (2 CPU, 2 GiB), L (4 CPU, 4 GiB).',
+  values: ['S', 'M', 'L'] as const,
+});
+
+export const JobKindEnum = builder.enumType('JobKind', { values: ['PIPELINE', 'CONNECTION'] as const });
+
+export const JobTransitionRef = builder.objectRef<JobTransitionRow>('JobTransition').implement({
+  description: 'One observed change of actual state.',
+  fields: (t) => ({
+    state: t.field({ type: ActualStateEnum, resolve: (row) => row.state }),
+    reason: t.exposeString('reason', { nullable: true }),
+    at: t.field({ type: 'DateTime', resolve: (row) => row.at }),
+  }),
+});
+
+export const JobStatusInterface = builder.interfaceRef<{
+  id: string;
+  desired_state: 'ACTIVE' | 'INACTIVE';
+  actual_state: JobTransitionRow['state'];
+  actual_reason: string | null;
+}>('Job');
+
+builder.interfaceType(JobStatusInterface, {
+  description: 'A pipeline or a connection: something that runs on Flink when active.',
+  fields: (t) => ({
+    desiredState: t.field({ type: DesiredStateEnum, resolve: (row) => row.desired_state }),
+    actualState: t.field({ type: ActualStateEnum, resolve: (row) => row.actual_state }),
+    actualReason: t.exposeString('actual_reason', { nullable: true, description: 'Why, for FAILED and RECOVERING.' }),
+  }),
+});
+
+export const StatusChangeRef = builder
+  .objectRef<{ kind: 'PIPELINE' | 'CONNECTION'; jobId: string; desiredState: 'ACTIVE' | 'INACTIVE'; state: JobTransitionRow['state']; reason: string | null; at: Date }>(
+    'StatusChange',
+  )
+  .implement({
+    description: 'A pipeline or connection changed actual state.',
+    fields: (t) => ({
+      kind: t.field({ type: JobKindEnum, resolve: (e) => e.kind }),
+      jobId: t.id({
+        description: 'Global id of the pipeline or connection.',
+        resolve: (e) => encodeId(e.kind === 'PIPELINE' ? 'Pipeline' : 'Connection', e.jobId),
+      }),
+      desiredState: t.field({ type: DesiredStateEnum, resolve: (e) => e.desiredState }),
+      state: t.field({ type: ActualStateEnum, resolve: (e) => e.state }),
+      reason: t.exposeString('reason', { nullable: true }),
+      at: t.field({ type: 'DateTime', resolve: (e) => e.at }),
+    }),
+  });

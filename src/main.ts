@@ -1,0 +1,52 @@
+import { sql } from 'kysely';
+import { buildApp } from './app.js';
+import { ConfigError, loadConfig } from './config.js';
+import { createHttpServer } from './http/server.js';
+import { openDatabase } from './platform/database.js';
+import { createLogger } from './platform/logger.js';
+import { migrateToLatest } from './platform/migrator.js';
+import { loadOrCreateSecret } from './platform/secret.js';
+import { join } from 'node:path';
+import { createRuntime } from './runtime/create-runtime.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.logLevel);
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, pgliteDir: join(config.dataDir, 'pgdata') });
+  logger.info({ database: database.kind, location: database.location }, 'database opened');
+  for (const line of await migrateToLatest(database.db)) logger.info(line);
+  const secret = await loadOrCreateSecret(config.secret, config.dataDir);
+  const runtime = createRuntime(config);
+  const app = buildApp({ config, logger, db: database.db, secret, runtime });
+  const http = createHttpServer({ app, config, ready: async () => void (await sql`select 1`.execute(database.db)) });
+  await http.listen();
+
+  const stop = new AbortController();
+  app.loop.start(stop.signal);
+  logger.info({ url: `${http.url()}/graphql`, runtime: runtime.name }, 'Weir gateway listening');
+
+  let shuttingDown = false;
+  const shutdown = async (signal: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    logger.info({ signal }, 'shutting down: closing subscriptions and draining requests');
+    await http.close();
+    stop.abort();
+    await app.loop.done();
+    await runtime.close();
+    await database.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((error) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+  } else {
+    process.stderr.write(`Weir failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,73 @@
+import type { Db } from '../platform/database.js';
+import { paginate, type PageQuery } from '../platform/pagination.js';
+import type { TaskSize } from '../jobs/job.table.js';
+import type { PipelineRow } from './pipeline.table.js';
+
+export interface PipelineStreams {
+  readonly outputId: string;
+  readonly inputIds: readonly string[];
+}
+
+/** Inserts a pipeline and its stream links; call inside a transaction. */
+export async function insertPipeline(
+  db: Db,
+  pipeline: { id: string; account_id: string; name: string; sql: string; task_size: TaskSize; task_count: number },
+  streams: PipelineStreams,
+): Promise<PipelineRow> {
+  const row = await db.insertInto('pipelines').values(pipeline).returningAll().executeTakeFirstOrThrow();
+  await linkStreams(db, pipeline.id, streams);
+  return row;
+}
+
+/** Replaces a pipeline's stream links; call inside a transaction. */
+export async function linkStreams(db: Db, pipelineId: string, streams: PipelineStreams): Promise<void> {
+  await db.deleteFrom('pipeline_streams').where('pipeline_id', '=', pipelineId).execute();
+  await db
+    .insertInto('pipeline_streams')
+    .values([
+      { pipeline_id: pipelineId, stream_id: streams.outputId, role: 'OUTPUT' as const },
+      ...streams.inputIds.map((id) => ({ pipeline_id: pipelineId, stream_id: id, role: 'INPUT' as const })),
+    ])
+    .execute();
+}
+
+export async function updatePipeline(
+  db: Db,
+  accountId: string,
+  id: string,
+  changes: { name?: string; sql?: string; task_size?: TaskSize; task_count?: number; bumpSpec: boolean },
+): Promise<PipelineRow | undefined> {
+  const { bumpSpec, ...columns } = changes;
+  return db
+    .updateTable('pipelines')
+    .set((eb) => ({
+      ...columns,
+      updated_at: new Date(),
+      spec_version: bumpSpec ? eb('spec_version', '+', 1) : eb.ref('spec_version'),
+    }))
+    .where('account_id', '=', accountId)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+}
+
+export async function findPipeline(db: Db, accountId: string, id: string): Promise<PipelineRow | undefined> {
+  return db.selectFrom('pipelines').selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
+}
+
+export async function listPipelines(db: Db, accountId: string, page: PageQuery): Promise<PipelineRow[]> {
+  return paginate(db.selectFrom('pipelines').selectAll().where('account_id', '=', accountId), 'id', page).execute();
+}
+
+export async function pipelineStreamIds(db: Db, pipelineId: string): Promise<{ inputIds: string[]; outputId: string | undefined }> {
+  const rows = await db.selectFrom('pipeline_streams').select(['stream_id', 'role']).where('pipeline_id', '=', pipelineId).execute();
+  return {
+    inputIds: rows.filter((r) => r.role === 'INPUT').map((r) => r.stream_id),
+    outputId: rows.find((r) => r.role === 'OUTPUT')?.stream_id,
+  };
+}
+
+export async function deletePipeline(db: Db, accountId: string, id: string): Promise<boolean> {
+  const result = await db.deleteFrom('pipelines').where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
+  return Number(result.numDeletedRows) > 0;
+}

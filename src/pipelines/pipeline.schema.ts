@@ -1,0 +1,105 @@
+import { builder } from '../graphql/builder.js';
+import { decodeId } from '../graphql/global-id.js';
+import { registerNodeLoader } from '../graphql/node.js';
+import { resolvePage } from '../graphql/pages.js';
+import { JobStatusInterface, JobTransitionRef, TaskSizeEnum } from '../jobs/job.schema.js';
+import { StreamRef } from '../streams/stream.schema.js';
+import type { PipelineRow } from './pipeline.table.js';
+
+export const PipelineRef = builder.node(builder.objectRef<PipelineRow>('Pipeline'), {
+  id: { resolve: (row) => row.id },
+  interfaces: [JobStatusInterface],
+  description: "Flink SQL from the account's streams into one of its streams.",
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    sql: t.exposeString('sql'),
+    taskSize: t.field({ type: TaskSizeEnum, resolve: (row) => row.task_size }),
+    taskCount: t.exposeInt('task_count', { description: 'Parallelism of the job.' }),
+    inputStreams: t.field({
+      type: [StreamRef],
+      resolve: async (row, _args, ctx) => {
+        const { inputIds } = await ctx.services.pipelines.streamIds(ctx.actor, row.id);
+        return ctx.services.streams.byIds(ctx.actor, inputIds);
+      },
+    }),
+    outputStream: t.field({
+      type: StreamRef,
+      resolve: async (row, _args, ctx) => {
+        const { outputId } = await ctx.services.pipelines.streamIds(ctx.actor, row.id);
+        return ctx.services.streams.get(ctx.actor, outputId!);
+      },
+    }),
+    history: t.connection({
+      type: JobTransitionRef,
+      description: 'Observed state transitions, oldest first.',
+      resolve: (row, args, ctx) => resolvePage(args, (page) => ctx.services.jobs.history(ctx.actor, row.id, page)),
+    }),
+    createdAt: t.field({ type: 'DateTime', resolve: (row) => row.created_at }),
+    updatedAt: t.field({ type: 'DateTime', resolve: (row) => row.updated_at }),
+  }),
+});
+registerNodeLoader('Pipeline', (ctx, id) => ctx.services.pipelines.get(ctx.actor, id));
+
+const CreatePipelineInput = builder.inputType('CreatePipelineInput', {
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    sql: t.string({ required: true, description: '`INSERT INTO <stream> SELECT ... FROM <streams>`: one statement.' }),
+    taskSize: t.field({ type: TaskSizeEnum, description: 'Default S.' }),
+    taskCount: t.int({ description: 'Parallelism, 1 to 64. Default 1.' }),
+  }),
+});
+
+const UpdatePipelineInput = builder.inputType('UpdatePipelineInput', {
+  description: 'Changing the SQL or resources of an active pipeline redeploys it.',
+  fields: (t) => ({
+    name: t.string(),
+    sql: t.string(),
+    taskSize: t.field({ type: TaskSizeEnum }),
+    taskCount: t.int(),
+  }),
+});
+
+builder.queryFields((t) => ({
+  pipelines: t.connection({
+    type: PipelineRef,
+    resolve: (_root, args, ctx) => resolvePage(args, (page) => ctx.services.pipelines.list(ctx.actor, page)),
+  }),
+  pipeline: t.field({
+    type: PipelineRef,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.services.pipelines.get(ctx.actor, decodeId(String(args.id), 'Pipeline')),
+  }),
+}));
+
+const id = (args: { id: string | number }) => decodeId(String(args.id), 'Pipeline');
+
+builder.mutationFields((t) => ({
+  createPipeline: t.field({
+    type: PipelineRef,
+    args: { input: t.arg({ type: CreatePipelineInput, required: true }) },
+    resolve: (_root, { input }, ctx) => ctx.services.pipelines.create(ctx.actor, input),
+  }),
+  updatePipeline: t.field({
+    type: PipelineRef,
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdatePipelineInput, required: true }) },
+    resolve: (_root, args, ctx) => ctx.services.pipelines.update(ctx.actor, id(args), args.input),
+  }),
+  deletePipeline: t.field({
+    type: PipelineRef,
+    description: 'Deletes an inactive pipeline. Returns what was deleted.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.services.pipelines.delete(ctx.actor, id(args)),
+  }),
+  activatePipeline: t.field({
+    type: PipelineRef,
+    description: 'Sets the desired state to ACTIVE (within the tier’s quotas); the pipeline gets its own Flink cluster.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.services.pipelines.activate(ctx.actor, id(args)),
+  }),
+  deactivatePipeline: t.field({
+    type: PipelineRef,
+    description: 'Sets the desired state to INACTIVE; its Flink cluster is removed.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => ctx.services.pipelines.deactivate(ctx.actor, id(args)),
+  }),
+}));

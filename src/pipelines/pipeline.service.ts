@@ -1,0 +1,153 @@
+import type { Actor } from '../accounts/actor.js';
+import { requireRole } from '../accounts/actor.js';
+import { checkTaskCount } from '../jobs/job-input.js';
+import { assertTaskHeadroom, type JobService } from '../jobs/job.service.js';
+import type { TaskSize } from '../jobs/job.table.js';
+import type { Db } from '../platform/database.js';
+import { ConflictError, NotFoundError, ValidationError } from '../platform/errors.js';
+import { newId } from '../platform/ids.js';
+import type { Logger } from '../platform/logger.js';
+import { checkIdentifier } from '../platform/names.js';
+import type { PageQuery } from '../platform/pagination.js';
+import { isUniqueViolation } from '../platform/unique-violation.js';
+import { analyzePipelineSql } from '../sql/pipeline-sql.js';
+import * as streamRepo from '../streams/stream.repository.js';
+import * as repo from './pipeline.repository.js';
+import type { PipelineRow } from './pipeline.table.js';
+
+export const MAX_SQL_LENGTH = 64 * 1024;
+
+export interface CreatePipelineInput {
+  readonly name: string;
+  readonly sql: string;
+  readonly taskSize?: TaskSize | null;
+  readonly taskCount?: number | null;
+}
+
+export interface UpdatePipelineInput {
+  readonly name?: string | null;
+  readonly sql?: string | null;
+  readonly taskSize?: TaskSize | null;
+  readonly taskCount?: number | null;
+}
+
+export class PipelineService {
+  constructor(
+    private readonly db: Db,
+    private readonly jobs: JobService,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Checks the SQL against the account's streams and resolves the stream ids it touches. */
+  private async resolveStreams(db: Db, accountId: string, sql: string) {
+    if (sql.length > MAX_SQL_LENGTH) {
+      throw ValidationError.of(['input', 'sql'], `must be at most ${MAX_SQL_LENGTH} characters (got ${sql.length})`);
+    }
+    const names = new Set(await streamRepo.listStreamNames(db, accountId));
+    const analysis = analyzePipelineSql(sql, names, ['input', 'sql']);
+    const rows = await streamRepo.findStreamsByNames(db, accountId, [analysis.output, ...analysis.inputs]);
+    const idOf = new Map(rows.map((row) => [row.name, row.id]));
+    const outputId = idOf.get(analysis.output);
+    const inputIds = analysis.inputs.map((name) => idOf.get(name));
+    // A stream deleted between the check and here: say so rather than link nothing.
+    if (!outputId || inputIds.some((id) => !id)) {
+      throw ValidationError.of(['input', 'sql'], 'a stream named in the SQL no longer exists');
+    }
+    return { outputId, inputIds: inputIds as string[] };
+  }
+
+  async create(actor: Actor | null, input: CreatePipelineInput): Promise<PipelineRow> {
+    const a = requireRole(actor, 'MEMBER');
+    const name = checkIdentifier(['input', 'name'], input.name);
+    const taskCount = checkTaskCount(['input', 'taskCount'], input.taskCount ?? 1);
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        const streams = await this.resolveStreams(trx, a.accountId, input.sql);
+        const row = await repo.insertPipeline(
+          trx,
+          { id: newId(), account_id: a.accountId, name, sql: input.sql, task_size: input.taskSize ?? 'S', task_count: taskCount },
+          streams,
+        );
+        this.logger.info({ accountId: a.accountId, pipelineId: row.id }, 'pipeline created');
+        return row;
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new ConflictError(`A pipeline named "${name}" already exists.`, { field: ['input', 'name'] });
+      throw error;
+    }
+  }
+
+  async get(actor: Actor | null, id: string): Promise<PipelineRow> {
+    const a = requireRole(actor, 'VIEWER');
+    const row = await repo.findPipeline(this.db, a.accountId, id);
+    if (!row) throw new NotFoundError('Pipeline', id);
+    return row;
+  }
+
+  async list(actor: Actor | null, page: PageQuery): Promise<PipelineRow[]> {
+    const a = requireRole(actor, 'VIEWER');
+    return repo.listPipelines(this.db, a.accountId, page);
+  }
+
+  async streamIds(actor: Actor | null, pipelineId: string) {
+    requireRole(actor, 'VIEWER');
+    return repo.pipelineStreamIds(this.db, pipelineId);
+  }
+
+  /** A change of SQL or resources bumps the spec version: an active pipeline is redeployed. */
+  async update(actor: Actor | null, id: string, input: UpdatePipelineInput): Promise<PipelineRow> {
+    const a = requireRole(actor, 'MEMBER');
+    const name = input.name != null ? checkIdentifier(['input', 'name'], input.name) : undefined;
+    const taskCount = input.taskCount != null ? checkTaskCount(['input', 'taskCount'], input.taskCount) : undefined;
+    try {
+      return await this.db.transaction().execute(async (trx) => {
+        const current = await repo.findPipeline(trx, a.accountId, id);
+        if (!current) throw new NotFoundError('Pipeline', id);
+        if (input.sql != null) await repo.linkStreams(trx, id, await this.resolveStreams(trx, a.accountId, input.sql));
+        if (taskCount !== undefined && current.desired_state === 'ACTIVE') {
+          await assertTaskHeadroom(trx, a.accountId, taskCount - current.task_count);
+        }
+        const bumpSpec =
+          (input.sql != null && input.sql !== current.sql) ||
+          (input.taskSize != null && input.taskSize !== current.task_size) ||
+          (taskCount !== undefined && taskCount !== current.task_count);
+        const row = await repo.updatePipeline(trx, a.accountId, id, {
+          ...(name !== undefined ? { name } : {}),
+          ...(input.sql != null ? { sql: input.sql } : {}),
+          ...(input.taskSize != null ? { task_size: input.taskSize } : {}),
+          ...(taskCount !== undefined ? { task_count: taskCount } : {}),
+          bumpSpec,
+        });
+        return row!;
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new ConflictError(`A pipeline named "${name}" already exists.`, { field: ['input', 'name'] });
+      throw error;
+    }
+  }
+
+  /** Refused while active: deactivate first, so deleting never leaves a job running unseen. */
+  async delete(actor: Actor | null, id: string): Promise<PipelineRow> {
+    const a = requireRole(actor, 'MEMBER');
+    return this.db.transaction().execute(async (trx) => {
+      const current = await repo.findPipeline(trx, a.accountId, id);
+      if (!current) throw new NotFoundError('Pipeline', id);
+      if (current.desired_state === 'ACTIVE') {
+        throw new ConflictError(`Pipeline "${current.name}" is active; deactivate it before deleting it.`);
+      }
+      await repo.deletePipeline(trx, a.accountId, id);
+      this.logger.info({ accountId: a.accountId, pipelineId: id }, 'pipeline deleted');
+      return current;
+    });
+  }
+
+  async activate(actor: Actor | null, id: string): Promise<PipelineRow> {
+    await this.jobs.activate(actor, 'PIPELINE', id);
+    return this.get(actor, id);
+  }
+
+  async deactivate(actor: Actor | null, id: string): Promise<PipelineRow> {
+    await this.jobs.deactivate(actor, 'PIPELINE', id);
+    return this.get(actor, id);
+  }
+}

@@ -1,0 +1,23 @@
+import { RuntimeRejectedError, type JobSpec, type ObservedJob, type Runtime } from './runtime.js';
+
+/**
+ * The runtime of a gateway configured to run no Flink at all (WEIR_RUNTIME=none): the
+ * API works, and activating a job says plainly that nothing can run it.
+ */
+export class NoRuntime implements Runtime {
+  readonly name = 'none';
+
+  async apply(spec: JobSpec): Promise<void> {
+    throw new RuntimeRejectedError(
+      `This gateway runs no Flink (WEIR_RUNTIME=none), so ${spec.kind.toLowerCase()} "${spec.name}" cannot start.`,
+    );
+  }
+
+  async remove(): Promise<void> {}
+
+  async observe(): Promise<ObservedJob[]> {
+    return [];
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,53 @@
+import { AccountService } from './accounts/account.service.js';
+import { ApiKeyCodec } from './accounts/api-key-codec.js';
+import { KeyRevocations } from './accounts/key-revocations.js';
+import { ConnectionService } from './connections/connection.service.js';
+import { JobService } from './jobs/job.service.js';
+import { StatusEvents } from './jobs/status-events.js';
+import { PipelineService } from './pipelines/pipeline.service.js';
+import type { Db } from './platform/database.js';
+import type { Logger } from './platform/logger.js';
+import { RateLimiter } from './platform/rate-limiter.js';
+import { StreamService } from './streams/stream.service.js';
+
+/** The domain services: what resolvers call. Built once per gateway. */
+export interface Services {
+  readonly accounts: AccountService;
+  readonly streams: StreamService;
+  readonly connections: ConnectionService;
+  readonly pipelines: PipelineService;
+  readonly jobs: JobService;
+  readonly statusEvents: StatusEvents;
+  readonly revocations: KeyRevocations;
+}
+
+export interface ServiceDeps {
+  readonly db: Db;
+  readonly secret: string;
+  readonly signupRatePerMinute: number;
+  readonly logger: Logger;
+  /** Asks the reconciler for a pass now (after a desired-state change). */
+  readonly wakeReconciler: () => void;
+  readonly statusEvents?: StatusEvents;
+}
+
+export function createServices(deps: ServiceDeps): Services {
+  const { db, logger } = deps;
+  const revocations = new KeyRevocations();
+  const jobs = new JobService(db, deps.wakeReconciler, logger);
+  return {
+    accounts: new AccountService(
+      db,
+      new ApiKeyCodec(deps.secret),
+      new RateLimiter(deps.signupRatePerMinute),
+      revocations,
+      logger,
+    ),
+    streams: new StreamService(db, logger),
+    connections: new ConnectionService(db, jobs, logger),
+    pipelines: new PipelineService(db, jobs, logger),
+    jobs,
+    statusEvents: deps.statusEvents ?? new StatusEvents(),
+    revocations,
+  };
+}

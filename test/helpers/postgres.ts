@@ -1,0 +1,414 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { access, chown, constants, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe } from 'vitest';
+import { openDatabase, type Db } from '../../src/platform/database.js';
+import { migrateToLatest } from '../../src/platform/migrator.js';
+
+const SECOND = 1000;
+const START_TIMEOUT_MS = 30 * SECOND;
+const STOP_TIMEOUT_MS = 10 * SECOND;
+const DEBIAN_POSTGRES_DIR = '/usr/lib/postgresql';
+const INSTALL_HINT =
+  'Install the server with `apt-get install postgresql` (Debian/Ubuntu), ' +
+  'or set WEIR_TEST_DATABASE_URL to a superuser URL of a running Postgres.';
+
+/** A Postgres for one test file: a fresh database now, more on demand, all gone after `stop()`. */
+export interface TestPostgres {
+  /** A fresh, empty database of this caller's own. */
+  readonly url: string;
+  /** Another fresh, empty database on the same server. */
+  createDatabase(): Promise<TestPostgresDatabase>;
+  /** Drops every database created here, and stops the server if it was started here. */
+  stop(): Promise<void>;
+}
+
+export interface TestPostgresDatabase {
+  readonly url: string;
+  drop(): Promise<void>;
+}
+
+export class TestPostgresError extends Error {
+  override readonly name = 'TestPostgresError';
+  constructor(
+    message: string,
+    /** The server's last output, when there was a server. */
+    readonly serverLog = '',
+    options?: ErrorOptions,
+  ) {
+    super(serverLog ? `${message}\n--- postgres output ---\n${serverLog}` : message, options);
+  }
+}
+
+/**
+ * A real Postgres for tests. With `WEIR_TEST_DATABASE_URL` (a server CI started, superuser)
+ * it only creates databases there; otherwise it starts a throwaway server from Debian's
+ * binaries on a free port, so parallel vitest workers each get their own.
+ */
+export async function startTestPostgres(): Promise<TestPostgres> {
+  const sharedServerUrl = process.env['WEIR_TEST_DATABASE_URL'];
+  const server = sharedServerUrl ? undefined : await startThrowawayServer();
+  const databases = new DatabaseFactory(sharedServerUrl ?? server!.adminUrl);
+  try {
+    const first = await databases.create();
+    return {
+      url: first.url,
+      createDatabase: () => databases.create(),
+      async stop() {
+        try {
+          await databases.dropAll();
+        } finally {
+          await server?.stop();
+        }
+      },
+    };
+  } catch (error) {
+    await databases.dropAll().catch(() => {});
+    await server?.stop();
+    throw error;
+  }
+}
+
+class DatabaseFactory {
+  private readonly admin: pg.Pool;
+  private readonly live = new Set<string>();
+
+  constructor(private readonly adminUrl: string) {
+    this.admin = new pg.Pool({ connectionString: adminUrl, max: 2 });
+  }
+
+  async create(): Promise<TestPostgresDatabase> {
+    const name = `weir_test_${randomBytes(6).toString('hex')}`;
+    await this.admin.query(`CREATE DATABASE ${name}`);
+    this.live.add(name);
+    const url = new URL(this.adminUrl);
+    url.pathname = `/${name}`;
+    return { url: url.toString(), drop: () => this.drop(name) };
+  }
+
+  async dropAll(): Promise<void> {
+    try {
+      for (const name of this.live) await this.drop(name);
+    } finally {
+      await this.admin.end();
+    }
+  }
+
+  private async drop(name: string): Promise<void> {
+    if (!this.live.delete(name)) return;
+    await this.admin.query(
+      'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+      [name],
+    );
+    await this.admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  }
+}
+
+interface ThrowawayServer {
+  /** Superuser `weir`, database `postgres`. */
+  readonly adminUrl: string;
+  stop(): Promise<void>;
+}
+
+interface Binaries {
+  readonly initdb: string;
+  readonly postgres: string;
+}
+
+/** Which OS user to run Postgres as; `undefined` means as ourselves. */
+interface RunAs {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+async function startThrowawayServer(): Promise<ThrowawayServer> {
+  const binaries = await findBinaries();
+  const runAs = await postgresUserIfRoot();
+  const root = await mkdtemp(join(tmpdir(), 'weir-test-pg-'));
+  const removeRoot = () => rm(root, { recursive: true, force: true });
+  try {
+    if (runAs) await chown(root, runAs.uid, runAs.gid);
+    const dataDir = join(root, 'data');
+    await run(binaries.initdb, ['-D', dataDir, '-A', 'trust', '-U', 'weir', '--no-sync', '-E', 'UTF8', '--locale=C'], {
+      cwd: root,
+      runAs,
+    });
+    // Another worker may take the port between our probe and postgres's bind: try again.
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      const server = spawnServer(binaries.postgres, dataDir, root, port, runAs);
+      const adminUrl = `postgresql://weir@127.0.0.1:${port}/postgres`;
+      try {
+        await waitUntilReady(adminUrl, server);
+      } catch (error) {
+        await server.stop();
+        if (attempt < 3 && /address already in use/i.test(server.log())) continue;
+        throw error;
+      }
+      return {
+        adminUrl,
+        async stop() {
+          await server.stop();
+          await removeRoot();
+        },
+      };
+    }
+  } catch (error) {
+    await removeRoot();
+    throw error;
+  }
+}
+
+async function findBinaries(): Promise<Binaries> {
+  const versions = await readdir(DEBIAN_POSTGRES_DIR).catch(() => [] as string[]);
+  const newestFirst = versions.filter((v) => /^\d+(\.\d+)?$/.test(v)).sort((a, b) => Number(b) - Number(a));
+  for (const version of newestFirst) {
+    const bin = join(DEBIAN_POSTGRES_DIR, version, 'bin');
+    const binaries = { initdb: join(bin, 'initdb'), postgres: join(bin, 'postgres') };
+    if ((await isExecutable(binaries.initdb)) && (await isExecutable(binaries.postgres))) return binaries;
+  }
+  throw new TestPostgresError(
+    `No Postgres server found (looked for ${DEBIAN_POSTGRES_DIR}/<version>/bin/initdb and postgres). ${INSTALL_HINT}`,
+  );
+}
+
+const isExecutable = (file: string) =>
+  access(file, constants.X_OK).then(
+    () => true,
+    () => false,
+  );
+
+/** Postgres refuses to run as root, so as root we run it as the `postgres` user Debian's package creates. */
+async function postgresUserIfRoot(): Promise<RunAs | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const id = async (flag: string) => Number((await promisify(execFile)('id', [flag, 'postgres'])).stdout.trim());
+  try {
+    return { uid: await id('-u'), gid: await id('-g') };
+  } catch (error) {
+    throw new TestPostgresError(
+      `Running as root, and Postgres refuses to run as root, but there is no \`postgres\` OS user. ${INSTALL_HINT}`,
+      '',
+      { cause: error },
+    );
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/**
+ * Spawns with `uid`/`gid` rather than through `runuser`: runuser stays as a parent that
+ * turns any signal into SIGTERM for its child and a SIGKILL two seconds later, which is
+ * not how a postmaster should be stopped.
+ */
+function spawnAs(command: string, args: string[], options: { cwd: string; runAs: RunAs | undefined }): ChildProcess {
+  return spawn(command, args, {
+    cwd: options.cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LC_ALL: 'C' },
+    ...(options.runAs ?? {}),
+  });
+}
+
+async function run(command: string, args: string[], options: { cwd: string; runAs: RunAs | undefined }) {
+  const child = spawnAs(command, args, options);
+  const output = captureOutput(child);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', resolve);
+  });
+  if (code !== 0) throw new TestPostgresError(`${command} exited with ${code}`, output());
+}
+
+/** Keeps reading the child's output (a full pipe would block postgres) and remembers its tail. */
+function captureOutput(child: ChildProcess): () => string {
+  let tail = '';
+  const append = (chunk: Buffer) => (tail = (tail + chunk.toString('utf8')).slice(-16_000));
+  child.stdout?.on('data', append);
+  child.stderr?.on('data', append);
+  return () => tail;
+}
+
+interface RunningServer {
+  readonly exited: Promise<void>;
+  hasExited(): boolean;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+function spawnServer(postgres: string, dataDir: string, socketDir: string, port: number, runAs: RunAs | undefined) {
+  const child = spawnAs(
+    postgres,
+    [
+      ...['-D', dataDir, '-p', String(port), '-k', socketDir],
+      ...['-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'],
+      ...['-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+    ],
+    { cwd: socketDir, runAs },
+  );
+  const log = captureOutput(child);
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.once('error', () => resolve());
+  });
+  const hasExited = () => child.exitCode !== null || child.signalCode !== null || child.pid === undefined;
+  // If the worker exits without afterAll (a crash, a bail), don't leave a postmaster behind.
+  const onProcessExit = () => {
+    if (!hasExited()) child.kill('SIGQUIT');
+  };
+  process.once('exit', onProcessExit);
+
+  const server: RunningServer = {
+    exited,
+    hasExited,
+    log,
+    async stop() {
+      process.off('exit', onProcessExit);
+      if (hasExited()) return;
+      // SIGINT is Postgres's fast shutdown: it ends open sessions instead of waiting for them.
+      child.kill('SIGINT');
+      const timedOut = await Promise.race([exited.then(() => false), sleep(STOP_TIMEOUT_MS, true)]);
+      if (timedOut && !hasExited()) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+  return server;
+}
+
+/** Polls with a short backoff until the server answers, it exits, or START_TIMEOUT_MS passes. */
+async function waitUntilReady(url: string, server: RunningServer): Promise<void> {
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let delayMs = 10;
+  let lastError: unknown;
+  for (;;) {
+    if (server.hasExited()) throw new TestPostgresError('postgres exited while starting', server.log());
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2 * SECOND });
+    client.on('error', () => {});
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      return;
+    } catch (error) {
+      lastError = error;
+    } finally {
+      await client.end().catch(() => {});
+    }
+    if (Date.now() + delayMs > deadline) {
+      throw new TestPostgresError(
+        `postgres did not accept connections within ${START_TIMEOUT_MS / SECOND}s (last error: ${String(lastError)})`,
+        server.log(),
+        { cause: lastError },
+      );
+    }
+    await Promise.race([sleep(delayMs), server.exited]);
+    delayMs = Math.min(delayMs * 2, 250);
+  }
+}
+
+export type DatabaseLabel = 'pglite' | 'postgres';
+
+export interface TestDatabase {
+  readonly label: DatabaseLabel;
+  readonly db: Db;
+  /** Idempotent; databases still open after a test are closed for it. */
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /** Apply migrations before handing the database over (default true). */
+  readonly migrate?: boolean;
+}
+
+export type OpenTestDatabase = (options?: OpenOptions) => Promise<TestDatabase>;
+
+/**
+ * Defines the same tests against an in-memory PGlite and a real Postgres:
+ *
+ *     describeDatabases((label, open) => {
+ *       test('…', async () => {
+ *         const { db } = await open();
+ *         …
+ *       });
+ *     });
+ *
+ * Each `open()` is a fresh, migrated database (a new database on a server started once
+ * per file, for Postgres) and is closed after the test.
+ */
+export function describeDatabases(define: (label: DatabaseLabel, open: OpenTestDatabase) => void): void {
+  describe('pglite', () => {
+    const open = tracked(async () => {
+      const handle = await openDatabase({ databaseUrl: undefined, pgliteDir: 'memory://' });
+      return { label: 'pglite', db: handle.db, close: () => handle.close() };
+    });
+    define('pglite', open);
+  });
+
+  describe('postgres', () => {
+    let server: TestPostgres | undefined;
+    beforeAll(async () => {
+      server = await startTestPostgres();
+    });
+    afterAll(async () => {
+      await server?.stop();
+    });
+    const open = tracked(async () => {
+      if (!server) throw new TestPostgresError('the test Postgres did not start (see the beforeAll error)');
+      const database = await server.createDatabase();
+      const handle = await openDatabase({ databaseUrl: database.url, pgliteDir: 'memory://', poolSize: 4 });
+      return {
+        label: 'postgres',
+        db: handle.db,
+        async close() {
+          try {
+            await handle.close();
+          } finally {
+            await database.drop();
+          }
+        },
+      };
+    });
+    define('postgres', open);
+  });
+}
+
+/** Wraps an opener so that it migrates on request and every database it opens is closed after each test. */
+function tracked(openRaw: () => Promise<TestDatabase>): OpenTestDatabase {
+  const open = new Set<TestDatabase>();
+  afterEach(async () => {
+    const closing = [...open].map((database) => database.close());
+    open.clear();
+    await Promise.all(closing);
+  });
+  return async (options = {}) => {
+    const raw = await openRaw();
+    let closed: Promise<void> | undefined;
+    const database: TestDatabase = {
+      label: raw.label,
+      db: raw.db,
+      close: () => {
+        open.delete(database);
+        return (closed ??= raw.close());
+      },
+    };
+    open.add(database);
+    if (options.migrate ?? true) await migrateToLatest(database.db);
+    return database;
+  };
+}

@@ -1,0 +1,205 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { codes, startTestApp, type TestApp } from '../helpers/app.js';
+import { InMemoryRuntime } from '../helpers/in-memory-runtime.js';
+import { decodeId } from '../../src/graphql/global-id.js';
+
+let t: TestApp;
+let runtime: InMemoryRuntime;
+let key: string;
+let pipelineId: string;
+
+const STATE = `query ($id: ID!) { pipeline(id: $id) {
+  desiredState actualState actualReason history(first: 20) { edges { node { state reason } } }
+} }`;
+
+async function state(id = pipelineId) {
+  const result = await t.gql(STATE, { id }, { key });
+  expect(result.errors).toBeUndefined();
+  return result.data!.pipeline;
+}
+
+async function makePipeline(name: string): Promise<string> {
+  const result = await t.gql(
+    `mutation ($name: String!) { createPipeline(input: { name: $name, sql: "INSERT INTO sink SELECT id FROM src" }) { id } }`,
+    { name },
+    { key },
+  );
+  expect(result.errors).toBeUndefined();
+  return result.data!.createPipeline.id;
+}
+
+beforeAll(async () => {
+  runtime = new InMemoryRuntime();
+  t = await startTestApp({ runtime });
+  ({ key } = await t.signUp('Reconcile'));
+  for (const name of ['src', 'sink']) {
+    const r = await t.gql(
+      `mutation ($name: String!) { createStream(input: { name: $name, kind: APPEND, fields: [{ name: "id", type: "BIGINT" }] }) { id } }`,
+      { name },
+      { key },
+    );
+    expect(r.errors).toBeUndefined();
+  }
+});
+afterAll(() => t.close());
+
+beforeEach(async () => {
+  pipelineId = await makePipeline(`p${Math.random().toString(36).slice(2, 8)}`);
+});
+
+describe('reconciler', () => {
+  it('starts an activated job, follows the runtime to RUNNING, and records history', async () => {
+    await t.gql('mutation ($id: ID!) { activatePipeline(id: $id) { desiredState } }', { id: pipelineId }, { key });
+    expect(await state()).toMatchObject({ desiredState: 'ACTIVE', actualState: 'STOPPED' });
+
+    await t.app.reconciler.pass();
+    const uuid = decodeId(pipelineId, 'Pipeline');
+    expect(runtime.jobs.get(uuid)?.spec.program).toMatchObject({
+      type: 'PIPELINE',
+      sql: 'INSERT INTO sink SELECT id FROM src',
+      output: { name: 'sink' },
+      inputs: [{ name: 'src' }],
+    });
+    expect((await state()).actualState).toBe('STARTING');
+
+    runtime.setPhase(uuid, 'RUNNING');
+    await t.app.reconciler.pass();
+    const running = await state();
+    expect(running.actualState).toBe('RUNNING');
+    expect(running.history.edges.map((e: any) => e.node.state)).toEqual(['STARTING', 'RUNNING']);
+
+    // Level-triggered: more passes with nothing new change nothing and apply nothing.
+    const calls = runtime.calls.length;
+    await t.app.reconciler.pass();
+    await t.app.reconciler.pass();
+    expect(runtime.calls.length).toBe(calls);
+    expect((await state()).history.edges).toHaveLength(2);
+  });
+
+  it('re-applies a job that vanished from the runtime, and stops it on deactivate', async () => {
+    const uuid = decodeId(pipelineId, 'Pipeline');
+    await t.gql('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await t.app.reconciler.pass();
+    runtime.setPhase(uuid, 'RUNNING');
+    await t.app.reconciler.pass();
+
+    runtime.lose(uuid);
+    await t.app.reconciler.pass();
+    expect(runtime.jobs.has(uuid)).toBe(true);
+    expect((await state()).actualState).toBe('STARTING');
+
+    await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await t.app.reconciler.pass();
+    expect(runtime.jobs.has(uuid)).toBe(false);
+    const stopped = await state();
+    expect(stopped).toMatchObject({ desiredState: 'INACTIVE', actualState: 'STOPPED' });
+    expect(stopped.history.edges.map((e: any) => e.node.state)).toEqual([
+      'STARTING',
+      'RUNNING',
+      'STARTING',
+      'STOPPING',
+      'STOPPED',
+    ]);
+  });
+
+  it('marks a rejected spec FAILED with the reason and does not retry until the spec changes', async () => {
+    const name = (await t.gql('query ($id: ID!) { pipeline(id: $id) { name } }', { id: pipelineId }, { key })).data!
+      .pipeline.name;
+    runtime.rejectNames.add(name);
+    await t.gql('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await t.app.reconciler.pass();
+    expect(await state()).toMatchObject({ actualState: 'FAILED', actualReason: `rejected ${name}` });
+    const calls = runtime.calls.length;
+    await t.app.reconciler.pass();
+    expect(runtime.calls.length).toBe(calls);
+
+    runtime.rejectNames.delete(name);
+    await t.gql(
+      'mutation ($id: ID!) { updatePipeline(id: $id, input: { taskCount: 2 }) { id } }',
+      { id: pipelineId },
+      { key },
+    );
+    await t.app.reconciler.pass();
+    expect((await state()).actualState).toBe('STARTING');
+    await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await t.app.reconciler.pass();
+  });
+
+  it('retries after a transient runtime error', async () => {
+    runtime.failNextApply = new Error('connection reset');
+    await t.gql('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await t.app.reconciler.pass();
+    expect((await state()).actualState).toBe('STOPPED');
+    await t.app.reconciler.pass();
+    expect((await state()).actualState).toBe('STARTING');
+    await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await t.app.reconciler.pass();
+  });
+
+  it('redeploys an active job whose spec changed', async () => {
+    const uuid = decodeId(pipelineId, 'Pipeline');
+    await t.gql('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await t.app.reconciler.pass();
+    runtime.setPhase(uuid, 'RUNNING');
+    await t.gql(
+      'mutation ($id: ID!) { updatePipeline(id: $id, input: { sql: "INSERT INTO sink SELECT id + 1 AS id FROM src" }) { id } }',
+      { id: pipelineId },
+      { key },
+    );
+    await t.app.reconciler.pass();
+    expect(runtime.jobs.get(uuid)).toMatchObject({ specVersion: 2 });
+    expect(runtime.jobs.get(uuid)!.spec.program).toMatchObject({ sql: 'INSERT INTO sink SELECT id + 1 AS id FROM src' });
+    expect((await state()).actualState).toBe('RECOVERING');
+    await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await t.app.reconciler.pass();
+  });
+
+  it('removes jobs the runtime holds that no row wants (deleted while the gateway was down)', async () => {
+    runtime.jobs.set('0190aaaa-0000-7000-8000-000000000000', {
+      kind: 'PIPELINE',
+      id: '0190aaaa-0000-7000-8000-000000000000',
+      accountId: '0190aaaa-0000-7000-8000-000000000001',
+      specVersion: 1,
+      phase: 'RUNNING',
+      reason: null,
+      spec: undefined as never,
+    });
+    await t.app.reconciler.pass();
+    expect(runtime.jobs.has('0190aaaa-0000-7000-8000-000000000000')).toBe(false);
+  });
+
+  it('enforces the tier quota at activation, under a lock, and changes nothing when refused', async () => {
+    const { key: other } = await t.signUp('Quota');
+    for (const name of ['a', 'b']) {
+      await t.gql(
+        `mutation ($name: String!) { createStream(input: { name: $name, kind: APPEND, fields: [{ name: "id", type: "INT" }] }) { id } }`,
+        { name },
+        { key: other },
+      );
+    }
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await t.gql(
+        `mutation ($name: String!) { createPipeline(input: { name: $name, sql: "INSERT INTO b SELECT id FROM a" }) { id } }`,
+        { name: `q${i}` },
+        { key: other },
+      );
+      ids.push(r.data!.createPipeline.id);
+    }
+    // FREE allows 2 active jobs: of three concurrent activations exactly two win.
+    const results = await Promise.all(
+      ids.map((id) => t.gql('mutation ($id: ID!) { activatePipeline(id: $id) { desiredState } }', { id }, { key: other })),
+    );
+    const refused = results.filter((r) => r.errors);
+    expect(refused).toHaveLength(1);
+    expect(codes(refused[0]!)).toEqual(['QUOTA_EXCEEDED']);
+    expect(refused[0]!.errors![0]!.message).toMatch(/active pipelines and connections is limited to 2/);
+    const active = await t.database.db
+      .selectFrom('pipelines')
+      .select('id')
+      .where('desired_state', '=', 'ACTIVE')
+      .where('name', 'in', ['q0', 'q1', 'q2'])
+      .execute();
+    expect(active).toHaveLength(2);
+  });
+});
