@@ -244,9 +244,9 @@ class TypeParser {
 
   /** ROW<name type, ...> or ROW(name type, ...). */
   private row(): TypeNode {
-    const open = this.peek();
-    const close = open.text === '(' ? ')' : '>';
-    if (open.text === '(') this.next();
+    const parenthesised = this.isSymbol('(');
+    const close = parenthesised ? ')' : '>';
+    if (parenthesised) this.next();
     else this.expectSymbol('<');
     if (this.isSymbol(close)) throw new FlinkTypeError('a ROW needs at least one field', this.peek().column);
     const fields: RowField[] = [this.rowField([])];
