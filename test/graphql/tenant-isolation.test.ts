@@ -98,8 +98,8 @@ const CASES: Record<Op, Record<string, Case>> = {
 };
 
 let t: TestApp;
-let a: { key: string; accountId: string };
-let b: { key: string; accountId: string };
+let a: { key: string; accountId: string; accountUuid: string };
+let b: { key: string; accountId: string; accountUuid: string };
 let ids: Ids;
 
 async function must(query: string, variables: Record<string, unknown>, key: string) {
@@ -111,7 +111,7 @@ async function must(query: string, variables: Record<string, unknown>, key: stri
 /** Everything account A has stored, to prove B's attempts changed nothing. */
 async function snapshotOfA() {
   const db = t.database.db;
-  const owner = a.accountId;
+  const owner = a.accountUuid;
   return JSON.stringify(
     await Promise.all([
       db.selectFrom('accounts').selectAll().where('id', '=', owner).execute(),
@@ -161,7 +161,7 @@ beforeAll(async () => {
     connection: connection.createConnection.id,
     pipeline: pipeline.createPipeline.id,
     apiKey: keys.apiKeys.edges[0].node.id,
-    account: encodeId('Account', a.accountId),
+    account: a.accountId,
   };
 });
 afterAll(() => t.close());

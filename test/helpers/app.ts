@@ -6,6 +6,7 @@ import { createLogger } from '../../src/platform/logger.js';
 import { migrateToLatest } from '../../src/platform/migrator.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
 import { NoRuntime } from '../../src/runtime/no-runtime.js';
+import { decodeId } from '../../src/graphql/global-id.js';
 
 export interface TestApp {
   readonly app: App;
@@ -18,7 +19,7 @@ export interface TestApp {
     options?: { key?: string; headers?: Record<string, string> },
   ): Promise<ExecutionResult<T> & { status: number }>;
   /** Signs up a fresh account; returns its ADMIN key and ids. */
-  signUp(name?: string): Promise<{ key: string; accountId: string }>;
+  signUp(name?: string): Promise<{ key: string; accountId: string; accountUuid: string }>;
   close(): Promise<void>;
 }
 
@@ -66,7 +67,8 @@ export async function startTestApp(
         { name },
       );
       if (result.errors) throw new Error(`signUp failed: ${JSON.stringify(result.errors)}`);
-      return { key: result.data!.signUp.secret, accountId: result.data!.signUp.account.id };
+      const accountId = result.data!.signUp.account.id;
+      return { key: result.data!.signUp.secret, accountId, accountUuid: decodeId(accountId, 'Account') };
     },
     async close() {
       await database.close();
