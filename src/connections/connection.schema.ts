@@ -142,3 +142,11 @@ builder.mutationFields((t) => ({
     resolve: (_root, args, ctx) => ctx.services.connections.deactivate(ctx.actor, id(args)),
   }),
 }));
+
+builder.objectField(StreamRef, 'connections', (t) =>
+  t.field({
+    type: [ConnectionRef],
+    description: 'Connections that feed or drain this stream.',
+    resolve: async (stream, _args, ctx) => (await ctx.services.streams.users(ctx.actor, stream.id)).connections,
+  }),
+);

@@ -4,7 +4,7 @@ import type { GraphQLError } from 'graphql';
 /** Operation limits, enforced at parse and validation, so HTTP and WebSocket share them. */
 export const LIMITS = Object.freeze({
   maxDepth: 12,
-  maxCost: 5000,
+  maxCost: 50_000,
   maxAliases: 15,
   maxTokens: 2000,
   maxDirectives: 20,

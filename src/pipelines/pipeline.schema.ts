@@ -103,3 +103,11 @@ builder.mutationFields((t) => ({
     resolve: (_root, args, ctx) => ctx.services.pipelines.deactivate(ctx.actor, id(args)),
   }),
 }));
+
+builder.objectField(StreamRef, 'pipelines', (t) =>
+  t.field({
+    type: [PipelineRef],
+    description: 'Pipelines that read or write this stream.',
+    resolve: async (stream, _args, ctx) => (await ctx.services.streams.users(ctx.actor, stream.id)).pipelines,
+  }),
+);

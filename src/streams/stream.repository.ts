@@ -75,3 +75,33 @@ export async function streamUsers(db: Db, streamId: string): Promise<{ pipelines
   ]);
   return { pipelines: pipelines.map((r) => r.name), connections: connections.map((r) => r.name) };
 }
+
+/** Pipelines of the account that read or write the stream. */
+export async function pipelinesUsingStream(db: Db, accountId: string, streamId: string) {
+  return db
+    .selectFrom('pipelines')
+    .selectAll('pipelines')
+    .where('pipelines.account_id', '=', accountId)
+    .where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('pipeline_streams')
+          .select('pipeline_streams.pipeline_id')
+          .whereRef('pipeline_streams.pipeline_id', '=', 'pipelines.id')
+          .where('pipeline_streams.stream_id', '=', streamId),
+      ),
+    )
+    .orderBy('pipelines.id')
+    .execute();
+}
+
+/** Connections of the account that feed or drain the stream. */
+export async function connectionsUsingStream(db: Db, accountId: string, streamId: string) {
+  return db
+    .selectFrom('connections')
+    .selectAll()
+    .where('account_id', '=', accountId)
+    .where('stream_id', '=', streamId)
+    .orderBy('id')
+    .execute();
+}

@@ -152,6 +152,16 @@ export class StreamService {
     return repo.findStreamsByIds(this.db, a.accountId, ids);
   }
 
+  /** Pipelines and connections that use the stream (what blocks deleting it). */
+  async users(actor: Actor | null, streamId: string) {
+    const a = requireRole(actor, 'VIEWER');
+    const [pipelines, connections] = await Promise.all([
+      repo.pipelinesUsingStream(this.db, a.accountId, streamId),
+      repo.connectionsUsingStream(this.db, a.accountId, streamId),
+    ]);
+    return { pipelines, connections };
+  }
+
   async update(actor: Actor | null, id: string, input: UpdateStreamInput): Promise<StreamRow> {
     const a = requireRole(actor, 'MEMBER');
     const name = input.name != null ? checkIdentifier(['input', 'name'], input.name) : undefined;
