@@ -8,9 +8,10 @@ import { expect, it } from 'vitest';
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
 /**
- * printWeirSchema() runs in a child process, as `npm run schema:print` runs it: inside
- * vitest, Pothos (loaded by Node) and src/ (loaded by vite) get different copies of
- * graphql (index.js and index.mjs), and graphql refuses to print across them.
+ * printWeirSchema() runs in a child process under tsx, exactly as `npm run schema:print`
+ * runs it, so the check does not depend on how vitest resolves graphql (with vitest's
+ * default resolution, Pothos and src/ get different copies of graphql, index.js and
+ * index.mjs, and graphql refuses to print across them).
  */
 async function printWeirSchema(): Promise<string> {
   const script = "import { printWeirSchema } from './src/graphql/schema.ts'; process.stdout.write(printWeirSchema());";
