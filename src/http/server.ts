@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
+import { once } from 'node:events';
 import type { App } from '../app.js';
 import type { Config } from '../config.js';
 import { attachWebSocket, type WebSocketTransport } from './ws.js';
@@ -36,6 +36,28 @@ function clientAddress(req: IncomingMessage, trustProxy: boolean): string {
 }
 
 class BodyTooLarge extends Error {}
+
+/**
+ * Copies a web ReadableStream (yoga's, which need not be Node's own class) to the
+ * response with back-pressure: a slow client slows its own stream, nothing piles up.
+ */
+async function pipeBody(body: ReadableStream<Uint8Array>, res: ServerResponse): Promise<void> {
+  const reader = body.getReader();
+  const cancel = () => void reader.cancel().catch(() => {});
+  res.once('close', cancel);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done || res.destroyed) break;
+      if (!res.write(value)) await once(res, 'drain');
+    }
+    res.end();
+  } catch {
+    res.destroy();
+  } finally {
+    res.off('close', cancel);
+  }
+}
 
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
@@ -115,9 +137,7 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
     // Server-Sent Events subscriptions are ended at shutdown; plain requests drain.
     if (response.headers.get('content-type')?.includes('text/event-stream') && !res.closed) streams.add(abort);
     if (!response.body) return void res.end();
-    const out = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
-    out.on('error', () => res.destroy());
-    out.pipe(res);
+    await pipeBody(response.body, res);
   }
 
   const server = createServer((req, res) => {
@@ -147,6 +167,7 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
       }),
     async close() {
       closing = true;
+      const started = Date.now();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await ws.close();
       // Streaming responses (SSE subscriptions) end now; plain requests are let finish.
@@ -155,6 +176,7 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
       const timer = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
       await closed;
       clearTimeout(timer);
+      app.logger.info({ ms: Date.now() - started }, 'http server closed');
     },
   };
 }

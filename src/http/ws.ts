@@ -1,6 +1,6 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { ExecutionArgs } from 'graphql';
-import type { GraphQLError } from 'graphql';
+import { GraphQLError } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -61,14 +61,21 @@ export function attachWebSocket(options: { server: Server; app: App; maxPayloadB
           clientAddress: ctx.extra.request.socket.remoteAddress ?? 'unknown',
           ...(ctx.extra.actor ? { wsActor: ctx.extra.actor } : {}),
         });
+        // Some limits throw from parse or validate rather than report: both are the client's errors.
         let document;
         try {
           document = parse(payload.query);
+          const errors = validate(schema, document);
+          if (errors.length > 0) return errors;
         } catch (error) {
-          return [error as GraphQLError];
+          // graphql-armor may load graphql's CommonJS build: its GraphQLError is another
+          // class than ours, so recognise it by name and re-create it for graphql-ws.
+          if (error instanceof Error && error.name === 'GraphQLError') {
+            const { extensions } = error as GraphQLError;
+            return [new GraphQLError(error.message, { extensions: { ...extensions } })];
+          }
+          throw error;
         }
-        const errors = validate(schema, document);
-        if (errors.length > 0) return errors;
         return {
           schema,
           operationName: payload.operationName ?? null,
