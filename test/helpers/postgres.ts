@@ -55,33 +55,44 @@ export class TestPostgresError extends Error {
 export async function startTestPostgres(): Promise<TestPostgres> {
   const sharedServerUrl = process.env['WEIR_TEST_DATABASE_URL'];
   const server = sharedServerUrl ? undefined : await startThrowawayServer();
-  const databases = new DatabaseFactory(sharedServerUrl ?? server!.adminUrl);
+  let databases: DatabaseFactory | undefined;
   try {
+    databases = await DatabaseFactory.connect(sharedServerUrl ?? server!.adminUrl);
     const first = await databases.create();
+    const factory = databases;
     return {
       url: first.url,
-      createDatabase: () => databases.create(),
+      createDatabase: () => factory.create(),
       async stop() {
         try {
-          await databases.dropAll();
+          await factory.dropAll();
         } finally {
           await server?.stop();
         }
       },
     };
   } catch (error) {
-    await databases.dropAll().catch(() => {});
+    await databases?.dropAll().catch(() => {});
     await server?.stop();
     throw error;
   }
 }
 
+/** Creates and drops databases through one admin connection. */
 class DatabaseFactory {
-  private readonly admin: pg.Pool;
   private readonly live = new Set<string>();
 
-  constructor(private readonly adminUrl: string) {
-    this.admin = new pg.Pool({ connectionString: adminUrl, max: 2 });
+  private constructor(
+    private readonly adminUrl: string,
+    private readonly admin: pg.Client,
+  ) {}
+
+  static async connect(adminUrl: string): Promise<DatabaseFactory> {
+    const admin = new pg.Client({ connectionString: adminUrl });
+    // Without a listener, a server going away would crash the worker instead of failing a query.
+    admin.on('error', () => {});
+    await admin.connect();
+    return new DatabaseFactory(adminUrl, admin);
   }
 
   async create(): Promise<TestPostgresDatabase> {
@@ -95,14 +106,29 @@ class DatabaseFactory {
 
   async dropAll(): Promise<void> {
     try {
-      for (const name of this.live) await this.drop(name);
+      for (const name of [...this.live]) await this.drop(name);
     } finally {
       await this.admin.end();
     }
   }
 
+  /**
+   * pg's `Pool.end()` resolves before its sockets close, so backends of a pool that was
+   * just closed may still be there. Terminating them would hand those closing clients an
+   * error nobody listens to (an uncaught exception in the worker), so give them a moment
+   * to leave, and only then force the rest out.
+   */
   private async drop(name: string): Promise<void> {
     if (!this.live.delete(name)) return;
+    const deadline = Date.now() + 2 * SECOND;
+    for (let delayMs = 5; Date.now() < deadline; delayMs = Math.min(delayMs * 2, 100)) {
+      const { rows } = await this.admin.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1',
+        [name],
+      );
+      if (rows[0]?.n === 0) break;
+      await sleep(delayMs);
+    }
     await this.admin.query(
       'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
       [name],
