@@ -277,15 +277,16 @@ interface RunningServer {
   stop(): Promise<void>;
 }
 
-function spawnServer(postgres: string, dataDir: string, socketDir: string, port: number, runAs: RunAs | undefined) {
+/** Runs postgres on `dataDir`, with its socket and lock file in `root` (removed on exit). */
+function spawnServer(postgres: string, dataDir: string, root: string, port: number, runAs: RunAs | undefined) {
   const child = spawnAs(
     postgres,
     [
-      ...['-D', dataDir, '-p', String(port), '-k', socketDir],
+      ...['-D', dataDir, '-p', String(port), '-k', root],
       ...['-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'],
       ...['-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
     ],
-    { cwd: socketDir, runAs },
+    { cwd: root, runAs },
   );
   const log = captureOutput(child);
   const exited = new Promise<void>((resolve) => {
@@ -294,8 +295,14 @@ function spawnServer(postgres: string, dataDir: string, socketDir: string, port:
   });
   const hasExited = () => child.exitCode !== null || child.signalCode !== null || child.pid === undefined;
   // If the worker exits without afterAll (a crash, a bail), don't leave a postmaster behind.
+  // Exit handlers must be synchronous: SIGQUIT (immediate shutdown), then best-effort removal.
   const onProcessExit = () => {
     if (!hasExited()) child.kill('SIGQUIT');
+    try {
+      rmSync(root, { recursive: true, force: true, maxRetries: 3 });
+    } catch {
+      // The server may still be writing; the folder is in the OS temp dir regardless.
+    }
   };
   process.once('exit', onProcessExit);
 
