@@ -59,7 +59,7 @@ export class WeirApiError extends Error {
 }
 
 /**
- * The server closed the subscription's WebSocket: 4403 when the API key was revoked or
+ * The server closed the subscription's WebSocket: 4401 when the API key was revoked or
  * refused, 1001 when the gateway shuts down. Not retried for 4401 and 4403.
  */
 export class WeirSocketClosedError extends Error {

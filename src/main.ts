@@ -12,7 +12,11 @@ import { createRuntime } from './runtime/create-runtime.js';
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, pgliteDir: join(config.dataDir, 'pgdata') });
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    pgliteDir: join(config.dataDir, 'pgdata'),
+    onIdleError: (error) => logger.warn({ err: error }, 'database dropped an idle connection'),
+  });
   logger.info({ database: database.kind, location: database.location }, 'database opened');
   for (const line of await migrateToLatest(database.db)) logger.info(line);
   const secret = await loadOrCreateSecret(config.secret, config.dataDir);

@@ -1,4 +1,5 @@
 import { builder } from '../graphql/builder.js';
+import { DeletePayloadRef, deleted } from '../graphql/delete-payload.js';
 import { decodeId } from '../graphql/global-id.js';
 import { registerNodeLoader } from '../graphql/node.js';
 import { resolvePage } from '../graphql/pages.js';
@@ -126,10 +127,10 @@ builder.mutationFields((t) => ({
     resolve: (_root, args, ctx) => ctx.services.connections.update(ctx.actor, id(args), args.input),
   }),
   deleteConnection: t.field({
-    type: ConnectionRef,
-    description: 'Deletes an inactive connection. Returns what was deleted.',
+    type: DeletePayloadRef,
+    description: 'Deletes an inactive connection.',
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => ctx.services.connections.delete(ctx.actor, id(args)),
+    resolve: (_root, args, ctx) => ctx.services.connections.delete(ctx.actor, id(args)).then(deleted('Connection')),
   }),
   activateConnection: t.field({
     type: ConnectionRef,

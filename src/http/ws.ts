@@ -21,8 +21,11 @@ type Extra = {
   unwatch?: () => void;
 };
 
-/** Closes a socket whose API key was revoked; graphql-ws clients do not retry 44xx. */
-export const CLOSE_KEY_REVOKED = 4403;
+/**
+ * Closes a socket whose API key is unknown or was revoked. 4401 (Unauthorized) is one
+ * of the codes graphql-ws clients do not retry; 4403 (its default) would be retried.
+ */
+export const CLOSE_UNAUTHORIZED = 4401;
 
 /**
  * graphql-ws on the same path as HTTP. Every operation goes through yoga's envelop
@@ -43,12 +46,13 @@ export function attachWebSocket(options: { server: Server; app: App; maxPayloadB
           if (actor) {
             ctx.extra.actor = actor;
             ctx.extra.unwatch = app.services.revocations.watch(actor.keyId, () =>
-              ctx.extra.socket.close(CLOSE_KEY_REVOKED, 'API key revoked'),
+              ctx.extra.socket.close(CLOSE_UNAUTHORIZED, 'API key revoked'),
             );
           }
           return true;
-        } catch {
-          return false; // graphql-ws closes with 4403 Forbidden
+        } catch (error) {
+          ctx.extra.socket.close(CLOSE_UNAUTHORIZED, error instanceof Error ? error.message.slice(0, 120) : 'Unauthorized');
+          return false;
         }
       },
       onClose: (ctx) => ctx.extra.unwatch?.(),

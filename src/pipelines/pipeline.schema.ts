@@ -1,4 +1,5 @@
 import { builder } from '../graphql/builder.js';
+import { DeletePayloadRef, deleted } from '../graphql/delete-payload.js';
 import { decodeId } from '../graphql/global-id.js';
 import { registerNodeLoader } from '../graphql/node.js';
 import { resolvePage } from '../graphql/pages.js';
@@ -85,10 +86,10 @@ builder.mutationFields((t) => ({
     resolve: (_root, args, ctx) => ctx.services.pipelines.update(ctx.actor, id(args), args.input),
   }),
   deletePipeline: t.field({
-    type: PipelineRef,
-    description: 'Deletes an inactive pipeline. Returns what was deleted.',
+    type: DeletePayloadRef,
+    description: 'Deletes an inactive pipeline.',
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => ctx.services.pipelines.delete(ctx.actor, id(args)),
+    resolve: (_root, args, ctx) => ctx.services.pipelines.delete(ctx.actor, id(args)).then(deleted('Pipeline')),
   }),
   activatePipeline: t.field({
     type: PipelineRef,

@@ -22,11 +22,16 @@ export interface DatabaseOptions {
   /** PGlite data folder; `memory://` keeps it in memory (tests). */
   readonly pgliteDir: string;
   readonly poolSize?: number;
+  /** Told when Postgres drops an idle pooled connection (the pool recovers by itself). */
+  readonly onIdleError?: (error: Error) => void;
 }
 
 export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
     const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 });
+    // An idle client that the server drops (restart, admin) emits 'error' on the pool;
+    // unhandled, that would crash the gateway. The pool replaces the client on next use.
+    pool.on('error', (error) => options.onIdleError?.(error));
     const db = new Kysely<WeirDatabase>({ dialect: new PostgresDialect({ pool }) });
     const url = new URL(options.databaseUrl);
     url.password = '';

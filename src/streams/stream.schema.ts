@@ -1,4 +1,5 @@
 import { builder } from '../graphql/builder.js';
+import { DeletePayloadRef, deleted } from '../graphql/delete-payload.js';
 import { decodeId } from '../graphql/global-id.js';
 import { registerNodeLoader } from '../graphql/node.js';
 import { resolvePage } from '../graphql/pages.js';
@@ -81,9 +82,9 @@ builder.mutationFields((t) => ({
       ctx.services.streams.update(ctx.actor, decodeId(String(id), 'Stream'), input),
   }),
   deleteStream: t.field({
-    type: StreamRef,
-    description: 'Deletes a stream; refused (CONFLICT) while a pipeline or connection uses it. Returns what was deleted.',
+    type: DeletePayloadRef,
+    description: 'Deletes a stream; refused (CONFLICT) while a pipeline or connection uses it.',
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => ctx.services.streams.delete(ctx.actor, decodeId(String(args.id), 'Stream')),
+    resolve: (_root, args, ctx) => ctx.services.streams.delete(ctx.actor, decodeId(String(args.id), 'Stream')).then(deleted('Stream')),
   }),
 }));

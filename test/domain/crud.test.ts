@@ -90,15 +90,15 @@ describe('streams', () => {
     const users = await ok('query ($id: ID!) { stream(id: $id) { pipelines { name } connections { name } } }', { id: clean.id });
     expect(users.stream).toEqual({ pipelines: [{ name: 'cleaner' }], connections: [] });
 
-    const refused = await t.gql('mutation ($id: ID!) { deleteStream(id: $id) { id } }', { id: clean.id }, { key });
+    const refused = await t.gql('mutation ($id: ID!) { deleteStream(id: $id) { deletedId } }', { id: clean.id }, { key });
     expect(codes(refused)).toEqual(['CONFLICT']);
     expect(refused.errors![0]!.message).toContain('pipeline "cleaner"');
     expect(refused.errors![0]!.extensions!.pipelines).toEqual(['cleaner']);
     const rename = await t.gql('mutation ($id: ID!) { updateStream(id: $id, input: { name: "tidy" }) { id } }', { id: clean.id }, { key });
     expect(codes(rename)).toEqual(['CONFLICT']);
 
-    await ok('mutation ($id: ID!) { deletePipeline(id: $id) { id } }', { id: pipeline.createPipeline.id });
-    await ok('mutation ($id: ID!) { deleteStream(id: $id) { name } }', { id: clean.id });
+    await ok('mutation ($id: ID!) { deletePipeline(id: $id) { deletedId } }', { id: pipeline.createPipeline.id });
+    await ok('mutation ($id: ID!) { deleteStream(id: $id) { deletedId } }', { id: clean.id });
     expect(codes(await t.gql('query ($id: ID!) { stream(id: $id) { id } }', { id: clean.id }, { key }))).toEqual(['NOT_FOUND']);
   });
 
@@ -213,12 +213,12 @@ describe('pipelines', () => {
     const created = await ok('mutation { createPipeline(input: { name: "live", sql: "INSERT INTO p_out SELECT id FROM p_in" }) { id } }');
     const id = created.createPipeline.id;
     await ok('mutation ($id: ID!) { activatePipeline(id: $id) { desiredState } }', { id });
-    const refused = await t.gql('mutation ($id: ID!) { deletePipeline(id: $id) { id } }', { id }, { key });
+    const refused = await t.gql('mutation ($id: ID!) { deletePipeline(id: $id) { deletedId } }', { id }, { key });
     expect(codes(refused)).toEqual(['CONFLICT']);
     const node = await ok('query ($id: ID!) { node(id: $id) { __typename id ... on Pipeline { name desiredState } } }', { id });
     expect(node.node).toEqual({ __typename: 'Pipeline', id, name: 'live', desiredState: 'ACTIVE' });
     await ok('mutation ($id: ID!) { deactivatePipeline(id: $id) { desiredState } }', { id });
-    await ok('mutation ($id: ID!) { deletePipeline(id: $id) { id } }', { id });
+    await ok('mutation ($id: ID!) { deletePipeline(id: $id) { deletedId } }', { id });
   });
 
   it('rewires its streams when the SQL changes', async () => {

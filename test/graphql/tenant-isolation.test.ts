@@ -58,7 +58,7 @@ const CASES: Record<Op, Record<string, Case>> = {
       'mutation ($id: ID!) { updateStream(id: $id, input: { name: "hijacked" }) { id } }',
       (_ids, id) => ({ id: id('stream') }),
     ),
-    deleteStream: byId('mutation ($id: ID!) { deleteStream(id: $id) { id } }', (_ids, id) => ({ id: id('stream') })),
+    deleteStream: byId('mutation ($id: ID!) { deleteStream(id: $id) { deletedId } }', (_ids, id) => ({ id: id('stream') })),
     createConnection: byId(
       `mutation ($id: ID!, $props: JSON) { createConnection(input: { name: "c", connector: "datagen", type: SOURCE,
         streamId: $id, properties: $props }) { id } }`,
@@ -68,7 +68,7 @@ const CASES: Record<Op, Record<string, Case>> = {
       'mutation ($id: ID!) { updateConnection(id: $id, input: { name: "hijacked" }) { id } }',
       (_ids, id) => ({ id: id('connection') }),
     ),
-    deleteConnection: byId('mutation ($id: ID!) { deleteConnection(id: $id) { id } }', (_ids, id) => ({ id: id('connection') })),
+    deleteConnection: byId('mutation ($id: ID!) { deleteConnection(id: $id) { deletedId } }', (_ids, id) => ({ id: id('connection') })),
     activateConnection: byId('mutation ($id: ID!) { activateConnection(id: $id) { id } }', (_ids, id) => ({
       id: id('connection'),
     })),
@@ -84,7 +84,7 @@ const CASES: Record<Op, Record<string, Case>> = {
       'mutation ($id: ID!) { updatePipeline(id: $id, input: { name: "hijacked" }) { id } }',
       (_ids, id) => ({ id: id('pipeline') }),
     ),
-    deletePipeline: byId('mutation ($id: ID!) { deletePipeline(id: $id) { id } }', (_ids, id) => ({ id: id('pipeline') })),
+    deletePipeline: byId('mutation ($id: ID!) { deletePipeline(id: $id) { deletedId } }', (_ids, id) => ({ id: id('pipeline') })),
     activatePipeline: byId('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', (_ids, id) => ({ id: id('pipeline') })),
     deactivatePipeline: byId('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', (_ids, id) => ({
       id: id('pipeline'),

@@ -3,7 +3,7 @@ import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { sql } from 'kysely';
 import { createHttpServer, type HttpServer } from '../../src/http/server.js';
-import { CLOSE_KEY_REVOKED } from '../../src/http/ws.js';
+import { CLOSE_UNAUTHORIZED } from '../../src/http/ws.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 
 /** The real HTTP front: a listening server on a free port, spoken to over the network. */
@@ -39,7 +39,7 @@ function wsClient(apiKey: string | undefined, onClose?: (code: number) => void) 
     webSocketImpl: WebSocket,
     retryAttempts: 0,
     lazy: false,
-    // The 4403 of a refused key is asserted through `closed`; keep the client quiet.
+    // The 4401 of a refused key is asserted through `closed`; keep the client quiet.
     onNonLazyError: () => {},
     connectionParams: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
     on: { closed: (event) => onClose?.((event as { code: number }).code) },
@@ -90,12 +90,12 @@ describe('HTTP server', () => {
     } finally {
       await client.dispose();
     }
-    // A bad key is refused at connection time (4403).
+    // A bad key is refused at connection time (4401, not retried by clients).
     const codes: number[] = [];
     const bad = wsClient(`weir_${'B'.repeat(43)}`, (code) => codes.push(code));
     await wsOnce(bad, '{ viewer { id } }').catch(() => undefined);
     await bad.dispose();
-    expect(codes).toContain(4403);
+    expect(codes).toContain(CLOSE_UNAUTHORIZED);
   });
 
   it('closes the WebSocket of a revoked key at once', async () => {
@@ -111,7 +111,7 @@ describe('HTTP server', () => {
     // Wait until the server holds the subscription, then revoke.
     await expect.poll(() => t.app.services.revocations.size).toBeGreaterThan(0);
     await post(JSON.stringify({ query: `mutation { revokeApiKey(id: "${apiKey.id}") { id } }` }), { authorization: `Bearer ${key}` });
-    expect(await closed).toBe(CLOSE_KEY_REVOKED);
+    expect(await closed).toBe(CLOSE_UNAUTHORIZED);
   });
 
   it('streams subscriptions over Server-Sent Events', async () => {

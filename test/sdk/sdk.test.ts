@@ -152,7 +152,7 @@ describe('the SDK over a real server', () => {
     const { connection: withHistory2 } = await client.connectionHistory({ id: connection.id, last: 1 });
     expect(withHistory2.history.edges.map((e) => e.node.state)).toEqual(['FAILED']);
 
-    expect((await client.deleteConnection({ id: connection.id })).deleteConnection.id).toBe(connection.id);
+    expect((await client.deleteConnection({ id: connection.id })).deleteConnection.deletedId).toBe(connection.id);
     expect((await client.connections()).connections.edges.map((e) => e.node.id)).not.toContain(connection.id);
   });
 
@@ -216,7 +216,7 @@ describe('the SDK over a real server', () => {
     expect((error as WeirApiError).code).toBe('NOT_FOUND');
   });
 
-  it("closes a revoked key's open subscription with 4403", async () => {
+  it("closes a revoked key's open subscription with 4401", async () => {
     const { createApiKey } = await client.createApiKey({ input: { name: 'dashboard', role: 'VIEWER' } });
     const viewer = connect(createApiKey.secret);
 
@@ -232,7 +232,7 @@ describe('the SDK over a real server', () => {
 
     const error = await rejection(next);
     expect(error).toBeInstanceOf(WeirSocketClosedError);
-    expect((error as WeirSocketClosedError).code).toBe(4403);
+    expect((error as WeirSocketClosedError).code).toBe(4401);
 
     const refused = await rejection(viewer.viewer());
     expect((refused as WeirApiError).code).toBe('UNAUTHENTICATED');
