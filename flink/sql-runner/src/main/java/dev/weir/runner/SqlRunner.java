@@ -21,6 +21,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Weir's application cluster: one JVM runs one Flink SQL job in an embedded MiniCluster
@@ -46,6 +47,12 @@ public final class SqlRunner {
     /** Set by the shutdown hook: a SIGTERM/SIGINT, not the job, ended the run. */
     private static volatile boolean terminating;
 
+    /** The job once submitted, for the shutdown hook. */
+    private static volatile JobClient submittedJob;
+
+    /** Exactly one final event (everything after JOB_SUBMITTED) reaches stdout. */
+    private static final AtomicBoolean FINAL_EMITTED = new AtomicBoolean();
+
     private SqlRunner() {}
 
     public static void main(String[] args) {
@@ -69,13 +76,7 @@ public final class SqlRunner {
         RunnerSpec spec = RunnerSpec.read(specPath(args));
         EmbeddedExecutorLoader executors = new EmbeddedExecutorLoader();
         Runtime.getRuntime()
-                .addShutdownHook(
-                        new Thread(
-                                () -> {
-                                    terminating = true;
-                                    closeQuietly(executors);
-                                },
-                                "weir-shutdown"));
+                .addShutdownHook(new Thread(() -> onSignal(executors), "weir-shutdown"));
 
         StreamExecutionEnvironment env =
                 new StreamExecutionEnvironment(
@@ -83,6 +84,7 @@ public final class SqlRunner {
         StreamTableEnvironment tableEnv = StreamTableEnvironment.create(env);
 
         JobClient job = submit((TableEnvironmentInternal) tableEnv, spec.statements());
+        submittedJob = job;
         URI rest = executors.cluster().get(30, TimeUnit.SECONDS).getRestAddress().get(30, TimeUnit.SECONDS);
         Map<String, Object> submitted = new LinkedHashMap<>();
         submitted.put("jobId", job.getJobID().toHexString());
@@ -93,17 +95,14 @@ public final class SqlRunner {
 
         try {
             job.getJobExecutionResult().get();
-            emit("JOB_FINISHED", Map.of("jobId", job.getJobID().toHexString()));
+            emitFinal("JOB_FINISHED", Map.of("jobId", job.getJobID().toHexString()));
             return EXIT_OK;
         } catch (ExecutionException e) {
             if (terminating) {
-                // Closing the MiniCluster suspends the job (not a global end state), so its
-                // retained checkpoints stay for the next start. The JVM exits 143 (SIGTERM).
-                emit("JOB_SUSPENDED", Map.of("jobId", job.getJobID().toHexString()));
-                return EXIT_OK;
+                return EXIT_OK; // the shutdown hook reported JOB_SUSPENDED
             }
             if (hasCause(e, JobCancellationException.class)) {
-                emit("JOB_CANCELED", Map.of("jobId", job.getJobID().toHexString()));
+                emitFinal("JOB_CANCELED", Map.of("jobId", job.getJobID().toHexString()));
                 return EXIT_OK;
             }
             reportError("JOB_FAILED", e.getCause() == null ? e : e.getCause());
@@ -179,15 +178,26 @@ public final class SqlRunner {
         throw new InvalidSpecException("usage: SqlRunner --spec <path-to-spec.json>");
     }
 
-    private static void closeQuietly(EmbeddedExecutorLoader executors) {
+    /**
+     * SIGTERM/SIGINT: report first, then try to close the MiniCluster. Closing races with
+     * Flink's and Pekko's own shutdown hooks and can hang, so it is bounded; either way the job
+     * is only suspended (not a global end state) and its retained checkpoints stay for the next
+     * start. The JVM exits 143 after a SIGTERM.
+     */
+    private static void onSignal(EmbeddedExecutorLoader executors) {
+        terminating = true;
+        JobClient job = submittedJob;
+        if (job != null) {
+            emitFinal("JOB_SUSPENDED", Map.of("jobId", job.getJobID().toHexString()));
+        }
         MiniCluster cluster = executors.cluster().getNow(null);
         if (cluster == null) {
             return;
         }
         try {
-            cluster.closeAsync().get(20, TimeUnit.SECONDS);
+            cluster.closeAsync().get(5, TimeUnit.SECONDS);
         } catch (Exception e) {
-            System.err.println("weir: closing the MiniCluster failed: " + e);
+            System.err.println("weir: closing the MiniCluster on shutdown failed: " + e);
         }
     }
 
@@ -212,7 +222,13 @@ public final class SqlRunner {
         Map<String, Object> fields = new LinkedHashMap<>();
         fields.put("error", String.valueOf(error.getMessage()));
         fields.put("rootCause", root.toString());
-        emit(event, fields);
+        emitFinal(event, fields);
+    }
+
+    private static void emitFinal(String event, Map<String, ?> fields) {
+        if (FINAL_EMITTED.compareAndSet(false, true)) {
+            emit(event, fields);
+        }
     }
 
     private static void emit(String event, Map<String, ?> fields) {
