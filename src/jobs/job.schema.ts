@@ -8,8 +8,8 @@ export const DesiredStateEnum = builder.enumType('DesiredState', {
 });
 
 export const ActualStateEnum = builder.enumType('ActualState', {
-  description: 'What the runtime was last seen doing.',
-  values: ['STARTING', 'RUNNING', 'RECOVERING', 'STOPPING', 'STOPPED', 'FAILED'] as const,
+  description: 'What the runtime was last seen doing. FINISHED: a bounded job ran to its end.',
+  values: ['STARTING', 'RUNNING', 'RECOVERING', 'STOPPING', 'STOPPED', 'FAILED', 'FINISHED'] as const,
 });
 
 export const TaskSizeEnum = builder.enumType('TaskSize', {

@@ -3,7 +3,7 @@ import type { ColumnType, Generated, Selectable } from 'kysely';
 /** Pipelines and connections are both jobs: they run on Flink when active. */
 export type JobKind = 'PIPELINE' | 'CONNECTION';
 export type DesiredState = 'ACTIVE' | 'INACTIVE';
-export type ActualState = 'STARTING' | 'RUNNING' | 'RECOVERING' | 'STOPPING' | 'STOPPED' | 'FAILED';
+export type ActualState = 'STARTING' | 'RUNNING' | 'RECOVERING' | 'STOPPING' | 'STOPPED' | 'FAILED' | 'FINISHED';
 export type TaskSize = 'S' | 'M' | 'L';
 
 export interface JobColumns {

@@ -63,7 +63,10 @@ export class Reconciler {
           if (!spec) continue;
           await this.runtime.apply(spec);
           applied += 1;
-          await record(job, seen ? 'RECOVERING' : 'STARTING', seen ? 'Redeploying a changed spec.' : null);
+          if (seen) await record(job, 'RECOVERING', 'Redeploying a changed spec.');
+          else if (job.actual_state === 'RUNNING' || job.actual_state === 'RECOVERING') {
+            await record(job, 'RECOVERING', 'The job stopped unexpectedly; restarting it from its latest checkpoint.');
+          } else await record(job, 'STARTING', null);
         } else if (seen) {
           await record(job, 'STOPPING', null);
           await this.runtime.remove({ kind: job.kind, id: job.id, accountId: job.account_id });

@@ -46,7 +46,8 @@ export interface JobSpec extends JobRef {
 }
 
 /** What a runtime reports of a job it holds. Stopped jobs are simply absent. */
-export type ObservedPhase = 'STARTING' | 'RUNNING' | 'RECOVERING' | 'FAILED';
+/** FINISHED: a bounded job (e.g. datagen with number-of-rows) ran to its end. */
+export type ObservedPhase = 'STARTING' | 'RUNNING' | 'RECOVERING' | 'FAILED' | 'FINISHED';
 
 export interface ObservedJob extends JobRef {
   readonly specVersion: number;

@@ -86,7 +86,7 @@ describe('reconciler', () => {
     runtime.lose(uuid);
     await t.app.reconciler.pass();
     expect(runtime.jobs.has(uuid)).toBe(true);
-    expect((await state()).actualState).toBe('STARTING');
+    expect(await state()).toMatchObject({ actualState: 'RECOVERING', actualReason: expect.stringMatching(/latest checkpoint/) });
 
     await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
     await t.app.reconciler.pass();
@@ -96,7 +96,7 @@ describe('reconciler', () => {
     expect(stopped.history.edges.map((e: any) => e.node.state)).toEqual([
       'STARTING',
       'RUNNING',
-      'STARTING',
+      'RECOVERING',
       'STOPPING',
       'STOPPED',
     ]);

@@ -1,0 +1,104 @@
+import type { JobSpec, StreamBinding } from '../runtime.js';
+
+/**
+ * The Flink SQL a job runs: every stream it touches registered as a temporary Kafka
+ * table over the stream's topic, then the one INSERT. Streams are the account's own,
+ * by construction: only the bindings in the spec are registered.
+ */
+
+export interface KafkaTarget {
+  readonly bootstrapServers: string;
+  readonly topicFor: (stream: StreamBinding) => string;
+  /** Consumer group of the job (offsets also live in its checkpoints). */
+  readonly groupId: string;
+}
+
+/** Temporary tables Weir adds for a connection's external side. */
+export const EXTERNAL_TABLE = '__weir_external';
+
+const quoteIdentifier = (name: string) => `\`${name.replaceAll('`', '``')}\``;
+const quoteString = (value: string) => `'${value.replaceAll("'", "''")}'`;
+
+function withOptions(options: Record<string, string | number | boolean>): string {
+  const entries = Object.entries(options).map(([key, value]) => `${quoteString(key)} = ${quoteString(String(value))}`);
+  return `WITH (${entries.join(', ')})`;
+}
+
+function columns(stream: StreamBinding): string {
+  const fields = stream.fields.map((f) => `${quoteIdentifier(f.name)} ${f.type}${f.nullable ? '' : ' NOT NULL'}`);
+  if (stream.primaryKey.length > 0) {
+    fields.push(`PRIMARY KEY (${stream.primaryKey.map(quoteIdentifier).join(', ')}) NOT ENFORCED`);
+  }
+  return fields.join(', ');
+}
+
+/** JSON as Weir writes records: SQL timestamps, decimals as plain numbers. */
+const JSON_FORMAT = {
+  'json.timestamp-format.standard': 'SQL',
+  'json.encode.decimal-as-plain-number': 'true',
+} as const;
+
+function streamTable(stream: StreamBinding, kafka: KafkaTarget, role: 'read' | 'write'): string {
+  const topic = kafka.topicFor(stream);
+  const options: Record<string, string> =
+    stream.kind === 'CHANGE'
+      ? {
+          connector: 'upsert-kafka',
+          topic,
+          'properties.bootstrap.servers': kafka.bootstrapServers,
+          'key.format': 'json',
+          'value.format': 'json',
+          ...prefixed('key.', JSON_FORMAT),
+          ...prefixed('value.', JSON_FORMAT),
+        }
+      : {
+          connector: 'kafka',
+          topic,
+          'properties.bootstrap.servers': kafka.bootstrapServers,
+          format: 'json',
+          ...JSON_FORMAT,
+          ...(role === 'read'
+            ? { 'properties.group.id': kafka.groupId, 'scan.startup.mode': 'earliest-offset' }
+            : { 'sink.delivery-guarantee': 'at-least-once' }),
+        };
+  return `CREATE TEMPORARY TABLE ${quoteIdentifier(stream.name)} (${columns(stream)}) ${withOptions(options)}`;
+}
+
+function prefixed(prefix: string, options: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(options).map(([key, value]) => [`${prefix}${key}`, value]));
+}
+
+export function jobStatements(spec: JobSpec, kafka: KafkaTarget): string[] {
+  const program = spec.program;
+  if (program.type === 'PIPELINE') {
+    const outputName = program.output.name;
+    return [
+      ...program.inputs.filter((s) => s.name !== outputName).map((s) => streamTable(s, kafka, 'read')),
+      streamTable(program.output, kafka, 'write'),
+      program.sql,
+    ];
+  }
+  const stream = program.stream;
+  const external = { ...program.properties, ...program.secretProperties };
+  const externalColumns = stream.fields
+    .map((f) => `${quoteIdentifier(f.name)} ${f.type}${f.nullable ? '' : ' NOT NULL'}`)
+    .join(', ');
+  const externalTable = `CREATE TEMPORARY TABLE ${quoteIdentifier(EXTERNAL_TABLE)} (${externalColumns}) ${withOptions({
+    connector: program.connector,
+    ...(program.connector === 'kafka' && external.format === undefined ? { format: 'json' } : {}),
+    ...external,
+  })}`;
+  const fieldList = stream.fields.map((f) => quoteIdentifier(f.name)).join(', ');
+  if (program.connectionType === 'SOURCE') {
+    return [
+      externalTable,
+      streamTable(stream, kafka, 'write'),
+      `INSERT INTO ${quoteIdentifier(stream.name)} SELECT ${fieldList} FROM ${quoteIdentifier(EXTERNAL_TABLE)}`,
+    ];
+  }
+  return [
+    streamTable(stream, kafka, 'read'),
+    externalTable,
+    `INSERT INTO ${quoteIdentifier(EXTERNAL_TABLE)} SELECT ${fieldList} FROM ${quoteIdentifier(stream.name)}`,
+  ];
+}

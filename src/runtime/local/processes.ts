@@ -1,0 +1,127 @@
+import { spawn } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * Processes the local runtime starts outlive a gateway that is killed: they run
+ * detached, log to a file, and carry a marker argument (`-Dweir.process=<marker>`) so a
+ * restarted gateway can find and adopt them by scanning /proc — a pid file alone could
+ * name a recycled pid.
+ */
+export interface SpawnOptions {
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly env?: Record<string, string>;
+  readonly cwd?: string;
+  /** stderr, and stdout too unless `stdoutFile` is given. */
+  readonly logFile: string;
+  readonly stdoutFile?: string;
+}
+
+export function markerArg(marker: string): string {
+  return `-Dweir.process=${marker}`;
+}
+
+export async function spawnDetached(options: SpawnOptions): Promise<number> {
+  await mkdir(dirname(options.logFile), { recursive: true });
+  const log = openSync(options.logFile, 'a');
+  const out = options.stdoutFile ? openSync(options.stdoutFile, 'a') : log;
+  try {
+    const child = spawn(options.command, [...options.args], {
+      cwd: options.cwd,
+      env: { ...process.env, ...options.env },
+      detached: true,
+      stdio: ['ignore', out, log],
+    });
+    const pid = await new Promise<number>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('spawn', () => resolve(child.pid!));
+    });
+    child.unref();
+    return pid;
+  } finally {
+    closeSync(log);
+    if (out !== log) closeSync(out);
+  }
+}
+
+export interface RunningProcess {
+  readonly pid: number;
+  readonly marker: string;
+}
+
+/** Live processes whose command line carries a Weir marker starting with `prefix`. */
+export async function findMarkedProcesses(prefix: string): Promise<RunningProcess[]> {
+  const found: RunningProcess[] = [];
+  const needle = markerArg(prefix);
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmdline: string;
+    try {
+      cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    for (const arg of cmdline.split('\0')) {
+      if (arg.startsWith(needle)) {
+        if (await isZombie(Number(entry))) break;
+        found.push({ pid: Number(entry), marker: arg.slice('-Dweir.process='.length) });
+        break;
+      }
+    }
+  }
+  return found;
+}
+
+async function isZombie(pid: number): Promise<boolean> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+export async function stopProcess(pid: number, graceMs: number): Promise<void> {
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* already gone */
+    }
+  };
+  signal('SIGTERM');
+  const deadline = Date.now() + graceMs;
+  let delay = 10;
+  while (isAlive(pid) && !(await isZombie(pid))) {
+    if (Date.now() > deadline) {
+      signal('SIGKILL');
+    }
+    await sleep(delay);
+    delay = Math.min(delay * 2, 200);
+    if (Date.now() > deadline + 10_000) throw new Error(`process ${pid} did not exit after SIGKILL`);
+  }
+}
+
+/** Resident memory of a process in bytes (VmRSS), or undefined when it is gone. */
+export async function residentBytes(pid: number): Promise<number | undefined> {
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
+    return kb ? Number(kb) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}

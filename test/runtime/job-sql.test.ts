@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { jobStatements, EXTERNAL_TABLE } from '../../src/runtime/local/job-sql.js';
+import { parseRunnerEvents } from '../../src/runtime/local/runner-events.js';
+import type { JobSpec, StreamBinding } from '../../src/runtime/runtime.js';
+
+const orders: StreamBinding = {
+  id: 's1',
+  name: 'orders',
+  kind: 'APPEND',
+  fields: [
+    { name: 'id', type: 'BIGINT', nullable: false },
+    { name: 'amount', type: 'DECIMAL(10, 2)', nullable: true },
+  ],
+  primaryKey: [],
+};
+const big: StreamBinding = { ...orders, id: 's2', name: 'big_orders' };
+const users: StreamBinding = {
+  id: 's3',
+  name: 'users',
+  kind: 'CHANGE',
+  fields: [
+    { name: 'id', type: 'BIGINT', nullable: false },
+    { name: 'name', type: 'STRING', nullable: true },
+  ],
+  primaryKey: ['id'],
+};
+const kafka = { bootstrapServers: '127.0.0.1:9092', topicFor: (s: StreamBinding) => `weir.a.${s.id}`, groupId: 'weir-j1' };
+const base = { kind: 'PIPELINE' as const, id: 'j1', accountId: 'a', name: 'p', specVersion: 1, taskSize: 'S' as const, taskCount: 1 };
+
+describe('job SQL', () => {
+  it('registers a pipeline’s streams as Kafka tables on their own topics, then runs its INSERT', () => {
+    const spec: JobSpec = {
+      ...base,
+      program: { type: 'PIPELINE', sql: 'INSERT INTO big_orders SELECT * FROM orders WHERE amount > 100', inputs: [orders], output: big },
+    };
+    const [input, output, insert] = jobStatements(spec, kafka);
+    expect(input).toBe(
+      "CREATE TEMPORARY TABLE `orders` (`id` BIGINT NOT NULL, `amount` DECIMAL(10, 2)) WITH ('connector' = 'kafka', 'topic' = 'weir.a.s1', " +
+        "'properties.bootstrap.servers' = '127.0.0.1:9092', 'format' = 'json', 'json.timestamp-format.standard' = 'SQL', " +
+        "'json.encode.decimal-as-plain-number' = 'true', 'properties.group.id' = 'weir-j1', 'scan.startup.mode' = 'earliest-offset')",
+    );
+    expect(output).toContain("'topic' = 'weir.a.s2'");
+    expect(output).toContain("'sink.delivery-guarantee' = 'at-least-once'");
+    expect(insert).toBe('INSERT INTO big_orders SELECT * FROM orders WHERE amount > 100');
+  });
+
+  it('uses upsert-kafka with the primary key for CHANGE streams', () => {
+    const spec: JobSpec = { ...base, program: { type: 'PIPELINE', sql: 'INSERT INTO users SELECT * FROM orders', inputs: [orders], output: users } };
+    const statements = jobStatements(spec, kafka);
+    expect(statements[1]).toContain('PRIMARY KEY (`id`) NOT ENFORCED');
+    expect(statements[1]).toContain("'connector' = 'upsert-kafka'");
+    expect(statements[1]).toContain("'key.format' = 'json'");
+  });
+
+  it('feeds a stream from a datagen source, quoting option values', () => {
+    const spec: JobSpec = {
+      ...base,
+      kind: 'CONNECTION',
+      program: {
+        type: 'CONNECTION',
+        connector: 'datagen',
+        connectionType: 'SOURCE',
+        properties: { 'rows-per-second': 5, 'fields.id.kind': 'sequence', 'fields.id.start': 1, 'fields.id.end': 100 },
+        secretProperties: {},
+        stream: orders,
+      },
+    };
+    const [source, sink, insert] = jobStatements(spec, kafka);
+    expect(source).toBe(
+      `CREATE TEMPORARY TABLE \`${EXTERNAL_TABLE}\` (\`id\` BIGINT NOT NULL, \`amount\` DECIMAL(10, 2)) WITH ('connector' = 'datagen', ` +
+        "'rows-per-second' = '5', 'fields.id.kind' = 'sequence', 'fields.id.start' = '1', 'fields.id.end' = '100')",
+    );
+    expect(sink).toContain("'topic' = 'weir.a.s1'");
+    expect(insert).toBe(`INSERT INTO \`orders\` SELECT \`id\`, \`amount\` FROM \`${EXTERNAL_TABLE}\``);
+  });
+
+  it('drains a stream into an external Kafka topic, secrets included and quotes escaped', () => {
+    const spec: JobSpec = {
+      ...base,
+      kind: 'CONNECTION',
+      program: {
+        type: 'CONNECTION',
+        connector: 'kafka',
+        connectionType: 'SINK',
+        properties: { topic: "ext'ernal", 'properties.bootstrap.servers': 'h:9092' },
+        secretProperties: { 'properties.sasl.jaas.config': 'x' },
+        stream: orders,
+      },
+    };
+    const [source, sink, insert] = jobStatements(spec, kafka);
+    expect(source).toContain("'topic' = 'weir.a.s1'");
+    expect(sink).toContain("'topic' = 'ext''ernal'");
+    expect(sink).toContain("'format' = 'json'");
+    expect(sink).toContain("'properties.sasl.jaas.config' = 'x'");
+    expect(insert).toBe(`INSERT INTO \`${EXTERNAL_TABLE}\` SELECT \`id\`, \`amount\` FROM \`orders\``);
+  });
+});
+
+describe('runner events', () => {
+  it('reads the REST port and how the runner ended', () => {
+    expect(parseRunnerEvents('')).toEqual({});
+    expect(parseRunnerEvents('WEIR_JOB_SUBMITTED {"jobId":"ab","restPort":8081}\n')).toEqual({ restPort: 8081 });
+    expect(
+      parseRunnerEvents(
+        'WEIR_SPEC_INVALID {"error":"statement 3 of 3: SQL validation failed. Column \'nme\' not found","rootCause":"x"}\n',
+      ),
+    ).toEqual({ final: { event: 'SPEC_INVALID', message: "statement 3 of 3: SQL validation failed. Column 'nme' not found" } });
+    expect(parseRunnerEvents('WEIR_JOB_SUBMITTED {"restPort":1}\nWEIR_JOB_FINISHED {"jobId":"ab"}\nWEIR_JOB_FAI')).toEqual({
+      restPort: 1,
+      final: { event: 'JOB_FINISHED', message: null },
+    });
+  });
+});
