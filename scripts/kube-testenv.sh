@@ -1,0 +1,429 @@
+#!/usr/bin/env bash
+# A real Kubernetes control plane for tests: embedded etcd + kube-apiserver +
+# kube-controller-manager, built from Go modules (k8s/testenv) and cached.
+#
+#   scripts/kube-testenv.sh build          build (or reuse) the binaries; prints the bin dir
+#   scripts/kube-testenv.sh start <dir>    start a control plane in <dir>; prints <dir>/env
+#   scripts/kube-testenv.sh stop <dir>     stop it and wait until every process is gone
+#   scripts/kube-testenv.sh status <dir>   show which of its processes are alive
+#
+# Several environments can run at once, each in its own <dir> with its own ports.
+# Progress goes to stderr; stdout carries only the result (bin dir, or env file).
+#
+# Environment:
+#   WEIR_CACHE_DIR            cache root (default <repo>/.cache); binaries go to
+#                             $WEIR_CACHE_DIR/kube/<key>/bin, key = hash of go.sum, go.mod,
+#                             the etcd launcher, go version and build flags
+#   WEIR_KUBE_BUILD_JOBS      go build -p (default: number of CPUs)
+#   WEIR_KUBE_START_TIMEOUT   seconds to wait for each start-up step (default 90)
+#   WEIR_KUBE_CRD_DIR         CRDs to install (default <repo>/../shared/k8s/crds)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MODULE_DIR="$ROOT/k8s/testenv"
+CACHE_ROOT="${WEIR_CACHE_DIR:-$ROOT/.cache}"
+CRD_DIR="${WEIR_KUBE_CRD_DIR:-$ROOT/../shared/k8s/crds}"
+START_TIMEOUT="${WEIR_KUBE_START_TIMEOUT:-90}"
+BUILD_JOBS="${WEIR_KUBE_BUILD_JOBS:-$(nproc)}"
+PORT_LOCKS="${TMPDIR:-/tmp}/weir-kube-testenv-ports"
+
+# The order matters for stop: controller-manager first, etcd last.
+COMPONENTS=(kube-controller-manager kube-apiserver etcd)
+BUILD_TARGETS=(./cmd/etcd k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager)
+BUILD_GOFLAGS="-trimpath -buildvcs=false -mod=readonly"
+
+log() { printf '[kube-testenv %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+need() { command -v "$1" >/dev/null || die "$1 not found (Debian: apt-get install $2)"; }
+now_ms() { date +%s%3N; }
+since() { local ms=$(( $(now_ms) - $1 )); printf '%d.%03ds' $((ms / 1000)) $((ms % 1000)); }
+
+# ---------------------------------------------------------------------------- build
+
+kube_version() { (cd "$MODULE_DIR" && go list -m -f '{{.Version}}' k8s.io/kubernetes); }
+
+ldflags() {
+  local v="$1" major minor
+  major="${v#v}"; major="${major%%.*}"
+  minor="${v#v*.}"; minor="${minor%%.*}"
+  local flags="-s -w" pkg
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    flags+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  done
+  printf '%s' "$flags"
+}
+
+cache_key() {
+  {
+    cat "$MODULE_DIR/go.mod" "$MODULE_DIR/go.sum" "$MODULE_DIR/cmd/etcd/main.go"
+    go version
+    printf '%s\n' "$BUILD_GOFLAGS" "$(ldflags "$(kube_version)")"
+  } | sha256sum | cut -c1-16
+}
+
+bin_dir() { printf '%s/kube/%s/bin' "$CACHE_ROOT" "$(cache_key)"; }
+
+have_binaries() { [ -x "$1/etcd" ] && [ -x "$1/kube-apiserver" ] && [ -x "$1/kube-controller-manager" ]; }
+
+cmd_build() {
+  command -v go >/dev/null || die "go not found (Go 1.26 or newer is needed)"
+  local bin; bin="$(bin_dir)"
+  local key_dir; key_dir="$(dirname "$bin")"
+  if have_binaries "$bin"; then
+    touch "$key_dir"
+    log "cached: $bin"
+    printf '%s\n' "$bin"
+    return
+  fi
+  mkdir -p "$key_dir"
+  exec 9>"$key_dir/build.lock"
+  if ! flock -n 9; then
+    log "another build of the same key is running; waiting for it"
+    flock 9
+  fi
+  if have_binaries "$bin"; then
+    log "cached (built by the other run): $bin"
+    printf '%s\n' "$bin"
+    return
+  fi
+
+  local version start tmp total
+  version="$(kube_version)"
+  start="$(now_ms)"
+  tmp="$key_dir/bin.tmp.$$"
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  total="$(cd "$MODULE_DIR" && GOFLAGS="$BUILD_GOFLAGS" go list -deps "${BUILD_TARGETS[@]}" | wc -l)"
+  log "building etcd, kube-apiserver, kube-controller-manager (k8s.io/kubernetes $version) into $bin"
+  log "go build -p $BUILD_JOBS, $total packages in the graph; a cold build takes many minutes on 2 cores"
+
+  local status=0
+  (
+    cd "$MODULE_DIR"
+    GOFLAGS="$BUILD_GOFLAGS" go build -p "$BUILD_JOBS" -v -ldflags "$(ldflags "$version")" \
+      -o "$tmp/" "${BUILD_TARGETS[@]}" 2>&1
+  ) | {
+    # -v prints one import path per compiled package; anything else is a message to show.
+    n=0; last=0
+    while IFS= read -r line; do
+      if [[ "$line" =~ ^[A-Za-z0-9._/~-]+$ ]]; then
+        n=$((n + 1))
+        if [ $((n - last)) -ge 100 ]; then
+          last=$n
+          log "compiled $n/$total packages ($(since "$start"))"
+        fi
+      else
+        printf '%s\n' "$line" >&2
+      fi
+    done
+    log "compiled $n packages (the rest were in the Go build cache)"
+  } || status=$?
+  if [ "$status" -ne 0 ] || ! have_binaries "$tmp"; then
+    rm -rf "$tmp"
+    die "go build failed after $(since "$start")"
+  fi
+  rm -rf "$bin"
+  mv "$tmp" "$bin"
+  touch "$key_dir"
+  # Binaries of other keys (an older go.sum or launcher) unused for a week.
+  find "$CACHE_ROOT/kube" -mindepth 1 -maxdepth 1 -type d -mtime +7 ! -path "$key_dir" \
+    -exec sh -c 'echo "[kube-testenv] removing unused $1" >&2; rm -rf "$1"' _ {} \;
+  log "built in $(since "$start"): $(cd "$bin" && du -sh etcd kube-apiserver kube-controller-manager | awk '{printf "%s %s  ", $2, $1}')"
+  printf '%s\n' "$bin"
+}
+
+# ---------------------------------------------------------------------------- processes
+
+pid_file() { printf '%s/run/%s.pid' "$1" "$2"; }
+
+# Alive and really ours: every process is started with <dir> in its arguments.
+ours_alive() {
+  local dir="$1" pid="$2"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$dir/"
+}
+
+read_pid() { local f; f="$(pid_file "$1" "$2")"; if [ -f "$f" ]; then cat "$f"; fi; }
+
+stop_all() {
+  local dir="$1" name pid waited stopped=()
+  for name in "${COMPONENTS[@]}"; do
+    pid="$(read_pid "$dir" "$name")"
+    if ours_alive "$dir" "$pid"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      waited=0
+      # ours_alive is false as soon as the process has exited (a zombie has no cmdline).
+      while ours_alive "$dir" "$pid"; do
+        if [ "$waited" -eq 150 ]; then
+          log "$name (pid $pid) ignored SIGTERM for 15s; killing it"
+          kill -KILL "$pid" 2>/dev/null || true
+        fi
+        sleep 0.1
+        waited=$((waited + 1))
+      done
+      log "stopped $name (pid $pid)"
+      stopped+=("$pid")
+    fi
+    rm -f "$(pid_file "$dir" "$name")"
+  done
+  # Then wait until the exited processes are gone from the process table: reap our own
+  # children (a failed start); others are reaped by their new parent, which some init
+  # processes only do every second or two.
+  waited=0
+  for pid in "${stopped[@]}"; do
+    wait "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 100 ]; do sleep 0.1; waited=$((waited + 1)); done
+    kill -0 "$pid" 2>/dev/null && log "pid $pid has exited but is not reaped yet"
+  done
+  return 0
+}
+
+start_process() {
+  local dir="$1" name="$2"; shift 2
+  # Own session, no terminal, output to a log: the process outlives this script.
+  setsid "$@" </dev/null >"$dir/logs/$name.log" 2>&1 &
+  local pid=$!
+  printf '%s\n' "$pid" >"$(pid_file "$dir" "$name")"
+  log "started $name (pid $pid, log $dir/logs/$name.log)"
+}
+
+# ---------------------------------------------------------------------------- ports
+
+RESERVED_PORTS=()
+release_ports() {
+  local p
+  for p in "${RESERVED_PORTS[@]}"; do rmdir "$PORT_LOCKS/$p" 2>/dev/null || true; done
+  RESERVED_PORTS=()
+}
+
+# Sets PORT to a port below Linux's ephemeral range (32768+) that nothing listens on,
+# reserved (mkdir is atomic) against other starts running at the same time until this
+# start ends. Not used as $(free_port): the reservation must be recorded in this shell.
+free_port() {
+  local p tries=0
+  mkdir -p "$PORT_LOCKS"
+  while [ $tries -lt 200 ]; do
+    tries=$((tries + 1))
+    p=$((20000 + RANDOM % 12000))
+    [ -z "$(ss -Htln "sport = :$p")" ] || continue
+    # A reservation older than 10 minutes belongs to a start that died.
+    find "$PORT_LOCKS" -maxdepth 1 -name "$p" -mmin +10 -exec rmdir {} \; 2>/dev/null || true
+    mkdir "$PORT_LOCKS/$p" 2>/dev/null || continue
+    RESERVED_PORTS+=("$p")
+    PORT="$p"
+    return
+  done
+  die "no free port found"
+}
+
+# ---------------------------------------------------------------------------- start
+
+tail_logs() {
+  local dir="$1" name
+  for name in "$@"; do
+    [ "$name" = "$dir" ] && continue
+    [ -s "$dir/logs/$name.log" ] || continue
+    printf -- '----- last lines of %s -----\n' "$dir/logs/$name.log" >&2
+    tail -n 40 "$dir/logs/$name.log" >&2
+  done
+}
+
+START_DIR=""
+on_start_exit() {
+  local status=$?
+  release_ports
+  if [ $status -ne 0 ] && [ -n "$START_DIR" ]; then
+    log "start failed; stopping what was started"
+    stop_all "$START_DIR"
+  fi
+}
+
+# wait_until <what> <component whose log explains a failure> <command...>
+wait_until() {
+  local what="$1" component="$2"; shift 2
+  local deadline=$(( $(date +%s) + START_TIMEOUT )) pid
+  until "$@"; do
+    pid="$(read_pid "$START_DIR" "$component")"
+    if ! ours_alive "$START_DIR" "$pid"; then
+      tail_logs "$START_DIR" "$component"
+      die "$component exited while waiting for $what"
+    fi
+    if [ "$(date +%s)" -ge "$deadline" ]; then
+      tail_logs "$START_DIR" "$component"
+      die "timed out after ${START_TIMEOUT}s waiting for $what"
+    fi
+    sleep 0.2
+  done
+}
+
+api() { # api <method> <path> [curl args...]: prints the body, fails on HTTP >= 400
+  local method="$1" path="$2"; shift 2
+  curl -sS --fail-with-body --max-time 30 --cacert "$CA_FILE" \
+    -H "Authorization: Bearer $ADMIN_TOKEN" -X "$method" "$@" "$APISERVER_URL$path"
+}
+
+etcd_ready() { grep -q '^etcd ready' "$START_DIR/logs/etcd.log" 2>/dev/null; }
+apiserver_ready() {
+  [ -s "$CA_FILE" ] && [ "$(api GET /readyz 2>/dev/null)" = "ok" ]
+}
+crd_established() {
+  # pretty=false: the apiserver pretty-prints JSON for a curl User-Agent.
+  # Not `api ... | grep -q`: grep quits at the first match, curl then dies of SIGPIPE
+  # on the rest of the ~1 MB body, and pipefail turns that into "not established".
+  local body
+  body="$(api GET "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/$1?pretty=false" 2>/dev/null)" || return 1
+  grep -qF '"type":"Established","status":"True"' <<<"$body"
+}
+default_service_account() { api GET /api/v1/namespaces/default/serviceaccounts/default >/dev/null 2>&1; }
+
+cmd_start() {
+  local dir="${1:?usage: $0 start <dir>}"
+  need openssl openssl; need curl curl; need ss iproute2; need flock util-linux; need setsid util-linux
+  mkdir -p "$dir"
+  dir="$(cd "$dir" && pwd)"
+  local name pid
+  for name in "${COMPONENTS[@]}"; do
+    pid="$(read_pid "$dir" "$name")"
+    if ours_alive "$dir" "$pid"; then die "$name is already running in $dir (pid $pid); run: $0 stop $dir"; fi
+  done
+
+  local bin; bin="$(cmd_build)"
+  local started; started="$(now_ms)"
+  START_DIR="$dir"
+  trap on_start_exit EXIT
+
+  # A fresh control plane every time: no state from an earlier run survives.
+  rm -rf "$dir/etcd" "$dir/certs" "$dir/logs" "$dir/run" "$dir/auth" "$dir/env" "$dir/kubeconfig"
+  mkdir -p "$dir/certs" "$dir/logs" "$dir/run" "$dir/auth"
+  chmod 700 "$dir/auth"
+
+  local etcd_client etcd_peer api_port
+  free_port; etcd_client="$PORT"
+  free_port; etcd_peer="$PORT"
+  free_port; api_port="$PORT"
+
+  ADMIN_TOKEN="$(openssl rand -hex 32)"
+  printf '%s,admin,admin,"system:masters"\n' "$ADMIN_TOKEN" >"$dir/auth/tokens.csv"
+  openssl genrsa -out "$dir/auth/service-account.key" 2048 2>/dev/null
+  APISERVER_URL="https://127.0.0.1:$api_port"
+  CA_FILE="$dir/certs/apiserver.crt"
+
+  start_process "$dir" etcd "$bin/etcd" --data-dir "$dir/etcd" \
+    --client-port "$etcd_client" --peer-port "$etcd_peer"
+  wait_until "etcd to serve clients" etcd etcd_ready
+  log "etcd ready on 127.0.0.1:$etcd_client ($(since "$started"))"
+
+  start_process "$dir" kube-apiserver "$bin/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$etcd_client" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+    --cert-dir "$dir/certs" \
+    --service-cluster-ip-range 10.96.0.0/24 \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$dir/auth/service-account.key" \
+    --service-account-signing-key-file "$dir/auth/service-account.key" \
+    --token-auth-file "$dir/auth/tokens.csv" \
+    --authorization-mode RBAC \
+    --enable-admission-plugins NamespaceLifecycle,LimitRanger,ServiceAccount,ResourceQuota \
+    --endpoint-reconciler-type none
+  wait_until "kube-apiserver /readyz" kube-apiserver apiserver_ready
+  log "kube-apiserver ready at $APISERVER_URL ($(since "$started"))"
+
+  write_kubeconfig "$dir"
+
+  # CRDs before the controller-manager, so that its quota and garbage-collector
+  # controllers discover the Flink resources at start-up instead of at a later rescan.
+  local crd crd_name crd_names=()
+  for crd in "$CRD_DIR"/*.yml "$CRD_DIR"/*.yaml; do
+    [ -f "$crd" ] || continue
+    crd_name="$(sed -n 's/^  name: \(.*\)$/\1/p' "$crd" | head -n1)"
+    [ -n "$crd_name" ] || die "no metadata.name in $crd"
+    # Server-side apply: idempotent, and no last-applied annotation (the FlinkDeployment
+    # CRD is ~540 KB, far over the 256 KB annotation limit of client-side apply).
+    local out
+    out="$(api PATCH "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/$crd_name?fieldManager=weir-testenv&force=true&pretty=false" \
+      -H 'Content-Type: application/apply-patch+yaml' --data-binary "@$crd" 2>&1)" \
+      || die "applying $crd failed: $(printf '%s' "$out" | head -c 2000)"
+    crd_names+=("$crd_name")
+  done
+  [ "${#crd_names[@]}" -gt 0 ] || log "warning: no CRDs found in $CRD_DIR"
+  for crd_name in "${crd_names[@]}"; do
+    wait_until "CRD $crd_name to be Established" kube-apiserver crd_established "$crd_name"
+  done
+  log "CRDs established: ${crd_names[*]:-none} ($(since "$started"))"
+
+  start_process "$dir" kube-controller-manager "$bin/kube-controller-manager" \
+    --kubeconfig "$dir/kubeconfig" \
+    --leader-elect=false \
+    --secure-port 0 \
+    --controllers resourcequota-controller,namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller \
+    --service-account-private-key-file "$dir/auth/service-account.key" \
+    --root-ca-file "$CA_FILE" \
+    --use-service-account-credentials=false
+  # The default ServiceAccount appears once the controllers run.
+  wait_until "the controller-manager to create the default ServiceAccount" kube-controller-manager default_service_account
+  log "kube-controller-manager running ($(since "$started"))"
+
+  {
+    printf 'WEIR_KUBE_DIR=%s\n' "$dir"
+    printf 'APISERVER_URL=%s\n' "$APISERVER_URL"
+    printf 'ADMIN_TOKEN=%s\n' "$ADMIN_TOKEN"
+    printf 'KUBECONFIG=%s\n' "$dir/kubeconfig"
+    printf 'CA_FILE=%s\n' "$CA_FILE"
+    printf 'ETCD_URL=http://127.0.0.1:%s\n' "$etcd_client"
+    printf 'ETCD_PID=%s\n' "$(read_pid "$dir" etcd)"
+    printf 'APISERVER_PID=%s\n' "$(read_pid "$dir" kube-apiserver)"
+    printf 'CONTROLLER_MANAGER_PID=%s\n' "$(read_pid "$dir" kube-controller-manager)"
+  } >"$dir/env"
+  chmod 600 "$dir/env"
+  log "ready in $(since "$started"); stop with: $0 stop $dir"
+  cat "$dir/env"
+}
+
+write_kubeconfig() {
+  local dir="$1"
+  cat >"$dir/kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: weir-testenv
+  cluster:
+    server: $APISERVER_URL
+    certificate-authority-data: $(base64 -w0 "$CA_FILE")
+users:
+- name: admin
+  user:
+    token: $ADMIN_TOKEN
+contexts:
+- name: weir-testenv
+  context:
+    cluster: weir-testenv
+    user: admin
+current-context: weir-testenv
+EOF
+  chmod 600 "$dir/kubeconfig"
+}
+
+cmd_stop() {
+  local dir="${1:?usage: $0 stop <dir>}"
+  [ -d "$dir" ] || die "no such directory: $dir"
+  dir="$(cd "$dir" && pwd)"
+  stop_all "$dir"
+  rm -f "$dir/env"
+}
+
+cmd_status() {
+  local dir="${1:?usage: $0 status <dir>}" name pid all=0
+  dir="$(cd "$dir" && pwd)"
+  for name in "${COMPONENTS[@]}"; do
+    pid="$(read_pid "$dir" "$name")"
+    if ours_alive "$dir" "$pid"; then echo "$name running (pid $pid)"; else echo "$name stopped"; all=1; fi
+  done
+  return $all
+}
+
+case "${1:-}" in
+  build) cmd_build ;;
+  start) shift; cmd_start "$@" ;;
+  stop) shift; cmd_stop "$@" ;;
+  status) shift; cmd_status "$@" ;;
+  *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac
