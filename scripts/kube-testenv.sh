@@ -6,6 +6,8 @@
 #   scripts/kube-testenv.sh start <dir>    start a control plane in <dir>; prints <dir>/env
 #   scripts/kube-testenv.sh stop <dir>     stop it and wait until every process is gone
 #   scripts/kube-testenv.sh status <dir>   show which of its processes are alive
+#   scripts/kube-testenv.sh stop-apiserver <dir>   kill only the apiserver (an outage)
+#   scripts/kube-testenv.sh start-apiserver <dir>  start it again, same flags; waits for /readyz
 #
 # Several environments can run at once, each in its own <dir> with its own ports.
 # Progress goes to stderr; stdout carries only the result (bin dir, or env file).
@@ -312,7 +314,9 @@ cmd_start() {
   wait_until "etcd to serve clients" etcd etcd_ready
   log "etcd ready on 127.0.0.1:$etcd_client ($(since "$started"))"
 
-  start_process "$dir" kube-apiserver "$bin/kube-apiserver" \
+  # The command line is kept so that stop-apiserver/start-apiserver can bring the same
+  # apiserver (same port, certificates, tokens, etcd) back after a simulated outage.
+  local api_cmd=("$bin/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$etcd_client" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
     --cert-dir "$dir/certs" \
@@ -323,7 +327,9 @@ cmd_start() {
     --token-auth-file "$dir/auth/tokens.csv" \
     --authorization-mode RBAC \
     --enable-admission-plugins NamespaceLifecycle,LimitRanger,ServiceAccount,ResourceQuota \
-    --endpoint-reconciler-type none
+    --endpoint-reconciler-type none)
+  printf '%s\n' "${api_cmd[@]}" >"$dir/run/kube-apiserver.cmd"
+  start_process "$dir" kube-apiserver "${api_cmd[@]}"
   wait_until "kube-apiserver /readyz" kube-apiserver apiserver_ready
   log "kube-apiserver ready at $APISERVER_URL ($(since "$started"))"
 
@@ -420,10 +426,46 @@ cmd_status() {
   return $all
 }
 
+# Simulated outages: the apiserver alone goes away and comes back with the same flags.
+cmd_stop_apiserver() {
+  local dir="${1:?usage: $0 stop-apiserver <dir>}" pid
+  dir="$(cd "$dir" && pwd)"
+  pid="$(read_pid "$dir" kube-apiserver)"
+  ours_alive "$dir" "$pid" || die "kube-apiserver is not running in $dir"
+  # SIGKILL, like a crash: a graceful stop waits up to a minute for open watches to drain.
+  kill -KILL "$pid"
+  while ours_alive "$dir" "$pid"; do sleep 0.05; done
+  rm -f "$(pid_file "$dir" kube-apiserver)"
+  log "stopped kube-apiserver (pid $pid)"
+}
+
+cmd_start_apiserver() {
+  local dir="${1:?usage: $0 start-apiserver <dir>}" pid
+  dir="$(cd "$dir" && pwd)"
+  [ -f "$dir/run/kube-apiserver.cmd" ] && [ -f "$dir/env" ] || die "no control plane was started in $dir"
+  pid="$(read_pid "$dir" kube-apiserver)"
+  if ours_alive "$dir" "$pid"; then die "kube-apiserver is already running in $dir (pid $pid)"; fi
+  APISERVER_URL="$(sed -n 's/^APISERVER_URL=//p' "$dir/env")"
+  ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' "$dir/env")"
+  CA_FILE="$(sed -n 's/^CA_FILE=//p' "$dir/env")"
+  START_DIR="$dir"
+  local started api_cmd=()
+  started="$(now_ms)"
+  mapfile -t api_cmd <"$dir/run/kube-apiserver.cmd"
+  mv -f "$dir/logs/kube-apiserver.log" "$dir/logs/kube-apiserver.$(date +%s%N).log" 2>/dev/null || true
+  start_process "$dir" kube-apiserver "${api_cmd[@]}"
+  wait_until "kube-apiserver /readyz" kube-apiserver apiserver_ready
+  pid="$(read_pid "$dir" kube-apiserver)"
+  sed -i "s/^APISERVER_PID=.*/APISERVER_PID=$pid/" "$dir/env"
+  log "kube-apiserver ready again at $APISERVER_URL ($(since "$started"))"
+}
+
 case "${1:-}" in
   build) cmd_build ;;
   start) shift; cmd_start "$@" ;;
   stop) shift; cmd_stop "$@" ;;
   status) shift; cmd_status "$@" ;;
-  *) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  stop-apiserver) shift; cmd_stop_apiserver "$@" ;;
+  start-apiserver) shift; cmd_start_apiserver "$@" ;;
+  *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
