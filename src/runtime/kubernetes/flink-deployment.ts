@@ -1,0 +1,169 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { jobStatements } from '../local/job-sql.js';
+import type { JobSpec, StreamBinding } from '../runtime.js';
+import {
+  JOB_MANAGER_SIZE,
+  LABEL_ACCOUNT,
+  LABEL_JOB_ID,
+  LABEL_JOB_KIND,
+  LABEL_MANAGED_BY,
+  LABEL_SPEC_VERSION,
+  TASK_SIZES,
+  deploymentNameOf,
+  kindLabel,
+  specSecretNameOf,
+  type KubernetesRuntimeOptions,
+  type PodSize,
+} from './kubernetes-options.js';
+
+export const FLINK_GROUP = 'flink.apache.org';
+export const FLINK_VERSION = 'v1beta1';
+export const FLINK_API_VERSION = `${FLINK_GROUP}/${FLINK_VERSION}`;
+export const FLINK_PLURAL = 'flinkdeployments';
+
+/** Where the job's runner spec (a Secret: it may hold connection passwords) is mounted. */
+export const SPEC_MOUNT_DIR = '/opt/weir/spec';
+const SPEC_FILE = 'spec.json';
+/** The official Flink image's `flink` user. */
+const FLINK_UID = 9999;
+
+export interface FlinkDeploymentObject extends KubernetesObject {
+  spec?: Record<string, unknown>;
+  status?: {
+    lifecycleState?: string;
+    jobManagerDeploymentStatus?: string;
+    error?: string;
+    observedGeneration?: number;
+    jobStatus?: { state?: string };
+  };
+}
+
+export type JobObjectsOptions = Pick<
+  KubernetesRuntimeOptions,
+  'image' | 'flinkVersion' | 'runnerJarPath' | 'storageDir' | 'checkpointIntervalMs' | 'kafka' | 'serviceAccountName'
+>;
+
+export function streamsOf(spec: JobSpec): StreamBinding[] {
+  const program = spec.program;
+  return program.type === 'PIPELINE' ? [...program.inputs, program.output] : [program.stream];
+}
+
+export function jobLabels(spec: JobSpec): Record<string, string> {
+  return {
+    [LABEL_MANAGED_BY]: 'weir',
+    [LABEL_ACCOUNT]: spec.accountId,
+    [LABEL_JOB_KIND]: kindLabel(spec.kind),
+    [LABEL_JOB_ID]: spec.id,
+    [LABEL_SPEC_VERSION]: String(spec.specVersion),
+  };
+}
+
+const trimSlash = (uri: string) => uri.replace(/\/+$/, '');
+
+/** The SQL runner's `--spec` (flink/README.md), as the job's JobManager reads it. */
+export function runnerSpec(spec: JobSpec, options: JobObjectsOptions, checkpointDir: string) {
+  return {
+    name: `weir-${kindLabel(spec.kind)}-${spec.name}`,
+    parallelism: spec.taskCount,
+    checkpointDir,
+    checkpointIntervalMs: options.checkpointIntervalMs,
+    statements: jobStatements(spec, {
+      bootstrapServers: options.kafka.bootstrapServers,
+      topicFor: (stream) => options.kafka.topicFor(spec.accountId, stream.id),
+      groupId: `weir-${spec.id}`,
+    }),
+  };
+}
+
+export function specSecret(spec: JobSpec, namespace: string, options: JobObjectsOptions, checkpointDir: string): KubernetesObject & { stringData: Record<string, string> } {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: specSecretNameOf(deploymentNameOf(spec)), namespace, labels: jobLabels(spec) },
+    type: 'Opaque',
+    stringData: { [SPEC_FILE]: JSON.stringify(runnerSpec(spec, options, checkpointDir)) },
+  } as KubernetesObject & { stringData: Record<string, string> };
+}
+
+const quantity = (size: PodSize) => ({ cpu: `${Math.round(size.cpu * 1000)}m`, memory: `${size.memoryMi}Mi` });
+
+function podTemplate(size: PodSize, withSpec: string | undefined, specVersion: number) {
+  const resources = { requests: quantity(size), limits: quantity(size) };
+  return {
+    metadata: { annotations: { [LABEL_SPEC_VERSION]: String(specVersion) } },
+    spec: {
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: FLINK_UID,
+        runAsGroup: FLINK_UID,
+        fsGroup: FLINK_UID,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      containers: [
+        {
+          // The operator merges its own container settings into the one with this name.
+          name: 'flink-main-container',
+          resources,
+          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+          ...(withSpec ? { volumeMounts: [{ name: 'weir-spec', mountPath: SPEC_MOUNT_DIR, readOnly: true }] } : {}),
+        },
+      ],
+      ...(withSpec ? { volumes: [{ name: 'weir-spec', secret: { secretName: withSpec, defaultMode: 0o440 } }] } : {}),
+    },
+  };
+}
+
+/**
+ * The job's application cluster: one FlinkDeployment running the SQL runner with the
+ * job's spec. One task per one-slot TaskManager, so task count × task size is exactly
+ * what the job may use. `restartNonce` follows the spec version so that a change only to
+ * the spec Secret (say, a connection property) still redeploys the job.
+ */
+export function flinkDeployment(spec: JobSpec, namespace: string, options: JobObjectsOptions): {
+  deployment: FlinkDeploymentObject;
+  secret: KubernetesObject;
+} {
+  const name = deploymentNameOf(spec);
+  const base = `${trimSlash(options.storageDir)}/${spec.accountId}/${name}`;
+  const taskSize = TASK_SIZES[spec.taskSize];
+  const secretName = specSecretNameOf(name);
+  const deployment: FlinkDeploymentObject = {
+    apiVersion: FLINK_API_VERSION,
+    kind: 'FlinkDeployment',
+    metadata: { name, namespace, labels: jobLabels(spec) },
+    spec: {
+      image: options.image,
+      flinkVersion: options.flinkVersion,
+      mode: 'native',
+      serviceAccount: options.serviceAccountName,
+      restartNonce: spec.specVersion,
+      flinkConfiguration: {
+        'taskmanager.numberOfTaskSlots': '1',
+        'high-availability.type': 'kubernetes',
+        'high-availability.storageDir': `${base}/ha`,
+        'execution.checkpointing.dir': `${base}/checkpoints`,
+        'execution.checkpointing.savepoint-dir': `${base}/savepoints`,
+        'execution.checkpointing.interval': `${options.checkpointIntervalMs} ms`,
+        'execution.checkpointing.externalized-checkpoint-retention': 'RETAIN_ON_CANCELLATION',
+      },
+      jobManager: {
+        replicas: 1,
+        resource: { cpu: JOB_MANAGER_SIZE.cpu, memory: `${JOB_MANAGER_SIZE.memoryMi}m` },
+        podTemplate: podTemplate(JOB_MANAGER_SIZE, secretName, spec.specVersion),
+      },
+      taskManager: {
+        resource: { cpu: taskSize.cpu, memory: `${taskSize.memoryMi}m` },
+        podTemplate: podTemplate(taskSize, undefined, spec.specVersion),
+      },
+      job: {
+        jarURI: `local://${options.runnerJarPath}`,
+        entryClass: 'dev.weir.runner.SqlRunner',
+        args: ['--spec', `${SPEC_MOUNT_DIR}/${SPEC_FILE}`],
+        parallelism: spec.taskCount,
+        upgradeMode: 'last-state',
+        state: 'running',
+      },
+    },
+  };
+  return { deployment, secret: specSecret(spec, namespace, options, `${base}/checkpoints`) };
+}

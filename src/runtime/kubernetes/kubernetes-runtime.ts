@@ -1,0 +1,224 @@
+import { CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import type { Logger } from '../../platform/logger.js';
+import { SECOND } from '../../platform/time.js';
+import type { JobRef, JobSpec, ObservedJob, Runtime } from '../runtime.js';
+import { QUOTA_NAME, namespaceContents, namespaceObject, type AccountNamespaceInput } from './account-namespace.js';
+import { observedJobOf } from './deployment-status.js';
+import { DeploymentWatch } from './deployment-watch.js';
+import { FLINK_API_VERSION, flinkDeployment, streamsOf, type FlinkDeploymentObject } from './flink-deployment.js';
+import { isConflict, isNotFound, quotaErrorOf } from './kube-errors.js';
+import {
+  DEFAULT_QUIET_WATCH_MS,
+  DEFAULT_WATCH_TIMEOUT_SECONDS,
+  FIELD_MANAGER,
+  LABEL_SPEC_VERSION,
+  MANAGED_SELECTOR,
+  deploymentNameOf,
+  namespaceOf,
+  specSecretNameOf,
+  type KubernetesRuntimeOptions,
+  type TierLimits,
+} from './kubernetes-options.js';
+
+/** A FlinkDeployment created but not yet finished by apply(): observe() reports this version. */
+const PENDING_VERSION = '0';
+
+/**
+ * The Kubernetes runtime: each active job is a FlinkDeployment (application mode) in its
+ * account's namespace, which the Flink Kubernetes Operator turns into a Flink cluster;
+ * the namespace is set up on the account's first activation. All writes are server-side
+ * apply (or create/delete), so every step can be repeated after a crash; everything the
+ * runtime reports comes from a watch over the FlinkDeployments' status.
+ */
+export class KubernetesRuntime implements Runtime {
+  readonly name = 'kubernetes';
+  private readonly objects: KubernetesObjectApi;
+  private readonly core: CoreV1Api;
+  private readonly watch: DeploymentWatch;
+  private readonly logger: Logger;
+  /** Accounts whose namespace this process has set up, with the limits it was set up for. */
+  private readonly namespaces = new Map<string, { readonly limits: string; readonly ready: Promise<string> }>();
+
+  constructor(private readonly options: KubernetesRuntimeOptions) {
+    this.logger = options.logger;
+    this.objects = KubernetesObjectApi.makeApiClient(options.kubeConfig);
+    this.core = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.watch = new DeploymentWatch({
+      kubeConfig: options.kubeConfig,
+      labelSelector: MANAGED_SELECTOR,
+      logger: options.logger.child({ component: 'flink-deployment-watch' }),
+      quietMs: options.quietWatchMs ?? DEFAULT_QUIET_WATCH_MS,
+      watchTimeoutSeconds: options.watchTimeoutSeconds ?? DEFAULT_WATCH_TIMEOUT_SECONDS,
+    });
+    this.watch.start();
+  }
+
+  /** Watch counters (lists, watches, failures, quiet restarts, 410s), for tests and metrics. */
+  get watchStats(): Readonly<DeploymentWatch['stats']> {
+    return this.watch.stats;
+  }
+
+  /** Called whenever a FlinkDeployment changes, e.g. to wake the reconciler early. */
+  onChange(listener: () => void): () => void {
+    return this.watch.onChange(listener);
+  }
+
+  namespaceOf(accountId: string): string {
+    return namespaceOf(this.options.namespacePrefix, accountId);
+  }
+
+  async apply(spec: JobSpec): Promise<void> {
+    const namespace = await this.ensureNamespace(spec.accountId);
+    const name = deploymentNameOf(spec);
+    const current = this.watch.get(namespace, name);
+    if (current?.metadata?.labels?.[LABEL_SPEC_VERSION] === String(spec.specVersion) && !current.metadata.deletionTimestamp) {
+      return;
+    }
+    const log = this.logger.child({ accountId: spec.accountId, jobId: spec.id, kind: spec.kind });
+    for (const stream of streamsOf(spec)) {
+      await this.options.kafka.ensureTopic?.(this.options.kafka.topicFor(spec.accountId, stream.id));
+    }
+    const { deployment, secret } = flinkDeployment(spec, namespace, this.options);
+
+    // 1. The FlinkDeployment first, marked pending: a quota refusal leaves nothing behind,
+    //    and a crash before step 3 leaves an object that observe() reports at version 0,
+    //    which the reconciler finishes (or removes).
+    const pending = withSpecVersion(deployment, PENDING_VERSION);
+    let uid: string | undefined;
+    try {
+      const created = await this.objects.create(pending, undefined, undefined, FIELD_MANAGER);
+      this.watch.remember(created as FlinkDeploymentObject);
+      uid = created.metadata?.uid;
+    } catch (error) {
+      const quota = quotaErrorOf(error, `another running job (${spec.kind.toLowerCase()} "${spec.name}")`);
+      if (quota) throw quota;
+      if (isNotFound(error)) this.namespaces.delete(spec.accountId);
+      if (!isConflict(error)) throw error;
+      uid = (await this.objects.read({ ...header(deployment) })).metadata?.uid;
+    }
+    // 2. Its runner spec, owned by it so that deleting the job deletes the spec too.
+    secret.metadata!.ownerReferences = [
+      { apiVersion: FLINK_API_VERSION, kind: 'FlinkDeployment', name, uid: uid!, controller: true, blockOwnerDeletion: false },
+    ];
+    await this.serverSideApply(secret);
+    // 3. The whole spec with its version: from now on the job counts as applied.
+    const applied = await this.serverSideApply(deployment);
+    this.watch.remember(applied as FlinkDeploymentObject);
+    log.info({ namespace, name, specVersion: spec.specVersion }, 'FlinkDeployment applied');
+  }
+
+  async remove(ref: JobRef): Promise<void> {
+    const namespace = this.namespaceOf(ref.accountId);
+    const name = deploymentNameOf(ref);
+    await this.deleteIgnoringAbsent({ apiVersion: FLINK_API_VERSION, kind: 'FlinkDeployment', metadata: { name, namespace } });
+    this.watch.forget(namespace, name);
+    // Owned by the FlinkDeployment, so the garbage collector would get it; sooner is better.
+    await this.deleteIgnoringAbsent({ apiVersion: 'v1', kind: 'Secret', metadata: { name: specSecretNameOf(name), namespace } });
+    this.logger.info({ accountId: ref.accountId, jobId: ref.id, namespace, name }, 'FlinkDeployment deleted');
+  }
+
+  async observe(): Promise<ObservedJob[]> {
+    await this.watch.whenSynced(30 * SECOND);
+    return this.watch.list().flatMap((deployment) => {
+      const job = observedJobOf(deployment);
+      return job ? [job] : [];
+    });
+  }
+
+  /**
+   * Checks, without writing anything, that the account's quota admits this job: a dry-run
+   * create of its FlinkDeployment (the namespace itself is set up if it is missing, as
+   * this is an activation). Throws KubernetesQuotaError (code QUOTA_EXCEEDED).
+   */
+  async admit(spec: JobSpec): Promise<void> {
+    const namespace = await this.ensureNamespace(spec.accountId);
+    const { deployment } = flinkDeployment(spec, namespace, this.options);
+    try {
+      await this.objects.create(deployment, undefined, 'All', FIELD_MANAGER);
+    } catch (error) {
+      const quota = quotaErrorOf(error, `another running job (${spec.kind.toLowerCase()} "${spec.name}")`);
+      if (quota) throw quota;
+      if (!isConflict(error)) throw error;
+    }
+  }
+
+  /** Deletes the account's namespace and everything in it (account deletion). */
+  async deleteAccountNamespace(accountId: string): Promise<void> {
+    this.namespaces.delete(accountId);
+    await this.deleteIgnoringAbsent({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: this.namespaceOf(accountId) } });
+    this.logger.info({ accountId }, 'account namespace deleted');
+  }
+
+  async close(): Promise<void> {
+    await this.watch.close();
+  }
+
+  /** Sets up the account's namespace once per process (and again when its tier changes). */
+  private async ensureNamespace(accountId: string): Promise<string> {
+    const limits = await this.options.tierLimits(accountId);
+    const key = `${limits.maxActiveJobs}:${limits.maxTaskCount}`;
+    const known = this.namespaces.get(accountId);
+    if (known?.limits === key) return known.ready;
+    const setup = { limits: key, ready: this.setUpNamespace(accountId, limits) };
+    this.namespaces.set(accountId, setup);
+    setup.ready.catch(() => {
+      if (this.namespaces.get(accountId) === setup) this.namespaces.delete(accountId);
+    });
+    return setup.ready;
+  }
+
+  private async setUpNamespace(accountId: string, limits: TierLimits): Promise<string> {
+    const input: AccountNamespaceInput = {
+      namespace: this.namespaceOf(accountId),
+      accountId,
+      limits,
+      serviceAccountName: this.options.serviceAccountName,
+      flinkClusterRole: this.options.flinkClusterRole,
+      operatorNamespace: this.options.operatorNamespace,
+      egress: this.options.egress,
+    };
+    await this.serverSideApply(namespaceObject(input));
+    for (const object of namespaceContents(input)) await this.serverSideApply(object);
+    await this.quotaEnforced(input.namespace, limits);
+    this.logger.info({ accountId, namespace: input.namespace, limits }, 'account namespace ready');
+    return input.namespace;
+  }
+
+  /**
+   * The quota admission plugin enforces a ResourceQuota only once the quota controller has
+   * filled its `status.hard`; jobs created before that would escape it.
+   */
+  private async quotaEnforced(namespace: string, limits: TierLimits): Promise<void> {
+    const deadline = Date.now() + (this.options.quotaReadyTimeoutMs ?? 30 * SECOND);
+    const want = String(limits.maxActiveJobs);
+    for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+      const quota = await this.core.readNamespacedResourceQuota({ name: QUOTA_NAME, namespace });
+      if (quota.status?.hard?.['count/flinkdeployments.flink.apache.org'] === want) return;
+      if (Date.now() > deadline) throw new Error(`the quota of namespace ${namespace} is not enforced yet`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
+  private serverSideApply<T extends KubernetesObject>(object: T): Promise<T> {
+    return this.objects.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+  }
+
+  private async deleteIgnoringAbsent(object: KubernetesObject): Promise<void> {
+    try {
+      await this.objects.delete(object, undefined, undefined, undefined, undefined, 'Background');
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+}
+
+function withSpecVersion(deployment: FlinkDeploymentObject, version: string): FlinkDeploymentObject {
+  const metadata = deployment.metadata!;
+  return { ...deployment, metadata: { ...metadata, labels: { ...metadata.labels, [LABEL_SPEC_VERSION]: version } } };
+}
+
+const header = (o: KubernetesObject) => ({
+  apiVersion: o.apiVersion!,
+  kind: o.kind!,
+  metadata: { name: o.metadata!.name!, namespace: o.metadata!.namespace! },
+});

@@ -1,0 +1,120 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+
+const run = promisify(execFile);
+const SCRIPT = resolve(import.meta.dirname, '../../scripts/kube-testenv.sh');
+
+/**
+ * A real control plane (etcd + kube-apiserver + kube-controller-manager, the Flink
+ * operator CRDs installed) of its own, started by scripts/kube-testenv.sh.
+ */
+export interface KubeTestEnv {
+  readonly dir: string;
+  readonly apiserverUrl: string;
+  readonly adminToken: string;
+  /** The apiserver's CA, base64 (as in a kubeconfig). */
+  readonly caData: string;
+  /** Acts as the `system:masters` admin. */
+  readonly admin: KubeConfig;
+  /** A KubeConfig for another bearer token (e.g. a ServiceAccount's). */
+  kubeConfigFor(token: string): KubeConfig;
+  /** Kills the apiserver alone (a crash); etcd and the controllers keep running. */
+  stopApiserver(): Promise<void>;
+  /** Starts it again with the same flags and waits for /readyz. */
+  startApiserver(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function script(...args: string[]): Promise<string> {
+  try {
+    const { stdout } = await run(SCRIPT, args, { maxBuffer: 16 * 1024 * 1024 });
+    return stdout;
+  } catch (error) {
+    const failed = error as Error & { stderr?: string };
+    throw new Error(`kube-testenv.sh ${args[0]} failed: ${failed.stderr?.slice(-4000) ?? failed.message}`);
+  }
+}
+
+function parseEnv(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .map((line) => /^([A-Z_]+)=(.*)$/.exec(line))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => [m[1]!, m[2]!]),
+  );
+}
+
+export function kubeConfigFor(server: string, caData: string, token: string, user = 'weir-test'): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'testenv', server, caData, skipTLSVerify: false }],
+    users: [{ name: user, token }],
+    contexts: [{ name: 'testenv', cluster: 'testenv', user }],
+    currentContext: 'testenv',
+  });
+  return kc;
+}
+
+/** Starts a fresh control plane in a temp dir; call `stop()` in afterAll. */
+export async function startKubeTestEnv(): Promise<KubeTestEnv> {
+  const dir = await mkdtemp(join(tmpdir(), 'weir-kube-'));
+  try {
+    await script('start', dir);
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const env = parseEnv(await readFile(join(dir, 'env'), 'utf8'));
+  const apiserverUrl = env.APISERVER_URL!;
+  const adminToken = env.ADMIN_TOKEN!;
+  const caData = (await readFile(env.CA_FILE!)).toString('base64');
+  let stopped = false;
+  return {
+    dir,
+    apiserverUrl,
+    adminToken,
+    caData,
+    admin: kubeConfigFor(apiserverUrl, caData, adminToken, 'admin'),
+    kubeConfigFor: (token) => kubeConfigFor(apiserverUrl, caData, token),
+    async stopApiserver() {
+      await script('stop-apiserver', dir);
+    },
+    async startApiserver() {
+      await script('start-apiserver', dir);
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await script('stop', dir);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+  intervalMs = 25,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
