@@ -1,0 +1,137 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KubernetesQuotaError } from '../../../src/runtime/kubernetes/kube-errors.js';
+import type { KubernetesRuntime } from '../../../src/runtime/kubernetes/kubernetes-runtime.js';
+import { RuntimeRejectedError } from '../../../src/runtime/runtime.js';
+import { startKubeTestEnv, waitFor, type KubeTestEnv } from '../../helpers/kube.js';
+import { clients, connectionSpec, newRuntime, pipelineSpec } from './fixtures.js';
+
+describe('KubernetesRuntime against the real apiserver', () => {
+  let env: KubeTestEnv;
+  let runtime: KubernetesRuntime;
+  let kube: ReturnType<typeof clients>;
+  /** Tier limits by account; FREE unless a test says otherwise. */
+  const tiers = new Map<string, { maxActiveJobs: number; maxTaskCount: number }>();
+
+  beforeAll(async () => {
+    env = await startKubeTestEnv();
+    kube = clients(env.admin);
+    runtime = newRuntime(env.admin, {
+      tierLimits: async (accountId) => tiers.get(accountId) ?? { maxActiveJobs: 2, maxTaskCount: 4 },
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await runtime?.close();
+    await env?.stop();
+  }, 60_000);
+
+  const secretsOf = async (namespace: string) =>
+    (await kube.core.listNamespacedSecret({ namespace, labelSelector: 'app.kubernetes.io/managed-by=weir' })).items;
+
+  it('sets up the account namespace on first activation, with quota, limits, network policy and RBAC', async () => {
+    const accountId = randomUUID();
+    const namespace = runtime.namespaceOf(accountId);
+    const spec = pipelineSpec(accountId);
+    await runtime.apply(spec);
+
+    const ns = await kube.core.readNamespace({ name: namespace });
+    expect(ns.metadata?.labels).toMatchObject({ 'weir.dev/account': accountId });
+    const quota = await kube.core.readNamespacedResourceQuota({ name: 'weir-quota', namespace });
+    // Filled by the quota controller: the quota is enforced.
+    expect(quota.status?.hard).toMatchObject({ 'count/flinkdeployments.flink.apache.org': '2', pods: '6' });
+    await kube.core.readNamespacedLimitRange({ name: 'weir-limits', namespace });
+    const policy = (await kube.objects.read({
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'weir-flink', namespace },
+    })) as any;
+    expect(policy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    await kube.core.readNamespacedServiceAccount({ name: 'flink', namespace });
+    const binding = (await kube.objects.read({
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'weir-flink', namespace },
+    })) as any;
+    expect(binding.roleRef).toMatchObject({ kind: 'ClusterRole', name: 'weir-flink' });
+
+    const [deployment, ...others] = await kube.deployments(namespace);
+    expect(others).toEqual([]);
+    expect(deployment.metadata.labels).toMatchObject({
+      'weir.dev/account': accountId,
+      'weir.dev/job-kind': 'pipeline',
+      'weir.dev/job-id': spec.id,
+      'weir.dev/spec-version': '1',
+    });
+    const [secret] = await secretsOf(namespace);
+    expect(secret?.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'FlinkDeployment', uid: deployment.metadata.uid });
+    const runner = JSON.parse(Buffer.from(secret!.data!['spec.json']!, 'base64').toString());
+    expect(runner).toMatchObject({ name: 'weir-pipeline-big_spenders', parallelism: 1 });
+    expect(runner.statements.at(-1)).toBe(spec.program.type === 'PIPELINE' ? spec.program.sql : '');
+    expect(await runtime.observe()).toContainEqual(
+      expect.objectContaining({ id: spec.id, accountId, kind: 'PIPELINE', specVersion: 1, phase: 'STARTING' }),
+    );
+  });
+
+  it('is idempotent, redeploys a new spec version, and removes a job with its spec', async () => {
+    const accountId = randomUUID();
+    const namespace = runtime.namespaceOf(accountId);
+    const spec = connectionSpec(accountId);
+    await runtime.apply(spec);
+    const [first] = await kube.deployments(namespace);
+    await runtime.apply(spec);
+    const [again] = await kube.deployments(namespace);
+    expect(again.metadata.resourceVersion).toBe(first.metadata.resourceVersion);
+
+    await runtime.apply({ ...spec, specVersion: 2, taskCount: 3 });
+    const [changed] = await kube.deployments(namespace);
+    expect(changed.metadata.labels['weir.dev/spec-version']).toBe('2');
+    expect(changed.spec).toMatchObject({ restartNonce: 2, job: { parallelism: 3 } });
+    await waitFor('the watch to see version 2', async () =>
+      (await runtime.observe()).find((j) => j.id === spec.id && j.specVersion === 2));
+
+    await runtime.remove(spec);
+    await runtime.remove(spec); // absent is fine
+    expect(await kube.deployments(namespace)).toEqual([]);
+    expect(await secretsOf(namespace)).toEqual([]);
+    expect((await runtime.observe()).find((j) => j.id === spec.id)).toBeUndefined();
+  });
+
+  it('refuses a job beyond the namespace quota with a readable reason, leaving nothing half-created', async () => {
+    const accountId = randomUUID();
+    tiers.set(accountId, { maxActiveJobs: 1, maxTaskCount: 4 });
+    const namespace = runtime.namespaceOf(accountId);
+    const first = pipelineSpec(accountId);
+    const second = pipelineSpec(accountId, { name: 'one_too_many' });
+    await runtime.apply(first);
+
+    const admitted = await runtime.admit(second).catch((e: unknown) => e);
+    expect(admitted).toBeInstanceOf(KubernetesQuotaError);
+    const error = await runtime.apply(second).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RuntimeRejectedError);
+    expect(error).toMatchObject({ code: 'QUOTA_EXCEEDED' });
+    expect((error as Error).message).toBe(
+      `The account's quota does not allow another running job (pipeline "one_too_many") (active jobs: 1 of 1 in use, 1 more needed).`,
+    );
+    const deployments = await kube.deployments(namespace);
+    expect(deployments.map((d) => d.metadata.labels['weir.dev/job-id'])).toEqual([first.id]);
+    expect((await secretsOf(namespace)).map((s) => s.metadata?.labels?.['weir.dev/job-id'])).toEqual([first.id]);
+
+    // A higher tier raises the quota the next time a job is applied.
+    tiers.set(accountId, { maxActiveJobs: 2, maxTaskCount: 4 });
+    await runtime.apply(second);
+    expect(await kube.deployments(namespace)).toHaveLength(2);
+  });
+
+  it('deletes an account namespace with everything in it, and sets it up again on a later activation', async () => {
+    const accountId = randomUUID();
+    const namespace = runtime.namespaceOf(accountId);
+    const spec = pipelineSpec(accountId);
+    await runtime.apply(spec);
+    await runtime.deleteAccountNamespace(accountId);
+    await runtime.deleteAccountNamespace(accountId); // already going: fine
+    // The namespace controller waits 5 s before it empties a namespace.
+    await waitFor('the namespace to be gone', async () =>
+      (await kube.core.readNamespace({ name: namespace }).then(() => false, () => true)), 60_000, 200);
+    await waitFor('the watch to see the job gone', async () => !(await runtime.observe()).some((j) => j.id === spec.id));
+
+    await runtime.apply(spec);
+    expect(await kube.deployments(namespace)).toHaveLength(1);
+  }, 90_000);
+});
