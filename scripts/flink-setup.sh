@@ -95,6 +95,12 @@ run_maven() { # $1 = output dir; further args go to mvn
   mvn -q -B -f "$FLINK_DIR/pom.xml" -Dweir.cache.dir="$dir" ${WEIR_MAVEN_OPTS:-} "$@" package
 }
 
+maven_failed() { # $1 = maven log; keeps it as $OUT/maven.log (the staging dir is removed)
+  cp "$1" "$OUT/maven.log"
+  grep -E '^\[ERROR\]' "$1" | head -n 20 >&2 || true
+  die "maven failed; full log: $OUT/maven.log"
+}
+
 main() {
   local started key
   started=$(now_ms)
@@ -129,14 +135,13 @@ main() {
   log "maven: trying offline (local repository only)"
   if run_maven "$staging" -o >"$staging/maven-offline.log" 2>&1; then
     log "maven: offline build done ($(since "$step"))"
-  else
+  elif grep -q 'offline mode' "$staging/maven-offline.log"; then
     log "maven: resolving from Maven Central (first run: ~220 MB into ~/.m2)"
     step=$(now_ms)
-    if ! run_maven "$staging" >"$staging/maven.log" 2>&1; then
-      tail -n 40 "$staging/maven.log" >&2
-      die "maven failed (full log above is the tail of $staging/maven.log)"
-    fi
+    run_maven "$staging" >"$staging/maven.log" 2>&1 || maven_failed "$staging/maven.log"
     log "maven: done ($(since "$step"))"
+  else
+    maven_failed "$staging/maven-offline.log" # not a download problem: going online won't help
   fi
 
   for f in flink.classpath kafka.classpath sql-runner.jar; do
