@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'VALIDATION'
   | 'CONFLICT'
   | 'QUOTA_EXCEEDED'
-  | 'RATE_LIMITED';
+  | 'RATE_LIMITED'
+  | 'UNAVAILABLE';
 
 export abstract class WeirError extends Error {
   abstract readonly code: ErrorCode;
@@ -111,5 +112,14 @@ export class RateLimitedError extends WeirError {
   }
   override get details() {
     return { retryAfterMs: this.retryAfterMs };
+  }
+}
+
+/** A part of the platform this request needs is not there (not configured, or down). */
+export class UnavailableError extends WeirError {
+  readonly code = 'UNAVAILABLE';
+  override readonly name = 'UnavailableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
   }
 }
