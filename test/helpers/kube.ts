@@ -118,3 +118,59 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * A TCP proxy in front of the apiserver that can go silent: `freeze()` stops passing
+ * bytes on every open connection without closing it (a dead network path, as a watch
+ * may meet), while new connections pass again.
+ */
+export async function startFreezableProxy(target: string): Promise<{ url: string; freeze(): void; close(): Promise<void> }> {
+  const { createServer, connect } = await import('node:net');
+  const { hostname, port } = new URL(target);
+  const open = new Set<import('node:net').Socket>();
+  const frozen = new Set<import('node:net').Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(port), hostname);
+    for (const socket of [client, upstream]) {
+      open.add(socket);
+      socket.on('close', () => open.delete(socket));
+      socket.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.on('data', (data) => (frozen.has(client) ? undefined : upstream.write(data)));
+    upstream.on('data', (data) => (frozen.has(upstream) ? undefined : client.write(data)));
+    client.on('end', () => upstream.end());
+    upstream.on('end', () => client.end());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as import('node:net').AddressInfo;
+  return {
+    url: `https://127.0.0.1:${address.port}`,
+    freeze() {
+      for (const socket of open) frozen.add(socket);
+    },
+    async close() {
+      for (const socket of open) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A bearer token of a ServiceAccount (TokenRequest), created with its namespace if missing. */
+export async function serviceAccountToken(admin: KubeConfig, namespace: string, name: string): Promise<string> {
+  const { CoreV1Api } = await import('@kubernetes/client-node');
+  const core = admin.makeApiClient(CoreV1Api);
+  const ignoreExists = (error: unknown) => {
+    if ((error as { code?: number }).code !== 409) throw error;
+  };
+  await core.createNamespace({ body: { metadata: { name: namespace } } }).catch(ignoreExists);
+  await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } }).catch(ignoreExists);
+  const request = await core.createNamespacedServiceAccountToken({
+    name,
+    namespace,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  return request.status!.token;
+}

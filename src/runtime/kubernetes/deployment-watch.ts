@@ -194,6 +194,7 @@ export class DeploymentWatch {
 
   private watchOnce(): Promise<WatchEnd> {
     this.stats.watches += 1;
+    this.options.logger.debug({ rv: this.resourceVersion }, "watch start");
     return new Promise<WatchEnd>((resolve, reject) => {
       let settled = false;
       let controller: AbortController | undefined;
@@ -219,6 +220,7 @@ export class DeploymentWatch {
       const onEvent = (type: string, object: FlinkDeploymentObject & { code?: number; message?: string }) => {
         if (settled) return;
         quietTimer.refresh();
+        this.options.logger.debug({ type, rv: object.metadata?.resourceVersion }, "watch event");
         if (type === 'ERROR') {
           if (object.code === 410) finish(() => resolve('gone'));
           else finish(() => reject(new Error(`watch error ${object.code ?? '?'}: ${object.message ?? 'no message'}`)));
