@@ -1,0 +1,351 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Admin } from '@platformatic/kafka';
+import type { Logger } from '../../platform/logger.js';
+import { findMarkedProcesses, isAlive, markerArg, spawnDetached, stopProcess } from './processes.js';
+
+/**
+ * The one Kafka broker of a local gateway: Apache Kafka 4.x in KRaft mode (broker and
+ * controller in one JVM), started on first use and stopped with the gateway. It runs
+ * detached and carries a marker, so a restarted gateway adopts it instead of starting a
+ * second one; its port is chosen once and kept in `<dataDir>/kafka/port`, so running
+ * Flink jobs keep their bootstrap servers across gateway restarts.
+ */
+export interface KafkaBrokerOptions {
+  /** The gateway's data dir; the broker keeps everything under `<dataDir>/kafka/`. */
+  readonly dataDir: string;
+  /** Resolved on first use only (it may run Maven). */
+  readonly kafkaClasspath: () => Promise<string>;
+  readonly logger: Logger;
+  readonly javaBin?: string;
+  readonly heapMb?: number;
+  /** log4j 2 config for the JVM; default `flink/conf/log4j2-console.properties`. */
+  readonly log4jConfig?: string;
+  /** How long a start may take before it fails with the log's tail. */
+  readonly startTimeoutMs?: number;
+  /** SIGTERM → SIGKILL grace on stop. */
+  readonly stopGraceMs?: number;
+}
+
+export class KafkaBrokerError extends Error {
+  override readonly name = 'KafkaBrokerError';
+}
+
+const SECOND = 1000;
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const MAIN_CLASS = 'kafka.Kafka';
+const STORAGE_TOOL = 'kafka.tools.StorageTool';
+/** Largest record batch the broker accepts; a publish of 1 MiB of records plus overhead fits. */
+export const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+
+export class KafkaBroker {
+  readonly #options: KafkaBrokerOptions;
+  readonly #log: Logger;
+  readonly #dir: string;
+  readonly #marker: string;
+  #pid: number | undefined;
+  #port: number | undefined;
+  #starting: Promise<string> | undefined;
+
+  constructor(options: KafkaBrokerOptions) {
+    this.#options = options;
+    this.#log = options.logger.child({ component: 'kafka-broker' });
+    this.#dir = join(resolve(options.dataDir), 'kafka');
+    const hash = createHash('sha256').update(resolve(options.dataDir)).digest('hex').slice(0, 16);
+    this.#marker = `weir-broker:${hash}`;
+  }
+
+  /** The broker's process id, once started or adopted. */
+  pid(): number | undefined {
+    return this.#pid;
+  }
+
+  /** The marker on the JVM's command line (`-Dweir.process=<marker>`). */
+  get marker(): string {
+    return this.#marker;
+  }
+
+  /** `127.0.0.1:<port>` of a broker that answers; starts or adopts one if needed. */
+  ensureStarted(): Promise<string> {
+    if (this.#pid !== undefined && this.#port !== undefined && isAlive(this.#pid)) {
+      return Promise.resolve(bootstrap(this.#port));
+    }
+    this.#starting ??= this.#start().finally(() => {
+      this.#starting = undefined;
+    });
+    return this.#starting;
+  }
+
+  /** Stops the broker of this data dir (started or adopted), gracefully; waits for its exit. */
+  async stop(): Promise<void> {
+    await this.#starting?.catch(() => undefined);
+    const pids = new Set<number>();
+    if (this.#pid !== undefined) pids.add(this.#pid);
+    for (const found of await findMarkedProcesses(this.#marker)) pids.add(found.pid);
+    this.#pid = undefined;
+    for (const pid of pids) {
+      const started = Date.now();
+      this.#log.info({ pid }, 'stopping Kafka broker…');
+      await stopProcess(pid, this.#options.stopGraceMs ?? 30 * SECOND);
+      this.#log.info({ pid, ms: Date.now() - started }, 'Kafka broker stopped');
+    }
+  }
+
+  async #start(): Promise<string> {
+    const started = Date.now();
+    const [running, ...extra] = await findMarkedProcesses(this.#marker);
+    if (extra.length > 0) {
+      this.#log.warn({ pids: extra.map((p) => p.pid) }, 'more than one Kafka broker for this data dir; stopping the extra ones');
+      await Promise.all(extra.map((p) => stopProcess(p.pid, this.#options.stopGraceMs ?? 30 * SECOND)));
+    }
+    const port = await this.#persistedPort('port');
+    if (running && port !== undefined) {
+      this.#log.info({ pid: running.pid, port }, 'adopting running Kafka broker');
+      this.#pid = running.pid;
+      this.#port = port;
+      await this.#waitUntilReady(running.pid, port, started);
+      return bootstrap(port);
+    }
+    if (running) {
+      // A broker without its port file cannot be told where it listens: replace it.
+      this.#log.warn({ pid: running.pid }, 'Kafka broker of this data dir has no port file; restarting it');
+      await stopProcess(running.pid, this.#options.stopGraceMs ?? 30 * SECOND);
+    }
+
+    this.#log.info({ dataDir: this.#dir }, 'starting Kafka broker…');
+    const classpath = await this.#options.kafkaClasspath();
+    const brokerPort = port ?? (await this.#choosePort('port'));
+    const controllerPort = (await this.#persistedPort('controller-port')) ?? (await this.#choosePort('controller-port'));
+    const properties = join(this.#dir, 'server.properties');
+    await writeFile(properties, serverProperties({ brokerPort, controllerPort, logDir: join(this.#dir, 'data') }));
+    if (!existsSync(join(this.#dir, 'data', 'meta.properties'))) {
+      await this.#format(classpath, properties);
+    }
+    const logFile = join(this.#dir, 'broker.log');
+    if (existsSync(logFile)) await rename(logFile, `${logFile}.1`);
+    const pid = await spawnDetached({
+      command: this.#javaBin,
+      args: [...this.#jvmFlags(), markerArg(this.#marker), MAIN_CLASS, properties],
+      env: { CLASSPATH: classpath, MALLOC_ARENA_MAX: '2' },
+      cwd: this.#dir,
+      logFile,
+    });
+    this.#pid = pid;
+    this.#port = brokerPort;
+    try {
+      await this.#waitUntilReady(pid, brokerPort, started);
+    } catch (error) {
+      this.#pid = undefined;
+      await stopProcess(pid, 5 * SECOND).catch(() => undefined);
+      throw error;
+    }
+    return bootstrap(brokerPort);
+  }
+
+  get #javaBin(): string {
+    return this.#options.javaBin ?? 'java';
+  }
+
+  get #log4jConfig(): string {
+    return this.#options.log4jConfig ?? join(REPO, 'flink/conf/log4j2-console.properties');
+  }
+
+  /**
+   * A small heap and the flags that keep a mostly idle JVM's resident memory low: the
+   * serial collector (no G1 remembered sets), C1 only (a smaller code cache, one
+   * compiler thread), capped metaspace and direct memory, and few malloc arenas (env).
+   */
+  #jvmFlags(): string[] {
+    const heapMb = this.#options.heapMb ?? 256;
+    return [
+      `-Xms${Math.min(64, heapMb)}m`,
+      `-Xmx${heapMb}m`,
+      '-XX:+UseSerialGC',
+      '-XX:MaxDirectMemorySize=64m',
+      '-XX:MaxMetaspaceSize=128m',
+      '-XX:ReservedCodeCacheSize=48m',
+      '-XX:TieredStopAtLevel=1',
+      '-XX:CICompilerCount=1',
+      '-Xss512k',
+      '-XX:-UsePerfData',
+      '-Djava.awt.headless=true',
+      `-Dlog4j2.configurationFile=${this.#log4jConfig}`,
+    ];
+  }
+
+  async #format(classpath: string, properties: string): Promise<void> {
+    const started = Date.now();
+    const args = [
+      '-Xmx128m',
+      '-XX:+UseSerialGC',
+      '-XX:TieredStopAtLevel=1',
+      `-Dlog4j2.configurationFile=${this.#log4jConfig}`,
+      '-Dweir.log.level=WARN',
+      STORAGE_TOOL,
+      'format',
+      '--cluster-id',
+      clusterId(),
+      '--config',
+      properties,
+      // One node that is the whole dynamic controller quorum (KIP-853).
+      '--standalone',
+      '--ignore-formatted',
+    ];
+    const { code, output } = await run(this.#javaBin, args, { CLASSPATH: classpath });
+    if (code !== 0) {
+      throw new KafkaBrokerError(`formatting the Kafka storage failed (exit ${code}):\n${tail(output, 30)}`);
+    }
+    this.#log.info({ ms: Date.now() - started }, 'Kafka storage formatted');
+  }
+
+  async #waitUntilReady(pid: number, port: number, started: number): Promise<void> {
+    const timeoutMs = this.#options.startTimeoutMs ?? 90 * SECOND;
+    const deadline = started + timeoutMs;
+    let lastError: unknown;
+    for (;;) {
+      if (!isAlive(pid)) {
+        throw new KafkaBrokerError(`the Kafka broker (pid ${pid}) exited while starting. Its log ends:\n${await this.#logTail()}`);
+      }
+      try {
+        if (await answersMetadata(port)) {
+          this.#log.info({ pid, port, ms: Date.now() - started }, `Kafka broker ready in ${Date.now() - started} ms`);
+          return;
+        }
+      } catch (error) {
+        lastError = error;
+      }
+      if (Date.now() > deadline) {
+        const reason = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+        throw new KafkaBrokerError(
+          `the Kafka broker (pid ${pid}) did not answer on 127.0.0.1:${port} within ${timeoutMs} ms${reason}. Its log ends:\n${await this.#logTail()}`,
+        );
+      }
+      await sleep(200);
+    }
+  }
+
+  async #logTail(): Promise<string> {
+    try {
+      return tail(await readFile(join(this.#dir, 'broker.log'), 'utf8'), 40);
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  async #persistedPort(file: string): Promise<number | undefined> {
+    try {
+      const port = Number((await readFile(join(this.#dir, file), 'utf8')).trim());
+      return Number.isInteger(port) && port > 0 && port < 65536 ? port : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** A port free now, written down so that it stays the broker's for good. */
+  async #choosePort(file: string): Promise<number> {
+    await mkdir(this.#dir, { recursive: true });
+    const port = await freePort();
+    await writeFile(join(this.#dir, file), `${port}\n`);
+    return port;
+  }
+}
+
+function bootstrap(port: number): string {
+  return `127.0.0.1:${port}`;
+}
+
+function serverProperties(options: { brokerPort: number; controllerPort: number; logDir: string }): string {
+  const { brokerPort, controllerPort, logDir } = options;
+  const lines = {
+    'process.roles': 'broker,controller',
+    'node.id': '1',
+    'controller.quorum.bootstrap.servers': `127.0.0.1:${controllerPort}`,
+    listeners: `PLAINTEXT://127.0.0.1:${brokerPort},CONTROLLER://127.0.0.1:${controllerPort}`,
+    'advertised.listeners': `PLAINTEXT://127.0.0.1:${brokerPort}`,
+    'controller.listener.names': 'CONTROLLER',
+    'inter.broker.listener.name': 'PLAINTEXT',
+    'listener.security.protocol.map': 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    'log.dirs': logDir,
+    'num.partitions': '1',
+    'auto.create.topics.enable': 'false',
+    'offsets.topic.replication.factor': '1',
+    // 50 partitions each by default: files, index maps and start-up time for nothing here.
+    'offsets.topic.num.partitions': '1',
+    'transaction.state.log.replication.factor': '1',
+    'transaction.state.log.min.isr': '1',
+    'transaction.state.log.num.partitions': '1',
+    'share.coordinator.state.topic.replication.factor': '1',
+    'share.coordinator.state.topic.min.isr': '1',
+    'share.coordinator.state.topic.num.partitions': '1',
+    'group.initial.rebalance.delay.ms': '0',
+    'message.max.bytes': String(MAX_BATCH_BYTES),
+    // Few threads: one machine, light load; each thread costs a stack and malloc arenas.
+    'num.network.threads': '2',
+    'num.io.threads': '2',
+    'background.threads': '2',
+    'num.recovery.threads.per.data.dir': '1',
+    'log.cleaner.threads': '1',
+    // The cleaner (compacted topics such as __consumer_offsets) takes 128 MiB of heap by default.
+    'log.cleaner.dedupe.buffer.size': String(8 * 1024 * 1024),
+  };
+  return `# Written by Weir on every broker start.\n${Object.entries(lines)
+    .map(([key, value]) => `${key}=${value}`)
+    .join('\n')}\n`;
+}
+
+/** A Kafka cluster id: 16 random bytes, URL-safe base64, not starting with '-' (CLI-safe). */
+function clusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** True once the broker answers a metadata request and lists itself. */
+async function answersMetadata(port: number): Promise<boolean> {
+  const admin = new Admin({
+    clientId: 'weir-broker-probe',
+    bootstrapBrokers: [bootstrap(port)],
+    connectTimeout: 1000,
+    requestTimeout: 2000,
+    retries: 0,
+  });
+  try {
+    const metadata = await admin.metadata({ topics: [] });
+    return metadata.brokers.size > 0;
+  } finally {
+    await admin.close().catch(() => undefined);
+  }
+}
+
+function run(command: string, args: readonly string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.once('error', reject);
+    child.once('close', (code) => resolveRun({ code, output }));
+  });
+}
+
+function tail(text: string, lines: number): string {
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}

@@ -1,0 +1,43 @@
+/**
+ * Where a stream's records live: one log per stream (a Kafka topic in the local runtime),
+ * created on the stream's first use. Values are JSON texts in the form Flink's `json`
+ * format reads (see record-validation.ts); keys, for CHANGE streams, likewise.
+ */
+export type RecordPosition = 'EARLIEST' | 'LATEST';
+
+export interface StoredRecord {
+  readonly partition: number;
+  /** A 64-bit offset, as a decimal string. */
+  readonly offset: string;
+  readonly timestamp: Date;
+  readonly key: string | null;
+  readonly value: string;
+}
+
+export interface ReadOptions {
+  /** EARLIEST: the first `limit` records; LATEST: the last `limit` records. Oldest first either way. */
+  readonly from: RecordPosition;
+  readonly limit: number;
+}
+
+export interface StreamStorage {
+  /** The log of one stream; stable for the stream's lifetime. */
+  topicFor(accountId: string, streamId: string): string;
+  /** Creates the log if it does not exist yet; idempotent. */
+  ensureTopic(topic: string): Promise<void>;
+  /**
+   * Appends the records as one write: either all of them are appended or none is.
+   * `keys`, when given, has one entry per value.
+   */
+  publish(topic: string, values: readonly string[], keys?: readonly (string | null)[]): Promise<void>;
+  /** Reads without waiting for new records; bounded by a short timeout. */
+  read(topic: string, options: ReadOptions): Promise<StoredRecord[]>;
+  /** What Flink's Kafka connector needs (`properties.bootstrap.servers`); starts the broker if needed. */
+  bootstrapServers(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** The storage could not do what was asked (its broker did not start, or did not answer in time). */
+export class StreamStorageError extends Error {
+  override readonly name = 'StreamStorageError';
+}
