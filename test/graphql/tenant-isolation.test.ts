@@ -45,6 +45,7 @@ const CASES: Record<Op, Record<string, Case>> = {
     pipelines: { kind: 'list', document: '{ pipelines(first: 100) { edges { node { id name sql } } } }' },
     apiKeys: { kind: 'list', document: '{ apiKeys(first: 100) { edges { node { id prefix } } } }' },
     connectors: { kind: 'public', why: 'the connector catalog is the same for everyone' },
+    streamRecords: byId('query ($id: ID!) { streamRecords(streamId: $id) { offset value } }', (_ids, id) => ({ id: id('stream') })),
   },
   mutation: {
     signUp: { kind: 'public', why: 'creates a new account; takes no id' },
@@ -56,6 +57,10 @@ const CASES: Record<Op, Record<string, Case>> = {
     },
     updateStream: byId(
       'mutation ($id: ID!) { updateStream(id: $id, input: { name: "hijacked" }) { id } }',
+      (_ids, id) => ({ id: id('stream') }),
+    ),
+    publishRecords: byId(
+      'mutation ($id: ID!) { publishRecords(streamId: $id, records: [{ id: 1 }]) { count } }',
       (_ids, id) => ({ id: id('stream') }),
     ),
     deleteStream: byId('mutation ($id: ID!) { deleteStream(id: $id) { deletedId } }', (_ids, id) => ({ id: id('stream') })),
