@@ -83,28 +83,48 @@ export class KubernetesRuntime implements Runtime {
     // 1. The FlinkDeployment first, marked pending: a quota refusal leaves nothing behind,
     //    and a crash before step 3 leaves an object that observe() reports at version 0,
     //    which the reconciler finishes (or removes).
-    const pending = withSpecVersion(deployment, PENDING_VERSION);
-    let uid: string | undefined;
-    try {
-      const created = await this.objects.create(pending, undefined, undefined, FIELD_MANAGER);
-      this.watch.remember(created as FlinkDeploymentObject);
-      uid = created.metadata?.uid;
-    } catch (error) {
-      const quota = quotaErrorOf(error, `another running job (${spec.kind.toLowerCase()} "${spec.name}")`);
-      if (quota) throw quota;
-      if (isNotFound(error)) this.namespaces.delete(spec.accountId);
-      if (!isConflict(error)) throw error;
-      uid = (await this.objects.read({ ...header(deployment) })).metadata?.uid;
-    }
+    // The cache may be behind: the uid an owner reference names must be read, not remembered.
+    const existing = current ? await this.readIfPresent(deployment) : undefined;
+    const uid = existing?.metadata?.deletionTimestamp
+      ? undefined
+      : (existing?.metadata?.uid ?? (await this.createPending(withSpecVersion(deployment, PENDING_VERSION), spec)));
+    if (!uid) throw new Error(`FlinkDeployment ${namespace}/${name} is still being deleted`);
     // 2. Its runner spec, owned by it so that deleting the job deletes the spec too.
     secret.metadata!.ownerReferences = [
-      { apiVersion: FLINK_API_VERSION, kind: 'FlinkDeployment', name, uid: uid!, controller: true, blockOwnerDeletion: false },
+      { apiVersion: FLINK_API_VERSION, kind: 'FlinkDeployment', name, uid, controller: true, blockOwnerDeletion: false },
     ];
     await this.serverSideApply(secret);
     // 3. The whole spec with its version: from now on the job counts as applied.
     const applied = await this.serverSideApply(deployment);
     this.watch.remember(applied as FlinkDeploymentObject);
     log.info({ namespace, name, specVersion: spec.specVersion }, 'FlinkDeployment applied');
+  }
+
+  /** Creates the FlinkDeployment marked pending, or finds the one already there; its uid. */
+  private async createPending(pending: FlinkDeploymentObject, spec: JobSpec): Promise<string> {
+    try {
+      const created = await this.objects.create(pending, undefined, undefined, FIELD_MANAGER);
+      this.watch.remember(created as FlinkDeploymentObject);
+      return created.metadata!.uid!;
+    } catch (error) {
+      if (isNotFound(error)) this.namespaces.delete(spec.accountId);
+      const quota = quotaErrorOf(error, `another running job (${spec.kind.toLowerCase()} "${spec.name}")`);
+      // Quota admission runs before the existence check: a full quota answers 403 even
+      // when the object is there already (left by a crash), so look before refusing.
+      if (!quota && !isConflict(error)) throw error;
+      const existing = await this.readIfPresent(pending);
+      if (existing?.metadata?.uid) return existing.metadata.uid;
+      throw quota ?? error;
+    }
+  }
+
+  private async readIfPresent(object: KubernetesObject): Promise<KubernetesObject | undefined> {
+    try {
+      return await this.objects.read(header(object));
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
   }
 
   async remove(ref: JobRef): Promise<void> {
@@ -137,8 +157,9 @@ export class KubernetesRuntime implements Runtime {
       await this.objects.create(deployment, undefined, 'All', FIELD_MANAGER);
     } catch (error) {
       const quota = quotaErrorOf(error, `another running job (${spec.kind.toLowerCase()} "${spec.name}")`);
-      if (quota) throw quota;
-      if (!isConflict(error)) throw error;
+      if (!quota && !isConflict(error)) throw error;
+      // Already there (quota admission answers before the existence check): admitted.
+      if (quota && !(await this.readIfPresent(deployment))) throw quota;
     }
   }
 
