@@ -18,7 +18,7 @@
  * | CHAR(n), VARCHAR(n), STRING | a string of at most n characters (code points) | the string |
  * | BINARY(n), VARBINARY(n), BYTES | base64 (standard or URL-safe) of at most n bytes | standard, padded base64 |
  * | DATE | 'YYYY-MM-DD' | the same |
- * | TIME(p) | 'HH:MM[:SS[.f…]]', at most p fractional digits | 'HH:MM:SS[.f…]' with p digits |
+ * | TIME(p) | 'HH:MM[:SS]' (Flink 1.20's json format reads whole seconds: a fraction must be zeros) | 'HH:MM:SS' |
  * | TIMESTAMP(p) | 'YYYY-MM-DD HH:MM[:SS[.f…]]', or with 'T'; no zone | 'YYYY-MM-DD HH:MM:SS[.f…]' with p digits |
  * | TIMESTAMP_LTZ(p) | ISO 8601 with 'Z' or ±hh:mm, or epoch milliseconds (a number) | in UTC, 'YYYY-MM-DD HH:MM:SS[.f…]Z' with p digits |
  * | ARRAY<T> | a JSON array | an array |
@@ -353,14 +353,20 @@ function encodeDate(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/**
+ * Flink 1.20's json format reads TIME to the whole second (the fraction is dropped), so a
+ * fraction is accepted only when it is zeros, and never written.
+ */
 function encodeTime(precision: number, value: unknown): string {
   const type = `TIME(${precision})`;
   const match = typeof value === 'string' ? /^(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?$/.exec(value) : null;
   if (!match || !isClockTime(match[1]!, match[2]!, match[3] ?? '00')) {
-    throw new ValueProblem(`${type} needs 'HH:MM:SS' with up to ${precision} fractional digits, got ${kindOf(value)}`);
+    throw new ValueProblem(`${type} needs 'HH:MM:SS', got ${kindOf(value)}`);
   }
-  const fraction = checkFraction(type, precision, match[4] ?? '', value as string);
-  return JSON.stringify(`${match[1]}:${match[2]}:${match[3] ?? '00'}${fraction}`);
+  if (/[1-9]/.test(match[4] ?? '')) {
+    throw new ValueProblem(`${type}: Flink's json format reads TIME to the whole second, so fractions are refused, got ${JSON.stringify(value)}`);
+  }
+  return JSON.stringify(`${match[1]}:${match[2]}:${match[3] ?? '00'}`);
 }
 
 const DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|z|[+-]\d{2}:?\d{2})?$/;

@@ -210,12 +210,13 @@ describe('validateRecords: scalar types', () => {
     expect(message('DATE', 20240105)).toMatch(/DATE needs/);
   });
 
-  it('TIME(p)', () => {
+  it('TIME(p): whole seconds, as Flink 1.20 reads TIME', () => {
     expect(written('TIME(0)', '12:30:05')).toBe('"12:30:05"');
     expect(written('TIME(0)', '12:30')).toBe('"12:30:00"');
-    expect(written('TIME(3)', '23:59:59.5')).toBe('"23:59:59.500"');
-    expect(written('TIME(0)', '23:59:59.000')).toBe('"23:59:59"');
-    expect(message('TIME(0)', '12:30:05.5')).toBe('record 0, field v: TIME(0) allows 0 fractional second digits, got "12:30:05.5"');
+    expect(written('TIME(3)', '23:59:59.000')).toBe('"23:59:59"');
+    expect(message('TIME(3)', '12:30:05.5')).toBe(
+      `record 0, field v: TIME(3): Flink's json format reads TIME to the whole second, so fractions are refused, got "12:30:05.5"`,
+    );
     expect(message('TIME(0)', '24:00:00')).toMatch(/TIME\(0\) needs 'HH:MM:SS'/);
   });
 
