@@ -27,7 +27,7 @@ import { newId } from '../src/platform/ids.js';
 import { createLogger } from '../src/platform/logger.js';
 import { migrateToLatest } from '../src/platform/migrator.js';
 import { loadOrCreateSecret } from '../src/platform/secret.js';
-import { createRuntime } from '../src/runtime/create-runtime.js';
+import { NoRuntime } from '../src/runtime/no-runtime.js';
 
 const SETTINGS = Object.freeze({
   signUpWarmup: 50,
@@ -200,7 +200,7 @@ async function startGateway(dataDir: string) {
   const database = await openDatabase({ databaseUrl: undefined, pgliteDir: join(dataDir, 'pgdata') });
   await migrateToLatest(database.db);
   const secret = await loadOrCreateSecret(undefined, dataDir);
-  const runtime = createRuntime(config);
+  const runtime = new NoRuntime(); // this benchmark measures the API, not Flink
   const app = buildApp({ config, logger, db: database.db, secret, runtime });
   const http = createHttpServer({ app, config, ready: async () => void (await sql`select 1`.execute(database.db)) });
   await http.listen();

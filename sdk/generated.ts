@@ -3,9 +3,10 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentNode } from 'graphql';
-/** What the runtime was last seen doing. */
+/** What the runtime was last seen doing. FINISHED: a bounded job ran to its end. */
 export type ActualState =
   | 'FAILED'
+  | 'FINISHED'
   | 'RECOVERING'
   | 'RUNNING'
   | 'STARTING'

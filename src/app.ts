@@ -14,6 +14,7 @@ import type { Logger } from './platform/logger.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { ReconcileLoop } from './reconcile/loop.js';
 import type { Runtime } from './runtime/runtime.js';
+import type { StreamStorage } from './streams/stream-storage.js';
 import { createServices, type Services } from './services.js';
 
 /** What the transport (HTTP or WebSocket) knows before GraphQL starts. */
@@ -30,6 +31,8 @@ export interface AppDeps {
   readonly db: Db;
   readonly secret: string;
   readonly runtime: Runtime;
+  /** Where stream records live; undefined when the gateway keeps none (WEIR_RUNTIME=none). */
+  readonly storage?: StreamStorage | undefined;
 }
 
 export interface App {
@@ -64,6 +67,7 @@ export function buildApp(deps: AppDeps): App {
     logger,
     wakeReconciler: () => loop.wake(),
     statusEvents: events,
+    storage: deps.storage,
   });
 
   async function authenticate(authorization: string | null | undefined): Promise<Actor | undefined> {

@@ -12,7 +12,9 @@ const ConfigSchema = z.object({
   WEIR_DATA_DIR: z.string().min(1).default('./.weir'),
   WEIR_SECRET: z.string().min(32, 'WEIR_SECRET must be at least 32 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  WEIR_RUNTIME: z.enum(['none']).default('none'),
+  WEIR_RUNTIME: z.enum(['local', 'none']).default('local'),
+  WEIR_CACHE_DIR: z.string().min(1).optional(),
+  WEIR_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
   WEIR_MAX_BODY_BYTES: z.coerce.number().int().positive().default(256 * 1024),
   WEIR_SIGNUP_RATE_PER_MINUTE: z.coerce.number().int().positive().default(20),
   WEIR_RECONCILE_INTERVAL_MS: z.coerce.number().int().positive().default(5000),
@@ -31,7 +33,11 @@ export interface Config {
   /** Server secret for API-key HMACs. Unset: generated once and kept in `dataDir`. */
   readonly secret: string | undefined;
   readonly logLevel: string;
-  readonly runtime: 'none';
+  /** `local`: Flink and Kafka as processes on this machine. `none`: run nothing. */
+  readonly runtime: 'local' | 'none';
+  /** Where the Flink/Kafka jars are assembled (default `<repo>/.cache`). */
+  readonly cacheDir: string | undefined;
+  readonly checkpointIntervalMs: number;
   readonly maxBodyBytes: number;
   readonly signupRatePerMinute: number;
   readonly reconcileIntervalMs: number;
@@ -63,6 +69,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     secret: c.WEIR_SECRET,
     logLevel: c.LOG_LEVEL,
     runtime: c.WEIR_RUNTIME,
+    cacheDir: c.WEIR_CACHE_DIR,
+    checkpointIntervalMs: c.WEIR_CHECKPOINT_INTERVAL_MS,
     maxBodyBytes: c.WEIR_MAX_BODY_BYTES,
     signupRatePerMinute: c.WEIR_SIGNUP_RATE_PER_MINUTE,
     reconcileIntervalMs: c.WEIR_RECONCILE_INTERVAL_MS,
@@ -74,5 +82,5 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 
 /** A config for tests and benchmarks: embedded defaults with overrides. */
 export function testConfig(overrides: Partial<Config> = {}): Config {
-  return Object.freeze({ ...loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent' }), ...overrides });
+  return Object.freeze({ ...loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'silent', WEIR_RUNTIME: 'none' }), ...overrides });
 }

@@ -20,8 +20,9 @@ async function main(): Promise<void> {
   logger.info({ database: database.kind, location: database.location }, 'database opened');
   for (const line of await migrateToLatest(database.db)) logger.info(line);
   const secret = await loadOrCreateSecret(config.secret, config.dataDir);
-  const runtime = createRuntime(config);
-  const app = buildApp({ config, logger, db: database.db, secret, runtime });
+  const parts = createRuntime(config, logger);
+  const { runtime } = parts;
+  const app = buildApp({ config, logger, db: database.db, secret, runtime, storage: parts.storage });
   const http = createHttpServer({ app, config, ready: async () => void (await sql`select 1`.execute(database.db)) });
   await http.listen();
 
@@ -33,11 +34,11 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     if (shuttingDown) return;
     shuttingDown = true;
-    logger.info({ signal }, 'shutting down: closing subscriptions and draining requests');
+    logger.info({ signal }, 'shutting down: closing subscriptions, draining requests, stopping jobs');
     await http.close();
     stop.abort();
     await app.loop.done();
-    await runtime.close();
+    await parts.close();
     await database.close();
     logger.info('stopped');
     process.exit(0);

@@ -8,12 +8,15 @@ import { PipelineService } from './pipelines/pipeline.service.js';
 import type { Db } from './platform/database.js';
 import type { Logger } from './platform/logger.js';
 import { RateLimiter } from './platform/rate-limiter.js';
+import { RecordsService } from './streams/records.service.js';
+import type { StreamStorage } from './streams/stream-storage.js';
 import { StreamService } from './streams/stream.service.js';
 
 /** The domain services: what resolvers call. Built once per gateway. */
 export interface Services {
   readonly accounts: AccountService;
   readonly streams: StreamService;
+  readonly records: RecordsService;
   readonly connections: ConnectionService;
   readonly pipelines: PipelineService;
   readonly jobs: JobService;
@@ -29,12 +32,15 @@ export interface ServiceDeps {
   /** Asks the reconciler for a pass now (after a desired-state change). */
   readonly wakeReconciler: () => void;
   readonly statusEvents?: StatusEvents;
+  /** Where stream records live; undefined: publishing and reading records is UNAVAILABLE. */
+  readonly storage?: StreamStorage | undefined;
 }
 
 export function createServices(deps: ServiceDeps): Services {
   const { db, logger } = deps;
   const revocations = new KeyRevocations();
   const jobs = new JobService(db, deps.wakeReconciler, logger);
+  const streams = new StreamService(db, logger);
   return {
     accounts: new AccountService(
       db,
@@ -43,7 +49,8 @@ export function createServices(deps: ServiceDeps): Services {
       revocations,
       logger,
     ),
-    streams: new StreamService(db, logger),
+    streams,
+    records: new RecordsService(streams, deps.storage, logger),
     connections: new ConnectionService(db, jobs, logger),
     pipelines: new PipelineService(db, jobs, logger),
     jobs,

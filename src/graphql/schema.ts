@@ -5,6 +5,7 @@ import './scalars.js';
 import './node.js';
 import '../accounts/account.schema.js';
 import '../streams/stream.schema.js';
+import '../streams/records.schema.js';
 import '../jobs/job.schema.js';
 import '../jobs/status.schema.js';
 import '../connections/connection.schema.js';

@@ -6,6 +6,7 @@ import { createLogger } from '../../src/platform/logger.js';
 import { migrateToLatest } from '../../src/platform/migrator.js';
 import type { Runtime } from '../../src/runtime/runtime.js';
 import { NoRuntime } from '../../src/runtime/no-runtime.js';
+import type { StreamStorage } from '../../src/streams/stream-storage.js';
 import { decodeId } from '../../src/graphql/global-id.js';
 
 export interface TestApp {
@@ -27,17 +28,25 @@ let addressCounter = 0;
 
 /** A gateway on an in-memory PGlite (or DATABASE_URL when given), in process. */
 export async function startTestApp(
-  options: { runtime?: Runtime; config?: Partial<Config>; databaseUrl?: string } = {},
+  options: {
+    runtime?: Runtime;
+    storage?: StreamStorage;
+    config?: Partial<Config>;
+    databaseUrl?: string;
+    /** An open database to share (a second gateway on the same data); not closed by close(). */
+    database?: DatabaseHandle;
+  } = {},
 ): Promise<TestApp> {
   const config = testConfig({ signupRatePerMinute: 100_000, ...options.config });
-  const database = await openDatabase({ databaseUrl: options.databaseUrl, pgliteDir: 'memory://' });
-  await migrateToLatest(database.db);
+  const database = options.database ?? (await openDatabase({ databaseUrl: options.databaseUrl, pgliteDir: 'memory://' }));
+  if (!options.database) await migrateToLatest(database.db);
   const app = buildApp({
     config,
     logger: createLogger(config.logLevel),
     db: database.db,
     secret: 'test-secret-test-secret-test-secret!',
     runtime: options.runtime ?? new NoRuntime(),
+    storage: options.storage,
   });
 
   const gql: TestApp['gql'] = async (query, variables, opts = {}) => {
@@ -71,7 +80,7 @@ export async function startTestApp(
       return { key: result.data!.signUp.secret, accountId, accountUuid: decodeId(accountId, 'Account') };
     },
     async close() {
-      await database.close();
+      if (!options.database) await database.close();
     },
   };
 }

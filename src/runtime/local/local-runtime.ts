@@ -1,0 +1,261 @@
+import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../../platform/logger.js';
+import { SECOND } from '../../platform/time.js';
+import type { StreamStorage } from '../../streams/stream-storage.js';
+import type { JobKind, TaskSize } from '../../jobs/job.table.js';
+import type { JobRef, JobSpec, ObservedJob, Runtime, StreamBinding } from '../runtime.js';
+import type { FlinkDistribution } from './flink-distribution.js';
+import { jobStatus } from './flink-rest.js';
+import { jobStatements } from './job-sql.js';
+import { findMarkedProcesses, markerArg, spawnDetached, stopProcess } from './processes.js';
+import { readRunnerEvents } from './runner-events.js';
+
+/** Heap of a job's JVM (its whole application cluster) by task size. */
+const HEAP_MB: Record<TaskSize, number> = { S: 256, M: 512, L: 1024 };
+
+const MARKER = 'job';
+
+export interface LocalRuntimeOptions {
+  /** Where jobs keep their spec, logs and checkpoints: `<dir>/jobs/<job uuid>/`. */
+  readonly dataDir: string;
+  readonly distribution: () => Promise<FlinkDistribution>;
+  readonly storage: StreamStorage;
+  readonly logger: Logger;
+  readonly checkpointIntervalMs?: number;
+  readonly stopGraceMs?: number;
+  readonly javaBin?: string;
+}
+
+/** What the runtime remembers of a job it started, next to the job's files. */
+interface RunRecord {
+  readonly kind: JobKind;
+  readonly accountId: string;
+  readonly specVersion: number;
+  readonly flinkJobId: string;
+  readonly startedAt: string;
+}
+
+interface Marked {
+  readonly pid: number;
+  readonly kind: JobKind;
+  readonly accountId: string;
+  readonly id: string;
+  readonly specVersion: number;
+}
+
+function markerOf(spec: JobRef & { specVersion: number }): string {
+  return `${MARKER}:${spec.kind}:${spec.accountId}:${spec.id}:${spec.specVersion}`;
+}
+
+function parseMarker(pid: number, marker: string): Marked | undefined {
+  const [prefix, kind, accountId, id, version] = marker.split(':');
+  if (prefix !== MARKER || (kind !== 'PIPELINE' && kind !== 'CONNECTION') || !accountId || !id) return undefined;
+  return { pid, kind, accountId, id, specVersion: Number(version) };
+}
+
+/** The same Flink job id on every (re)start: checkpoints stay in one folder. */
+const flinkJobIdOf = (id: string) => id.replaceAll('-', '');
+
+/**
+ * The local runtime: each active job is one JVM on this machine running Weir's SQL
+ * runner (an embedded Flink application cluster); streams are topics on a local Kafka
+ * broker. Everything it knows comes from the processes themselves (found by the marker
+ * in their command line) and the files in each job's folder, so a restarted gateway
+ * adopts running jobs instead of starting them twice.
+ */
+export class LocalRuntime implements Runtime {
+  readonly name = 'local';
+  private readonly jobsDir: string;
+  private readonly checkpointIntervalMs: number;
+  private readonly stopGraceMs: number;
+
+  constructor(private readonly options: LocalRuntimeOptions) {
+    this.jobsDir = join(options.dataDir, 'jobs');
+    this.checkpointIntervalMs = options.checkpointIntervalMs ?? 5 * SECOND;
+    this.stopGraceMs = options.stopGraceMs ?? 10 * SECOND;
+  }
+
+  private jobDir(id: string): string {
+    return join(this.jobsDir, id);
+  }
+
+  private async running(id?: string): Promise<Marked[]> {
+    const found = await findMarkedProcesses(`${MARKER}:`);
+    return found.map((p) => parseMarker(p.pid, p.marker)).filter((m): m is Marked => !!m && (!id || m.id === id));
+  }
+
+  async apply(spec: JobSpec): Promise<void> {
+    const log = this.options.logger.child({ accountId: spec.accountId, jobId: spec.id, kind: spec.kind });
+    const current = await this.running(spec.id);
+    if (current.some((p) => p.specVersion === spec.specVersion)) return;
+    // An older spec version still running goes first: one process per job, always.
+    for (const old of current) await stopProcess(old.pid, this.stopGraceMs);
+
+    const distribution = await this.options.distribution();
+    const storage = this.options.storage;
+    const bootstrapServers = await storage.bootstrapServers();
+    const streams = streamsOf(spec);
+    for (const stream of streams) await storage.ensureTopic(storage.topicFor(spec.accountId, stream.id));
+
+    const dir = this.jobDir(spec.id);
+    const flinkJobId = flinkJobIdOf(spec.id);
+    // Checkpoints are kept per spec version: state of changed SQL may not fit the new plan.
+    const checkpoints = join(dir, 'checkpoints', `v${spec.specVersion}`);
+    // Every Flink JVM unpacks ~60 MB into its temp folder; a killed one leaves it behind.
+    await rm(join(dir, 'tmp'), { recursive: true, force: true });
+    await mkdir(join(dir, 'tmp'), { recursive: true });
+    await mkdir(checkpoints, { recursive: true });
+    const restoreFrom = await latestCheckpoint(join(checkpoints, flinkJobId));
+
+    const runnerSpec = {
+      name: `weir-${spec.kind.toLowerCase()}-${spec.name}`,
+      parallelism: spec.taskCount,
+      restAddress: '127.0.0.1',
+      restPort: 0,
+      checkpointDir: `file://${checkpoints}`,
+      checkpointIntervalMs: this.checkpointIntervalMs,
+      ...(restoreFrom ? { restoreFrom: `file://${restoreFrom}` } : {}),
+      jobId: flinkJobId,
+      config: {
+        // A job that keeps failing ends FAILED (with Flink's message) instead of
+        // restarting forever; a dead process is the reconciler's to restart.
+        'restart-strategy.type': 'fixed-delay',
+        'restart-strategy.fixed-delay.attempts': '3',
+        'restart-strategy.fixed-delay.delay': '2 s',
+      },
+      statements: jobStatements(spec, {
+        bootstrapServers,
+        topicFor: (stream) => storage.topicFor(spec.accountId, stream.id),
+        groupId: `weir-${spec.id}`,
+      }),
+    };
+    // The spec may carry connection secrets: readable by this user only.
+    const specFile = join(dir, 'runner-spec.json');
+    await writeFile(specFile, JSON.stringify(runnerSpec, null, 2), { mode: 0o600 });
+    await chmod(specFile, 0o600);
+    const record: RunRecord = {
+      kind: spec.kind,
+      accountId: spec.accountId,
+      specVersion: spec.specVersion,
+      flinkJobId,
+      startedAt: new Date().toISOString(),
+    };
+    await writeFile(join(dir, 'run.json'), JSON.stringify(record));
+    await writeFile(join(dir, 'events.log'), '');
+
+    const pid = await spawnDetached({
+      command: this.options.javaBin ?? 'java',
+      args: [
+        ...distribution.jvmOptions,
+        `-Xms64m`,
+        `-Xmx${HEAP_MB[spec.taskSize]}m`,
+        `-Djava.io.tmpdir=${join(dir, 'tmp')}`,
+        `-Dlog4j2.configurationFile=${distribution.log4jConfig}`,
+        markerArg(markerOf(spec)),
+        '-cp',
+        `${distribution.runnerJar}:${distribution.flinkClasspath}`,
+        'dev.weir.runner.SqlRunner',
+        '--spec',
+        specFile,
+      ],
+      logFile: join(dir, 'runner.log'),
+      stdoutFile: join(dir, 'events.log'),
+    });
+    log.info({ pid, specVersion: spec.specVersion, restoreFrom: restoreFrom ?? null }, 'job process started');
+  }
+
+  async remove(ref: JobRef): Promise<void> {
+    for (const process of await this.running(ref.id)) await stopProcess(process.pid, this.stopGraceMs);
+    // Checkpoints stay (a later activation may restore them); the run is over.
+    await rm(join(this.jobDir(ref.id), 'run.json'), { force: true });
+    await rm(join(this.jobDir(ref.id), 'events.log'), { force: true });
+    await rm(join(this.jobDir(ref.id), 'tmp'), { recursive: true, force: true });
+    this.options.logger.info({ accountId: ref.accountId, jobId: ref.id }, 'job process stopped');
+  }
+
+  async observe(): Promise<ObservedJob[]> {
+    const live = new Map((await this.running()).map((p) => [p.id, p]));
+    const observed: ObservedJob[] = [];
+    let entries: string[] = [];
+    try {
+      entries = await readdir(this.jobsDir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    for (const id of entries) {
+      const run = await readRun(join(this.jobDir(id), 'run.json'));
+      const process = live.get(id);
+      live.delete(id);
+      if (!run) {
+        if (process) observed.push({ ...process, phase: 'STARTING', reason: null });
+        continue;
+      }
+      const events = await readRunnerEvents(join(this.jobDir(id), 'events.log'));
+      const ref = { kind: run.kind, id, accountId: run.accountId, specVersion: process?.specVersion ?? run.specVersion };
+      if (events.final && events.final.event !== 'JOB_SUSPENDED') {
+        // The runner said how it ended; its process may still be exiting.
+        observed.push({
+          ...ref,
+          phase: events.final.event === 'JOB_FINISHED' ? 'FINISHED' : 'FAILED',
+          reason: events.final.event === 'JOB_FINISHED' ? null : events.final.message,
+        });
+        continue;
+      }
+      if (!process) continue; // died without a word (kill -9, OOM): absent, to be restarted
+      const status = events.restPort ? await jobStatus(events.restPort, run.flinkJobId) : undefined;
+      observed.push({ ...ref, phase: status?.phase ?? 'STARTING', reason: status?.reason ?? null });
+    }
+    // Marked processes without a folder (deleted by hand): report them so they get removed.
+    for (const process of live.values()) observed.push({ ...process, phase: 'STARTING', reason: null });
+    return observed;
+  }
+
+  /** Stops every job process (gateway shutdown); checkpoints stay for the next start. */
+  async close(): Promise<void> {
+    await Promise.all((await this.running()).map((p) => stopProcess(p.pid, this.stopGraceMs)));
+  }
+
+  /** Pids of the job processes (for tests and benchmarks). */
+  async pids(): Promise<Map<string, number[]>> {
+    const byJob = new Map<string, number[]>();
+    for (const p of await this.running()) byJob.set(p.id, [...(byJob.get(p.id) ?? []), p.pid]);
+    return byJob;
+  }
+}
+
+function streamsOf(spec: JobSpec): StreamBinding[] {
+  return spec.program.type === 'PIPELINE' ? [...spec.program.inputs, spec.program.output] : [spec.program.stream];
+}
+
+async function readRun(file: string): Promise<RunRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as RunRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The highest completed checkpoint (`chk-<n>` holding `_metadata`), if any. */
+export async function latestCheckpoint(dir: string): Promise<string | undefined> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return undefined;
+  }
+  const numbered = names
+    .map((name) => /^chk-(\d+)$/.exec(name))
+    .filter((m): m is RegExpExecArray => !!m)
+    .sort((a, b) => Number(b[1]) - Number(a[1]));
+  for (const match of numbered) {
+    const candidate = join(dir, match[0]);
+    try {
+      await stat(join(candidate, '_metadata'));
+      return candidate;
+    } catch {
+      // in progress when the process died
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,75 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../../src/platform/logger.js';
+import type { DatabaseHandle } from '../../src/platform/database.js';
+import { createRuntime, type RuntimeParts } from '../../src/runtime/create-runtime.js';
+import type { LocalRuntime } from '../../src/runtime/local/local-runtime.js';
+import { startTestApp, type TestApp } from './app.js';
+
+export interface LocalTestApp extends TestApp {
+  readonly dataDir: string;
+  readonly parts: RuntimeParts;
+  readonly runtime: LocalRuntime;
+  /**
+   * Stops this gateway's loop and clients but leaves every process running, as a gateway
+   * killed with -9 would. The database stays open for a successor to share.
+   */
+  abandon(): Promise<void>;
+}
+
+/**
+ * A gateway with the real local runtime (Flink and Kafka processes) in a fresh data
+ * folder. The reconciler loop runs with a short interval, as in production.
+ */
+export async function startLocalApp(
+  options: { dataDir?: string; database?: DatabaseHandle; reconcileIntervalMs?: number } = {},
+): Promise<LocalTestApp> {
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'weir-local-')));
+  const logger = createLogger(process.env.WEIR_TEST_LOG_LEVEL ?? 'warn');
+  const parts = createRuntime({ runtime: 'local', dataDir, cacheDir: undefined, checkpointIntervalMs: 1000 }, logger);
+  const t = await startTestApp({
+    runtime: parts.runtime,
+    storage: parts.storage,
+    config: { dataDir, reconcileIntervalMs: options.reconcileIntervalMs ?? 500 },
+    ...(options.database ? { database: options.database } : {}),
+  });
+  const stop = new AbortController();
+  t.app.loop.start(stop.signal);
+  return {
+    ...t,
+    dataDir,
+    parts,
+    runtime: parts.runtime as LocalRuntime,
+    async abandon() {
+      stop.abort();
+      await t.app.loop.done();
+      await parts.storage?.close();
+    },
+    async close() {
+      stop.abort();
+      await t.app.loop.done();
+      await parts.close();
+      await t.close();
+      if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `probe` until it returns a value that is not undefined, or fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 100;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((resolve) => setTimeout(resolve, delay));
+    delay = Math.min(delay * 2, 1000);
+  }
+}

@@ -1,0 +1,245 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeId } from '../../src/graphql/global-id.js';
+import { findMarkedProcesses } from '../../src/runtime/local/processes.js';
+import { latestCheckpoint } from '../../src/runtime/local/local-runtime.js';
+import { codes } from '../helpers/app.js';
+import { startLocalApp, waitFor, type LocalTestApp } from '../helpers/local.js';
+
+/**
+ * The local runtime against real Flink and Kafka processes. Slow by nature (each job is
+ * a JVM): every wait is for a condition, bounded generously for a loaded 2-core machine.
+ */
+let t: LocalTestApp;
+let key: string;
+/** Gateways replaced by a successor: their database is closed last. */
+const predecessors: LocalTestApp[] = [];
+
+async function ok(query: string, variables: Record<string, unknown> = {}, k = key) {
+  const result = await t.gql(query, variables, { key: k });
+  expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
+  return result.data!;
+}
+
+async function stream(name: string, fields: string) {
+  const data = await ok(`mutation { createStream(input: { name: "${name}", kind: APPEND, fields: [${fields}] }) { id } }`);
+  return data.createStream.id as string;
+}
+
+async function datagen(name: string, streamId: string, properties: Record<string, unknown>) {
+  const data = await ok(
+    'mutation ($input: CreateConnectionInput!) { createConnection(input: $input) { id } }',
+    { input: { name, connector: 'datagen', type: 'SOURCE', streamId, properties } },
+  );
+  return data.createConnection.id as string;
+}
+
+async function pipeline(name: string, sql: string) {
+  const data = await ok('mutation ($name: String!, $sql: String!) { createPipeline(input: { name: $name, sql: $sql }) { id } }', {
+    name,
+    sql,
+  });
+  return data.createPipeline.id as string;
+}
+
+async function records(streamId: string, limit = 1000): Promise<Record<string, any>[]> {
+  const data = await ok('query ($id: ID!, $limit: Int) { streamRecords(streamId: $id, from: EARLIEST, limit: $limit) { value } }', {
+    id: streamId,
+    limit,
+  });
+  return data.streamRecords.map((r: { value: Record<string, any> }) => r.value);
+}
+
+async function jobState(kind: 'pipeline' | 'connection', id: string) {
+  const data = await ok(`query ($id: ID!) { ${kind}(id: $id) { actualState actualReason history { edges { node { state } } } } }`, { id });
+  return data[kind] as { actualState: string; actualReason: string | null; history: { edges: { node: { state: string } }[] } };
+}
+
+const until = (kind: 'pipeline' | 'connection', id: string, state: string, timeoutMs?: number) =>
+  waitFor(`${kind} ${state}`, async () => {
+    const s = await jobState(kind, id);
+    return s.actualState === state ? s : undefined;
+  }, timeoutMs);
+
+const activate = (kind: 'Pipeline' | 'Connection', id: string) => ok(`mutation ($id: ID!) { activate${kind}(id: $id) { id } }`, { id });
+const deactivate = (kind: 'Pipeline' | 'Connection', id: string) => ok(`mutation ($id: ID!) { deactivate${kind}(id: $id) { id } }`, { id });
+
+async function jobPids(): Promise<number[]> {
+  return [...(await t.runtime.pids()).values()].flat();
+}
+
+beforeAll(async () => {
+  t = await startLocalApp();
+  ({ key } = await t.signUp('Local runtime'));
+}, 600_000);
+
+afterAll(async () => {
+  await t?.close();
+  for (const old of predecessors) await old.database.close();
+  // Nothing of this test may outlive it.
+  expect(await findMarkedProcesses('')).toEqual([]);
+}, 120_000);
+
+describe('local runtime', () => {
+  it('starts nothing for a signup or for streams without data; the first publish starts only the broker', async () => {
+    await stream('idle', '{ name: "id", type: "BIGINT" }');
+    await ok('mutation { createPipeline(input: { name: "idle_copy", sql: "INSERT INTO idle SELECT id FROM idle_src" }) { id } }').catch(
+      () => undefined,
+    );
+    expect(await findMarkedProcesses('')).toEqual([]);
+
+    const id = await stream('published', '{ name: "id", type: "BIGINT" }, { name: "label", type: "STRING" }');
+    const bad = await t.gql(
+      'mutation ($id: ID!, $r: [JSON!]!) { publishRecords(streamId: $id, records: $r) { count } }',
+      { id, r: [{ id: 1, label: 'a' }, { id: 'two', label: 'b' }] },
+      { key },
+    );
+    expect(codes(bad)).toEqual(['VALIDATION']);
+    expect(bad.errors![0]!.extensions!.field).toEqual(['records', 1, 'id']);
+
+    await ok('mutation ($id: ID!, $r: [JSON!]!) { publishRecords(streamId: $id, records: $r) { count } }', {
+      id,
+      r: [{ id: 1, label: 'a' }, { id: 2, label: 'b' }],
+    });
+    // The rejected batch wrote nothing: exactly the two good records are there.
+    expect(await records(id)).toEqual([{ id: 1, label: 'a' }, { id: 2, label: 'b' }]);
+    const processes = await findMarkedProcesses('');
+    expect(processes.map((p) => p.marker.split(':')[0])).toEqual(['weir-broker']);
+  });
+
+  it('runs a datagen connection and a filtering pipeline end to end, then leaves no process', async () => {
+    const orders = await stream('orders', '{ name: "id", type: "BIGINT" }, { name: "amount", type: "INT" }');
+    const doubled = await stream('doubled', '{ name: "id", type: "BIGINT" }, { name: "amount", type: "INT" }');
+    const gen = await datagen('orders_gen', orders, {
+      'rows-per-second': 50,
+      'fields.id.kind': 'sequence',
+      'fields.id.start': 1,
+      'fields.id.end': 60,
+      'fields.amount.min': 1,
+      'fields.amount.max': 100,
+    });
+    const even = await pipeline('even_doubled', 'INSERT INTO doubled SELECT id, amount * 2 FROM orders WHERE MOD(id, 2) = 0');
+    await activate('Connection', gen);
+    await activate('Pipeline', even);
+
+    await until('pipeline', even, 'RUNNING', 180_000);
+    // The bounded source runs to its end.
+    await until('connection', gen, 'FINISHED', 180_000);
+    const input = await records(orders);
+    expect(input.map((r) => r.id)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+
+    const output = await waitFor('30 output records', async () => {
+      const out = await records(doubled);
+      return out.length >= 30 ? out : undefined;
+    });
+    const amountOf = new Map(input.map((r) => [r.id, r.amount]));
+    expect(output).toHaveLength(30);
+    for (const row of output) {
+      expect(row.id % 2).toBe(0);
+      expect(row.amount).toBe(2 * amountOf.get(row.id));
+    }
+
+    await deactivate('Pipeline', even);
+    await deactivate('Connection', gen);
+    await until('pipeline', even, 'STOPPED');
+    await until('connection', gen, 'STOPPED');
+    expect(await jobPids()).toEqual([]);
+  });
+
+  it('fails a pipeline whose SQL Flink rejects, with Flink’s message, without hanging', async () => {
+    await stream('src_bad', '{ name: "id", type: "BIGINT" }');
+    await stream('out_bad', '{ name: "id", type: "BIGINT" }');
+    // Weir checks the tables; Flink checks the columns.
+    const bad = await pipeline('bad_column', 'INSERT INTO out_bad SELECT idd FROM src_bad');
+    await activate('Pipeline', bad);
+    const failed = await until('pipeline', bad, 'FAILED', 180_000);
+    expect(failed.actualReason).toMatch(/Column 'idd' not found/);
+    await deactivate('Pipeline', bad);
+    await until('pipeline', bad, 'STOPPED');
+  });
+
+  it('brings a killed job back from its checkpoint without losing a record', async () => {
+    const src = await stream('events', '{ name: "id", type: "BIGINT" }');
+    const copy = await stream('events_copy', '{ name: "id", type: "BIGINT" }');
+    const gen = await datagen('events_gen', src, {
+      'rows-per-second': 20,
+      'fields.id.kind': 'sequence',
+      'fields.id.start': 1,
+      'fields.id.end': 100_000,
+    });
+    const copier = await pipeline('copier', 'INSERT INTO events_copy SELECT id FROM events');
+    await activate('Connection', gen);
+    await activate('Pipeline', copier);
+    await until('pipeline', copier, 'RUNNING', 180_000);
+
+    const uuid = decodeId(copier, 'Pipeline');
+    const checkpoints = join(t.dataDir, 'local', 'jobs', uuid, 'checkpoints', 'v1', uuid.replaceAll('-', ''));
+    await waitFor('a completed checkpoint', () => latestCheckpoint(checkpoints));
+    const [pid] = (await t.runtime.pids()).get(uuid)!;
+    process.kill(pid!, 'SIGKILL');
+
+    const recovered = await waitFor('the pipeline back RUNNING in a new process', async () => {
+      const pids = (await t.runtime.pids()).get(uuid) ?? [];
+      const s = await jobState('pipeline', copier);
+      return s.actualState === 'RUNNING' && pids.length === 1 && pids[0] !== pid ? s : undefined;
+    }, 180_000);
+    expect(recovered.history.edges.map((e) => e.node.state)).toContain('RECOVERING');
+
+    // Stop the source, then every record it wrote must reach the copy.
+    await deactivate('Connection', gen);
+    await until('connection', gen, 'STOPPED');
+    const input = (await records(src, 1000)).map((r) => r.id as number);
+    expect(input.length).toBeGreaterThan(0);
+    const output = await waitFor('every input id in the copy', async () => {
+      const out = (await records(copy, 1000)).map((r) => r.id as number);
+      const seen = new Set(out);
+      return input.every((id) => seen.has(id)) ? out : undefined;
+    });
+    // At-least-once: a restart may replay what followed the last checkpoint.
+    const duplicates = output.length - new Set(output).size;
+    console.info(`kill -9 recovery: ${input.length} input records, ${output.length} output records, ${duplicates} duplicates`);
+    await deactivate('Pipeline', copier);
+    await until('pipeline', copier, 'STOPPED');
+  });
+
+  it('adopts running jobs after a gateway crash: one process per active job, none for inactive ones', async () => {
+    const a = await stream('adopt_in', '{ name: "id", type: "BIGINT" }');
+    await stream('adopt_out', '{ name: "id", type: "BIGINT" }');
+    const gen = await datagen('adopt_gen', a, { 'rows-per-second': 5 });
+    const keep = await pipeline('adopt_keep', 'INSERT INTO adopt_out SELECT id FROM adopt_in');
+    await activate('Connection', gen);
+    await activate('Pipeline', keep);
+    await until('pipeline', keep, 'RUNNING', 180_000);
+    await until('connection', gen, 'RUNNING', 180_000);
+    const before = await t.runtime.pids();
+
+    // The gateway dies; while it is down, the connection is switched off in the database.
+    await t.abandon();
+    await t.database.db
+      .updateTable('connections')
+      .set({ desired_state: 'INACTIVE' })
+      .where('id', '=', decodeId(gen, 'Connection'))
+      .execute();
+    const second = await startLocalApp({ dataDir: t.dataDir, database: t.database });
+    predecessors.push(t);
+    t = second;
+    try {
+      await until('connection', gen, 'STOPPED');
+      const after = await t.runtime.pids();
+      expect(after.get(decodeId(keep, 'Pipeline'))).toEqual(before.get(decodeId(keep, 'Pipeline')));
+      expect(after.has(decodeId(gen, 'Connection'))).toBe(false);
+      expect([...after.values()].every((pids) => pids.length === 1)).toBe(true);
+    } finally {
+      await deactivate('Pipeline', keep);
+      await until('pipeline', keep, 'STOPPED');
+    }
+  });
+});
+
+describe('local runtime bookkeeping', () => {
+  it('keeps checkpoints of a stopped job on disk', async () => {
+    const jobs = await readdir(join(t.dataDir, 'local', 'jobs'));
+    expect(jobs.length).toBeGreaterThan(0);
+  });
+});
