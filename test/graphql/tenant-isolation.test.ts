@@ -45,6 +45,7 @@ const CASES: Record<Op, Record<string, Case>> = {
     pipelines: { kind: 'list', document: '{ pipelines(first: 100) { edges { node { id name sql } } } }' },
     apiKeys: { kind: 'list', document: '{ apiKeys(first: 100) { edges { node { id prefix } } } }' },
     connectors: { kind: 'public', why: 'the connector catalog is the same for everyone' },
+    streamRecords: byId('query ($id: ID!) { streamRecords(streamId: $id) { value } }', (_ids, id) => ({ id: id('stream') })),
     streamRecords: byId('query ($id: ID!) { streamRecords(streamId: $id) { offset value } }', (_ids, id) => ({ id: id('stream') })),
   },
   mutation: {
@@ -62,6 +63,10 @@ const CASES: Record<Op, Record<string, Case>> = {
     publishRecords: byId(
       'mutation ($id: ID!) { publishRecords(streamId: $id, records: [{ id: 1 }]) { count } }',
       (_ids, id) => ({ id: id('stream') }),
+    ),
+    publishRecords: byId(
+      'mutation ($id: ID!, $r: [JSON!]!) { publishRecords(streamId: $id, records: $r) { count } }',
+      (_ids, id) => ({ id: id('stream'), r: [{ id: 1, amount: '1.00' }] }),
     ),
     deleteStream: byId('mutation ($id: ID!) { deleteStream(id: $id) { deletedId } }', (_ids, id) => ({ id: id('stream') })),
     createConnection: byId(
