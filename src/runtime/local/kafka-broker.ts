@@ -72,9 +72,9 @@ export class KafkaBroker {
   }
 
   /** `127.0.0.1:<port>` of a broker that answers; starts or adopts one if needed. */
-  ensureStarted(): Promise<string> {
-    if (this.#pid !== undefined && this.#port !== undefined && isAlive(this.#pid)) {
-      return Promise.resolve(bootstrap(this.#port));
+  async ensureStarted(): Promise<string> {
+    if (this.#pid !== undefined && this.#port !== undefined && !this.#starting && (await this.#isOurs(this.#pid))) {
+      return bootstrap(this.#port);
     }
     this.#starting ??= this.#start().finally(() => {
       this.#starting = undefined;
@@ -85,9 +85,9 @@ export class KafkaBroker {
   /** Stops the broker of this data dir (started or adopted), gracefully; waits for its exit. */
   async stop(): Promise<void> {
     await this.#starting?.catch(() => undefined);
-    const pids = new Set<number>();
-    if (this.#pid !== undefined) pids.add(this.#pid);
-    for (const found of await findMarkedProcesses(this.#marker)) pids.add(found.pid);
+    // Only processes that carry the marker: a pid remembered from before may have been
+    // stopped by another gateway and reused by the system since.
+    const pids = (await findMarkedProcesses(this.#marker)).map((found) => found.pid);
     this.#pid = undefined;
     for (const pid of pids) {
       const started = Date.now();
@@ -146,6 +146,17 @@ export class KafkaBroker {
       throw error;
     }
     return bootstrap(brokerPort);
+  }
+
+  /** Alive and still the broker of this data dir (pids are reused). */
+  async #isOurs(pid: number): Promise<boolean> {
+    if (!isAlive(pid)) return false;
+    try {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+      return cmdline.split('\0').includes(markerArg(this.#marker));
+    } catch {
+      return false;
+    }
   }
 
   get #javaBin(): string {
