@@ -81,6 +81,9 @@ afterAll(async () => {
   expect(await findMarkedProcesses('')).toEqual([]);
 }, 120_000);
 
+/** Per test: JVMs start slowly on a loaded 2-core machine; every wait inside is bounded too. */
+const SLOW = 360_000;
+
 describe('local runtime', () => {
   it('starts nothing for a signup or for streams without data; the first publish starts only the broker', async () => {
     await stream('idle', '{ name: "id", type: "BIGINT" }');
@@ -106,7 +109,7 @@ describe('local runtime', () => {
     expect(await records(id)).toEqual([{ id: 1, label: 'a' }, { id: 2, label: 'b' }]);
     const processes = await findMarkedProcesses('');
     expect(processes.map((p) => p.marker.split(':')[0])).toEqual(['weir-broker']);
-  });
+  }, SLOW);
 
   it('runs a datagen connection and a filtering pipeline end to end, then leaves no process', async () => {
     const orders = await stream('orders', '{ name: "id", type: "BIGINT" }, { name: "amount", type: "INT" }');
@@ -145,7 +148,7 @@ describe('local runtime', () => {
     await until('pipeline', even, 'STOPPED');
     await until('connection', gen, 'STOPPED');
     expect(await jobPids()).toEqual([]);
-  });
+  }, SLOW);
 
   it('fails a pipeline whose SQL Flink rejects, with Flink’s message, without hanging', async () => {
     await stream('src_bad', '{ name: "id", type: "BIGINT" }');
@@ -157,7 +160,7 @@ describe('local runtime', () => {
     expect(failed.actualReason).toMatch(/Column 'idd' not found/);
     await deactivate('Pipeline', bad);
     await until('pipeline', bad, 'STOPPED');
-  });
+  }, SLOW);
 
   it('brings a killed job back from its checkpoint without losing a record', async () => {
     const src = await stream('events', '{ name: "id", type: "BIGINT" }');
@@ -201,7 +204,7 @@ describe('local runtime', () => {
     console.info(`kill -9 recovery: ${input.length} input records, ${output.length} output records, ${duplicates} duplicates`);
     await deactivate('Pipeline', copier);
     await until('pipeline', copier, 'STOPPED');
-  });
+  }, SLOW);
 
   it('adopts running jobs after a gateway crash: one process per active job, none for inactive ones', async () => {
     const a = await stream('adopt_in', '{ name: "id", type: "BIGINT" }');
@@ -234,12 +237,12 @@ describe('local runtime', () => {
       await deactivate('Pipeline', keep);
       await until('pipeline', keep, 'STOPPED');
     }
-  });
+  }, SLOW);
 });
 
 describe('local runtime bookkeeping', () => {
   it('keeps checkpoints of a stopped job on disk', async () => {
     const jobs = await readdir(join(t.dataDir, 'local', 'jobs'));
     expect(jobs.length).toBeGreaterThan(0);
-  });
+  }, SLOW);
 });
