@@ -2,8 +2,8 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import {
   JOB_MANAGER_SIZE,
   LABEL_ACCOUNT,
-  LABEL_MANAGED_BY,
   TASK_SIZES,
+  managedLabels,
   type EgressTarget,
   type TierLimits,
 } from './kubernetes-options.js';
@@ -16,6 +16,7 @@ export const FLINK_ROLE_BINDING_NAME = 'weir-flink';
 export interface AccountNamespaceInput {
   readonly namespace: string;
   readonly accountId: string;
+  readonly instance: string;
   readonly limits: TierLimits;
   readonly serviceAccountName: string;
   readonly flinkClusterRole: string;
@@ -33,7 +34,7 @@ export function namespaceObject(input: AccountNamespaceInput): KubernetesObject 
   return {
     apiVersion: 'v1',
     kind: 'Namespace',
-    metadata: { name: input.namespace, labels: { [LABEL_MANAGED_BY]: 'weir', [LABEL_ACCOUNT]: input.accountId } },
+    metadata: { name: input.namespace, labels: { ...managedLabels(input.instance), [LABEL_ACCOUNT]: input.accountId } },
   };
 }
 
@@ -44,7 +45,7 @@ export function namespaceObject(input: AccountNamespaceInput): KubernetesObject 
  */
 export function namespaceContents(input: AccountNamespaceInput): KubernetesObject[] {
   const { namespace, limits } = input;
-  const labels = { [LABEL_MANAGED_BY]: 'weir', [LABEL_ACCOUNT]: input.accountId };
+  const labels = { ...managedLabels(input.instance), [LABEL_ACCOUNT]: input.accountId };
   const metadata = (name: string) => ({ name, namespace, labels });
   const cpuTotal = cpu(limits.maxActiveJobs * JOB_MANAGER_SIZE.cpu + limits.maxTaskCount * LARGEST_TASK.cpu);
   const memoryTotal = memory(limits.maxActiveJobs * JOB_MANAGER_SIZE.memoryMi + limits.maxTaskCount * LARGEST_TASK.memoryMi);

@@ -9,6 +9,8 @@ import { tierLimitsFromDb } from './tier-limits.js';
 export interface KubernetesSettings {
   /** A kubeconfig file; unset means in-cluster (the pod's ServiceAccount token). */
   readonly kubeconfig: string | undefined;
+  /** Label value that tells this installation's objects from another's on a shared cluster. */
+  readonly instance: string;
   readonly namespacePrefix: string;
   readonly flinkImage: string;
   readonly flinkVersion: string;
@@ -42,6 +44,7 @@ export function createKubernetesRuntime(settings: KubernetesSettings, deps: Kube
   const options: KubernetesRuntimeOptions = {
     kubeConfig: loadKubeConfig(settings.kubeconfig),
     logger: deps.logger.child({ component: 'kubernetes-runtime' }),
+    instance: settings.instance,
     namespacePrefix: settings.namespacePrefix,
     image: settings.flinkImage,
     flinkVersion: settings.flinkVersion,

@@ -6,11 +6,11 @@ import {
   LABEL_ACCOUNT,
   LABEL_JOB_ID,
   LABEL_JOB_KIND,
-  LABEL_MANAGED_BY,
   LABEL_SPEC_VERSION,
   TASK_SIZES,
   deploymentNameOf,
   kindLabel,
+  managedLabels,
   specSecretNameOf,
   type KubernetesRuntimeOptions,
   type PodSize,
@@ -40,7 +40,7 @@ export interface FlinkDeploymentObject extends KubernetesObject {
 
 export type JobObjectsOptions = Pick<
   KubernetesRuntimeOptions,
-  'image' | 'flinkVersion' | 'runnerJarPath' | 'storageDir' | 'checkpointIntervalMs' | 'kafka' | 'serviceAccountName'
+  'instance' | 'image' | 'flinkVersion' | 'runnerJarPath' | 'storageDir' | 'checkpointIntervalMs' | 'kafka' | 'serviceAccountName'
 >;
 
 export function streamsOf(spec: JobSpec): StreamBinding[] {
@@ -48,9 +48,9 @@ export function streamsOf(spec: JobSpec): StreamBinding[] {
   return program.type === 'PIPELINE' ? [...program.inputs, program.output] : [program.stream];
 }
 
-export function jobLabels(spec: JobSpec): Record<string, string> {
+export function jobLabels(spec: JobSpec, instance: string): Record<string, string> {
   return {
-    [LABEL_MANAGED_BY]: 'weir',
+    ...managedLabels(instance),
     [LABEL_ACCOUNT]: spec.accountId,
     [LABEL_JOB_KIND]: kindLabel(spec.kind),
     [LABEL_JOB_ID]: spec.id,
@@ -79,7 +79,7 @@ export function specSecret(spec: JobSpec, namespace: string, options: JobObjects
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name: specSecretNameOf(deploymentNameOf(spec)), namespace, labels: jobLabels(spec) },
+    metadata: { name: specSecretNameOf(deploymentNameOf(spec)), namespace, labels: jobLabels(spec, options.instance) },
     type: 'Opaque',
     stringData: { [SPEC_FILE]: JSON.stringify(runnerSpec(spec, options, checkpointDir)) },
   } as KubernetesObject & { stringData: Record<string, string> };
@@ -130,7 +130,7 @@ export function flinkDeployment(spec: JobSpec, namespace: string, options: JobOb
   const deployment: FlinkDeploymentObject = {
     apiVersion: FLINK_API_VERSION,
     kind: 'FlinkDeployment',
-    metadata: { name, namespace, labels: jobLabels(spec) },
+    metadata: { name, namespace, labels: jobLabels(spec, options.instance) },
     spec: {
       image: options.image,
       flinkVersion: options.flinkVersion,

@@ -23,6 +23,11 @@ export interface EgressTarget {
 export interface KubernetesRuntimeOptions {
   readonly kubeConfig: KubeConfig;
   readonly logger: Logger;
+  /**
+   * Names this gateway's objects (label `weir.dev/instance`): a gateway sees and removes
+   * only its own, so two installations (say staging and production) can share a cluster.
+   */
+  readonly instance: string;
   /** Account namespaces are `<prefix><account uuid>`. */
   readonly namespacePrefix: string;
   /** The Flink image carrying the SQL runner (deploy/flink.Dockerfile). */
@@ -64,7 +69,9 @@ export const LABEL_ACCOUNT = 'weir.dev/account';
 export const LABEL_JOB_KIND = 'weir.dev/job-kind';
 export const LABEL_JOB_ID = 'weir.dev/job-id';
 export const LABEL_SPEC_VERSION = 'weir.dev/spec-version';
-export const MANAGED_SELECTOR = `${LABEL_MANAGED_BY}=weir`;
+export const LABEL_INSTANCE = 'weir.dev/instance';
+export const managedLabels = (instance: string) => ({ [LABEL_MANAGED_BY]: 'weir', [LABEL_INSTANCE]: instance });
+export const managedSelector = (instance: string) => `${LABEL_MANAGED_BY}=weir,${LABEL_INSTANCE}=${instance}`;
 
 export const DEFAULT_QUIET_WATCH_MS = 75 * SECOND;
 export const DEFAULT_WATCH_TIMEOUT_SECONDS = 60;

@@ -12,8 +12,8 @@ import {
   DEFAULT_WATCH_TIMEOUT_SECONDS,
   FIELD_MANAGER,
   LABEL_SPEC_VERSION,
-  MANAGED_SELECTOR,
   deploymentNameOf,
+  managedSelector,
   namespaceOf,
   specSecretNameOf,
   type KubernetesRuntimeOptions,
@@ -45,7 +45,7 @@ export class KubernetesRuntime implements Runtime {
     this.core = options.kubeConfig.makeApiClient(CoreV1Api);
     this.watch = new DeploymentWatch({
       kubeConfig: options.kubeConfig,
-      labelSelector: MANAGED_SELECTOR,
+      labelSelector: managedSelector(options.instance),
       logger: options.logger.child({ component: 'flink-deployment-watch' }),
       quietMs: options.quietWatchMs ?? DEFAULT_QUIET_WATCH_MS,
       watchTimeoutSeconds: options.watchTimeoutSeconds ?? DEFAULT_WATCH_TIMEOUT_SECONDS,
@@ -192,6 +192,7 @@ export class KubernetesRuntime implements Runtime {
     const input: AccountNamespaceInput = {
       namespace: this.namespaceOf(accountId),
       accountId,
+      instance: this.options.instance,
       limits,
       serviceAccountName: this.options.serviceAccountName,
       flinkClusterRole: this.options.flinkClusterRole,

@@ -1,6 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../../src/app.js';
+import { decodeId } from '../../../src/graphql/global-id.js';
+import { createLogger } from '../../../src/platform/logger.js';
 import type { KubernetesRuntime } from '../../../src/runtime/kubernetes/kubernetes-runtime.js';
+import { startTestApp } from '../../helpers/app.js';
 import { RuntimeRejectedError } from '../../../src/runtime/runtime.js';
 import {
   kubeConfigFor,
@@ -32,6 +36,36 @@ describe('Kubernetes runtime faults', () => {
     for (const runtime of runtimes) await runtime.close();
     await env?.stop();
   }, 60_000);
+
+  let crippled: string | undefined;
+  /**
+   * A gateway whose token may create FlinkDeployments but not write Secrets fails right
+   * after step 1 of apply(): the state a crash at that point leaves behind.
+   */
+  async function crippledToken(): Promise<string> {
+    if (crippled) return crippled;
+    await kube.objects.create({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: 'crippled' },
+      rules: [
+        { apiGroups: [''], resources: ['namespaces', 'resourcequotas', 'limitranges', 'serviceaccounts'], verbs: ['get', 'create', 'patch'] },
+        { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['create', 'patch'] },
+        { apiGroups: ['rbac.authorization.k8s.io'], resources: ['rolebindings'], verbs: ['create', 'patch'] },
+        { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], verbs: ['bind'], resourceNames: ['weir-flink'] },
+        { apiGroups: ['flink.apache.org'], resources: ['flinkdeployments'], verbs: ['get', 'list', 'watch', 'create'] },
+      ],
+    } as never);
+    await kube.objects.create({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'crippled' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'crippled' },
+      subjects: [{ kind: 'ServiceAccount', name: 'crippled', namespace: 'crash-test' }],
+    } as never);
+    crippled = await serviceAccountToken(env.admin, 'crash-test', 'crippled');
+    return crippled;
+  }
 
   const phaseOf = async (runtime: KubernetesRuntime, id: string) => (await runtime.observe()).find((j) => j.id === id)?.phase;
 
@@ -90,28 +124,7 @@ describe('Kubernetes runtime faults', () => {
   }, 60_000);
 
   it('converges to exactly the expected objects when the gateway died halfway through an activation', async () => {
-    // A gateway whose token may create FlinkDeployments but not write Secrets fails right
-    // after step 1 of apply(): the state a crash at that point leaves behind.
-    await kube.objects.create({
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRole',
-      metadata: { name: 'crippled' },
-      rules: [
-        { apiGroups: [''], resources: ['namespaces', 'resourcequotas', 'limitranges', 'serviceaccounts'], verbs: ['get', 'create', 'patch'] },
-        { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['create', 'patch'] },
-        { apiGroups: ['rbac.authorization.k8s.io'], resources: ['rolebindings'], verbs: ['create', 'patch'] },
-        { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], verbs: ['bind'], resourceNames: ['weir-flink'] },
-        { apiGroups: ['flink.apache.org'], resources: ['flinkdeployments'], verbs: ['get', 'list', 'watch', 'create'] },
-      ],
-    } as never);
-    await kube.objects.create({
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'ClusterRoleBinding',
-      metadata: { name: 'crippled' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'crippled' },
-      subjects: [{ kind: 'ServiceAccount', name: 'crippled', namespace: 'crash-test' }],
-    } as never);
-    const token = await serviceAccountToken(env.admin, 'crash-test', 'crippled');
+    const token = await crippledToken();
     const dying = track(newRuntime(env.kubeConfigFor(token)));
 
     const active = pipelineSpec(randomUUID());
@@ -146,5 +159,53 @@ describe('Kubernetes runtime faults', () => {
       const jobs = (await restarted.observe()).filter((j) => j.id === active.id || j.id === dropped.id);
       return jobs.length === 1 && jobs[0]!.id === active.id && jobs[0]!.specVersion === 1;
     });
+  }, 60_000);
+
+  it('a restarted gateway (new app and runtime over the same database) finishes a half-made activation', async () => {
+    // An installation of its own: the jobs of the other tests here are not its business.
+    const instance = 'restart-test';
+    const dying = track(newRuntime(env.kubeConfigFor(await crippledToken()), { instance }));
+    const first = await startTestApp({ runtime: dying });
+    const { key, accountUuid } = await first.signUp('Crash');
+    for (const name of ['orders', 'big_orders']) {
+      await first.gql(`mutation ($n: String!) { createStream(input: { name: $n, kind: APPEND, fields: [{ name: "id", type: "BIGINT" }] }) { id } }`, { n: name }, { key });
+    }
+    const created = await first.gql(
+      `mutation { createPipeline(input: { name: "p", sql: "INSERT INTO big_orders SELECT id FROM orders" }) { id } }`, {}, { key });
+    const id = created.data!.createPipeline.id as string;
+    await first.gql('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id }, { key });
+    await first.app.reconciler.pass(); // apply fails halfway (logged, retried later)
+    await dying.close();
+    const namespace = dying.namespaceOf(accountUuid);
+    expect((await kube.deployments(namespace)).map((d) => d.metadata.labels['weir.dev/spec-version'])).toEqual(['0']);
+
+    try {
+      const runtime = track(newRuntime(env.admin, { instance }));
+      const second = buildApp({
+        config: first.config,
+        logger: createLogger('silent'),
+        db: first.database.db,
+        secret: 'test-secret-test-secret-test-secret!',
+        runtime,
+      });
+      await waitFor('the restarted gateway to apply the job', async () => {
+        await second.reconciler.pass();
+        const [d] = await kube.deployments(namespace);
+        return d?.metadata.labels['weir.dev/spec-version'] === '1';
+      });
+      const [deployment, ...more] = await kube.deployments(namespace);
+      expect(more).toEqual([]);
+      expect(deployment.metadata.labels['weir.dev/job-id']).toBe(decodeId(id, 'Pipeline'));
+      await kube.setStatus(namespace, deployment.metadata.name, RUNNING);
+      await waitFor('RUNNING in the database', async () => {
+        await second.reconciler.pass();
+        const r = await first.gql('query ($id: ID!) { pipeline(id: $id) { actualState } }', { id }, { key });
+        return r.data!.pipeline.actualState === 'RUNNING';
+      });
+      const secrets = (await kube.core.listNamespacedSecret({ namespace, labelSelector: 'app.kubernetes.io/managed-by=weir' })).items;
+      expect(secrets).toHaveLength(1);
+    } finally {
+      await first.close();
+    }
   }, 60_000);
 });

@@ -12,6 +12,7 @@ export function runtimeOptions(kubeConfig: KubeConfig, overrides: Partial<Kubern
   return {
     kubeConfig,
     logger: createLogger(process.env.WEIR_TEST_LOG_LEVEL ?? 'silent'),
+    instance: 'weir-test',
     namespacePrefix: 'weir-acct-',
     image: 'weir/flink:1.20.3-java17',
     flinkVersion: 'v1_20',

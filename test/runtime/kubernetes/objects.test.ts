@@ -31,6 +31,7 @@ describe('Kubernetes objects against the real apiserver', () => {
     const input = {
       namespace: `weir-acct-${accountId}`,
       accountId,
+      instance: 'weir-test',
       limits: FREE,
       serviceAccountName: 'flink',
       flinkClusterRole: 'weir-flink',

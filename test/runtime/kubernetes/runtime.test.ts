@@ -134,4 +134,20 @@ describe('KubernetesRuntime against the real apiserver', () => {
     await runtime.apply(spec);
     expect(await kube.deployments(namespace)).toHaveLength(1);
   }, 90_000);
+
+  it('sees only the jobs of its own installation (instance label) on a shared cluster', async () => {
+    const spec = pipelineSpec(randomUUID());
+    await runtime.apply(spec);
+    const other = newRuntime(env.admin, { instance: 'staging' });
+    try {
+      const otherSpec = pipelineSpec(randomUUID());
+      await other.apply(otherSpec);
+      const theirs = await other.observe();
+      expect(theirs.map((j) => j.id)).toEqual([otherSpec.id]);
+      await waitFor('ours to see its job', async () => (await runtime.observe()).some((j) => j.id === spec.id));
+      expect((await runtime.observe()).some((j) => j.id === otherSpec.id)).toBe(false);
+    } finally {
+      await other.close();
+    }
+  });
 });
