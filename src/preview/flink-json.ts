@@ -1,0 +1,37 @@
+import { SECOND } from '../platform/time.js';
+import { parseStoredJson } from '../streams/stored-json.js';
+
+/** An HTTP answer from Flink (JobManager or SQL Gateway REST) that was not a success. */
+export class FlinkRestError extends Error {
+  override readonly name = 'FlinkRestError';
+  constructor(
+    readonly status: number,
+    readonly url: string,
+    /** Flink's `errors` array: a message, then often a stack trace. */
+    readonly errors: readonly string[],
+  ) {
+    super(`${url}: HTTP ${status}${errors[0] ? `: ${errors[0].split('\n')[0]}` : ''}`);
+  }
+}
+
+/**
+ * Calls a Flink REST endpoint; the answer is parsed losslessly (numbers a double cannot
+ * hold stay strings of digits), which matters for result rows with BIGINT and DECIMAL.
+ */
+export async function flinkJson<T = any>(
+  url: string,
+  init: { method?: string; body?: unknown; timeoutMs?: number } = {},
+): Promise<T> {
+  const response = await fetch(url, {
+    method: init.method ?? 'GET',
+    ...(init.body !== undefined ? { body: JSON.stringify(init.body), headers: { 'content-type': 'application/json' } } : {}),
+    signal: AbortSignal.timeout(init.timeoutMs ?? 10 * SECOND),
+  });
+  const text = await response.text();
+  const parsed = text.trim() === '' ? {} : (parseStoredJson(text) as any);
+  if (!response.ok) {
+    const errors = Array.isArray(parsed?.errors) ? parsed.errors.map(String) : [text.slice(0, 2000)];
+    throw new FlinkRestError(response.status, url, errors);
+  }
+  return parsed as T;
+}

@@ -1,0 +1,245 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../platform/logger.js';
+import { SECOND } from '../platform/time.js';
+import type { FlinkDistribution } from '../runtime/local/flink-distribution.js';
+import { findMarkedProcesses, markerArg, spawnDetached, stopProcess } from '../runtime/local/processes.js';
+import { flinkJson } from './flink-json.js';
+
+const MEMORY_FILE = fileURLToPath(new URL('../../flink/memory.json', import.meta.url));
+
+interface RoleMemory {
+  readonly jvm: readonly string[];
+  readonly flinkConfig?: Readonly<Record<string, string>>;
+}
+type Memory = Record<'jobmanager' | 'taskmanager' | 'sqlGateway', RoleMemory>;
+
+/** Where the shared preview cluster answers; kept in `<dir>/cluster.json` for adoption. */
+export interface ClusterEndpoints {
+  readonly jobManagerUrl: string;
+  readonly gatewayUrl: string;
+  readonly rpcPort: number;
+}
+
+export interface SessionClusterOptions {
+  /** `<dataDir>/preview`: config, logs and per-process temp folders. */
+  readonly dir: string;
+  readonly distribution: () => Promise<FlinkDistribution>;
+  readonly logger: Logger;
+  readonly javaBin?: string;
+  readonly startTimeoutMs?: number;
+}
+
+export class PreviewClusterError extends Error {
+  override readonly name = 'PreviewClusterError';
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/**
+ * The session cluster previews run on: one JobManager and one SQL Gateway, detached
+ * JVMs carrying a marker (`weir-preview-jm:<hash>`, `weir-preview-gw:<hash>`, hash of
+ * the data folder) so a restarted gateway adopts them instead of starting a second
+ * pair. TaskManagers are the pool's (taskmanager-pool.ts); they share this config.
+ */
+export class SessionCluster {
+  readonly hash: string;
+  private readonly memory: Memory;
+  private starting: Promise<ClusterEndpoints> | undefined;
+
+  constructor(private readonly options: SessionClusterOptions) {
+    this.hash = createHash('sha256').update(resolve(options.dir)).digest('hex').slice(0, 12);
+    this.memory = JSON.parse(readFileSync(MEMORY_FILE, 'utf8')) as Memory;
+  }
+
+  get dir(): string {
+    return this.options.dir;
+  }
+
+  get confDir(): string {
+    return join(this.options.dir, 'conf');
+  }
+
+  marker(role: 'jm' | 'gw' | 'tm', suffix = ''): string {
+    return `weir-preview-${role}:${this.hash}${suffix ? `:${suffix}` : ''}`;
+  }
+
+  /** JVM flags of a pool TaskManager (memory flags must match the config's memory keys). */
+  taskManagerJvm(): readonly string[] {
+    return this.memory.taskmanager.jvm;
+  }
+
+  distribution(): Promise<FlinkDistribution> {
+    return this.options.distribution();
+  }
+
+  /** Starts the JobManager and the SQL Gateway, or adopts running ones; once. */
+  start(): Promise<ClusterEndpoints> {
+    this.starting ??= this.startOrAdopt().catch((error) => {
+      this.starting = undefined;
+      throw error;
+    });
+    return this.starting;
+  }
+
+  private async startOrAdopt(): Promise<ClusterEndpoints> {
+    const log = this.options.logger;
+    const started = Date.now();
+    const saved = await this.savedEndpoints();
+    const [jm] = await findMarkedProcesses(this.marker('jm'));
+    const [gw] = await findMarkedProcesses(this.marker('gw'));
+    if (saved && jm && gw && (await answers(`${saved.jobManagerUrl}/overview`)) && (await answers(`${saved.gatewayUrl}/v2/info`))) {
+      log.info({ jm: jm.pid, gw: gw.pid }, 'preview cluster adopted');
+      return saved;
+    }
+    // Half a cluster (or one that does not answer) is replaced whole.
+    await this.stopProcesses();
+
+    const distribution = await this.options.distribution();
+    const endpoints = await this.writeConfig();
+    const java = this.options.javaBin ?? 'java';
+    const common = (role: string) => [
+      ...distribution.jvmOptions,
+      `-Djava.io.tmpdir=${join(this.options.dir, role, 'tmp')}`,
+      `-Dlog4j2.configurationFile=${distribution.log4jConfig}`,
+    ];
+    for (const role of ['jm', 'gw']) {
+      await rm(join(this.options.dir, role, 'tmp'), { recursive: true, force: true });
+      await mkdir(join(this.options.dir, role, 'tmp'), { recursive: true });
+    }
+    const jmPid = await spawnDetached({
+      command: java,
+      args: [
+        ...common('jm'),
+        ...this.memory.jobmanager.jvm,
+        markerArg(this.marker('jm')),
+        '-cp',
+        distribution.flinkClasspath,
+        'org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint',
+        '--configDir',
+        this.confDir,
+      ],
+      logFile: join(this.options.dir, 'jm', 'jobmanager.log'),
+    });
+    const gwPid = await spawnDetached({
+      command: java,
+      args: [
+        ...common('gw'),
+        ...this.memory.sqlGateway.jvm,
+        markerArg(this.marker('gw')),
+        '-cp',
+        distribution.flinkClasspath,
+        'org.apache.flink.table.gateway.SqlGateway',
+      ],
+      env: { FLINK_CONF_DIR: this.confDir },
+      logFile: join(this.options.dir, 'gw', 'sql-gateway.log'),
+    });
+    const timeoutMs = this.options.startTimeoutMs ?? 120 * SECOND;
+    await waitUntil('the preview JobManager', `${endpoints.jobManagerUrl}/overview`, timeoutMs);
+    await waitUntil('the preview SQL Gateway', `${endpoints.gatewayUrl}/v2/info`, timeoutMs);
+    log.info({ jm: jmPid, gw: gwPid, ms: Date.now() - started, ...endpoints }, 'preview cluster started');
+    return endpoints;
+  }
+
+  private async savedEndpoints(): Promise<ClusterEndpoints | undefined> {
+    try {
+      return JSON.parse(await readFile(join(this.options.dir, 'cluster.json'), 'utf8')) as ClusterEndpoints;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async writeConfig(): Promise<ClusterEndpoints> {
+    const [restPort, rpcPort, gatewayPort] = [await freePort(), await freePort(), await freePort()];
+    const config: Record<string, string> = {
+      'jobmanager.bind-host': '127.0.0.1',
+      'jobmanager.rpc.address': '127.0.0.1',
+      'jobmanager.rpc.port': String(rpcPort),
+      ...this.memory.jobmanager.flinkConfig,
+      'taskmanager.bind-host': '127.0.0.1',
+      'taskmanager.host': '127.0.0.1',
+      ...this.memory.taskmanager.flinkConfig,
+      // One slot per TaskManager: a TaskManager runs one preview, then it is retired.
+      'taskmanager.numberOfTaskSlots': '1',
+      'rest.address': '127.0.0.1',
+      'rest.bind-address': '127.0.0.1',
+      'rest.port': String(restPort),
+      'parallelism.default': '1',
+      'execution.target': 'remote',
+      'execution.runtime-mode': 'streaming',
+      // A preview that fails (or whose TaskManager is retired) ends; it is not restarted.
+      'restart-strategy.type': 'none',
+      // Checkpointing stays off (no interval): collected rows would only show after each checkpoint.
+      'table.dynamic-table-options.enabled': 'false',
+      'web.submit.enable': 'false',
+      'sql-gateway.endpoint.rest.address': '127.0.0.1',
+      'sql-gateway.endpoint.rest.bind-address': '127.0.0.1',
+      'sql-gateway.endpoint.rest.port': String(gatewayPort),
+      // A session whose preview was abandoned (gateway killed) goes away on its own.
+      'sql-gateway.session.idle-timeout': '3 min',
+      'sql-gateway.session.check-interval': '30 s',
+    };
+    await mkdir(this.confDir, { recursive: true });
+    const yaml = Object.entries(config)
+      .map(([key, value]) => `${key}: ${JSON.stringify(value)}`)
+      .join('\n');
+    await writeFile(join(this.confDir, 'config.yaml'), `${yaml}\n`);
+    const endpoints: ClusterEndpoints = {
+      jobManagerUrl: `http://127.0.0.1:${restPort}`,
+      gatewayUrl: `http://127.0.0.1:${gatewayPort}`,
+      rpcPort,
+    };
+    await writeFile(join(this.options.dir, 'cluster.json'), JSON.stringify(endpoints));
+    return endpoints;
+  }
+
+  /** Pids of the cluster's processes by role (for tests and benchmarks). */
+  async pids(): Promise<{ jm: number[]; gw: number[]; tm: number[] }> {
+    const pidsOf = async (role: 'jm' | 'gw' | 'tm') => (await findMarkedProcesses(this.marker(role))).map((p) => p.pid);
+    return { jm: await pidsOf('jm'), gw: await pidsOf('gw'), tm: await pidsOf('tm') };
+  }
+
+  /** Stops TaskManagers, then the gateway, then the JobManager. */
+  private async stopProcesses(): Promise<void> {
+    for (const role of ['tm', 'gw', 'jm'] as const) {
+      await Promise.all((await findMarkedProcesses(this.marker(role))).map((p) => stopProcess(p.pid, 10 * SECOND)));
+    }
+  }
+
+  async close(): Promise<void> {
+    this.starting = undefined;
+    await this.stopProcesses();
+    for (const role of ['jm', 'gw', 'tm']) await rm(join(this.options.dir, role), { recursive: true, force: true });
+  }
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    await flinkJson(url, { timeoutMs: 2 * SECOND });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitUntil(what: string, url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await answers(url))) {
+    if (Date.now() > deadline) throw new PreviewClusterError(`${what} did not answer within ${timeoutMs / SECOND} s (${url})`);
+    await sleep(200);
+  }
+}
