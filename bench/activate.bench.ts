@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { decodeId } from '../src/graphql/global-id.js';
-import { findMarkedProcesses, residentBytes } from '../src/runtime/local/processes.js';
+import { residentBytes } from '../src/runtime/local/processes.js';
 import { startLocalApp, waitFor } from '../test/helpers/local.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -68,7 +68,7 @@ try {
         `→STOPPED ${deactivateToStoppedMs} ms, job JVM RSS ${rssMb.toFixed(0)} MB\n`,
     );
   }
-  const broker = (await findMarkedProcesses('weir-broker'))[0];
+  const broker = (await t.parts.processes()).find((p) => p.marker.startsWith('weir-broker:'));
   const brokerRssMb = broker ? ((await residentBytes(broker.pid)) ?? 0) / MB : undefined;
   const summary = {
     runs: RUNS,

@@ -11,6 +11,7 @@ import { StatusEvents } from './jobs/status-events.js';
 import type { Db } from './platform/database.js';
 import { WeirError } from './platform/errors.js';
 import type { Logger } from './platform/logger.js';
+import type { PreviewDeps } from './preview/preview.service.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { ReconcileLoop } from './reconcile/loop.js';
 import type { Runtime } from './runtime/runtime.js';
@@ -33,6 +34,8 @@ export interface AppDeps {
   readonly runtime: Runtime;
   /** Where stream records live; undefined when the gateway keeps none (WEIR_RUNTIME=none). */
   readonly storage?: StreamStorage | undefined;
+  /** The preview cluster and pool (local runtime); undefined: previews are UNAVAILABLE. */
+  readonly preview?: Omit<PreviewDeps, 'storage'> | undefined;
 }
 
 export interface App {
@@ -68,6 +71,7 @@ export function buildApp(deps: AppDeps): App {
     wakeReconciler: () => loop.wake(),
     statusEvents: events,
     storage: deps.storage,
+    preview: deps.preview,
   });
 
   async function authenticate(authorization: string | null | undefined): Promise<Actor | undefined> {

@@ -21,6 +21,9 @@ const ConfigSchema = z.object({
   WEIR_SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),
   WEIR_GRAPHIQL: boolish.optional(),
   WEIR_TRUST_PROXY: boolish.default(false),
+  WEIR_PREVIEW_POOL_SIZE: z.coerce.number().int().min(0).max(64).default(2),
+  WEIR_PREVIEW_QUEUE_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
+  WEIR_PREVIEW_WARM_AT_START: boolish.default(false),
 });
 
 export interface Config {
@@ -45,6 +48,12 @@ export interface Config {
   readonly graphiql: boolean;
   /** Take the client address for rate limits from X-Forwarded-For. */
   readonly trustProxy: boolean;
+  /** Idle preview TaskManagers kept registered (0: each preview starts one, cold). */
+  readonly previewPoolSize: number;
+  /** How long a preview waits for a TaskManager before it fails. */
+  readonly previewQueueTimeoutMs: number;
+  /** Start the preview cluster and pool at start-up instead of on the first preview. */
+  readonly previewWarmAtStart: boolean;
 }
 
 export class ConfigError extends Error {
@@ -77,6 +86,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownGraceMs: c.WEIR_SHUTDOWN_GRACE_MS,
     graphiql: c.WEIR_GRAPHIQL ?? c.NODE_ENV === 'development',
     trustProxy: c.WEIR_TRUST_PROXY,
+    previewPoolSize: c.WEIR_PREVIEW_POOL_SIZE,
+    previewQueueTimeoutMs: c.WEIR_PREVIEW_QUEUE_TIMEOUT_MS,
+    previewWarmAtStart: c.WEIR_PREVIEW_WARM_AT_START,
   });
 }
 

@@ -22,7 +22,10 @@ async function main(): Promise<void> {
   const secret = await loadOrCreateSecret(config.secret, config.dataDir);
   const parts = createRuntime(config, logger);
   const { runtime } = parts;
-  const app = buildApp({ config, logger, db: database.db, secret, runtime, storage: parts.storage });
+  const app = buildApp({ config, logger, db: database.db, secret, runtime, storage: parts.storage, preview: parts.preview });
+  if (config.previewWarmAtStart && parts.preview) {
+    parts.preview.pool.start().catch((error) => logger.error({ err: error }, 'warming the preview pool failed'));
+  }
   const http = createHttpServer({ app, config, ready: async () => void (await sql`select 1`.execute(database.db)) });
   await http.listen();
 

@@ -7,6 +7,7 @@ import { StatusEvents } from './jobs/status-events.js';
 import { PipelineService } from './pipelines/pipeline.service.js';
 import type { Db } from './platform/database.js';
 import type { Logger } from './platform/logger.js';
+import { PreviewService, type PreviewDeps } from './preview/preview.service.js';
 import { RateLimiter } from './platform/rate-limiter.js';
 import { RecordsService } from './streams/records.service.js';
 import type { StreamStorage } from './streams/stream-storage.js';
@@ -22,6 +23,7 @@ export interface Services {
   readonly jobs: JobService;
   readonly statusEvents: StatusEvents;
   readonly revocations: KeyRevocations;
+  readonly previews: PreviewService;
 }
 
 export interface ServiceDeps {
@@ -34,6 +36,8 @@ export interface ServiceDeps {
   readonly statusEvents?: StatusEvents;
   /** Where stream records live; undefined: publishing and reading records is UNAVAILABLE. */
   readonly storage?: StreamStorage | undefined;
+  /** The preview cluster and pool; undefined: previews are UNAVAILABLE. */
+  readonly preview?: Omit<PreviewDeps, 'storage'> | undefined;
 }
 
 export function createServices(deps: ServiceDeps): Services {
@@ -56,5 +60,10 @@ export function createServices(deps: ServiceDeps): Services {
     jobs,
     statusEvents: deps.statusEvents ?? new StatusEvents(),
     revocations,
+    previews: new PreviewService(
+      db,
+      deps.preview && deps.storage ? { ...deps.preview, storage: deps.storage } : undefined,
+      logger.child({ component: 'preview' }),
+    ),
   };
 }

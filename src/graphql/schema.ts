@@ -10,6 +10,7 @@ import '../jobs/job.schema.js';
 import '../jobs/status.schema.js';
 import '../connections/connection.schema.js';
 import '../pipelines/pipeline.schema.js';
+import '../preview/preview.schema.js';
 
 let schema: GraphQLSchema | undefined;
 

@@ -60,6 +60,7 @@ export class SessionCluster {
   readonly hash: string;
   private readonly memory: Memory;
   private starting: Promise<ClusterEndpoints> | undefined;
+  private closed = false;
 
   constructor(private readonly options: SessionClusterOptions) {
     this.hash = createHash('sha256').update(resolve(options.dir)).digest('hex').slice(0, 12);
@@ -89,6 +90,8 @@ export class SessionCluster {
 
   /** Starts the JobManager and the SQL Gateway, or adopts running ones; once. */
   start(): Promise<ClusterEndpoints> {
+    // A preview still cleaning up after close() must not bring the cluster back.
+    if (this.closed) return Promise.reject(new PreviewClusterError('The preview cluster is closed.'));
     this.starting ??= this.startOrAdopt().catch((error) => {
       this.starting = undefined;
       throw error;
@@ -221,6 +224,7 @@ export class SessionCluster {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     this.starting = undefined;
     await this.stopProcesses();
     for (const role of ['jm', 'gw', 'tm']) await rm(join(this.options.dir, role), { recursive: true, force: true });

@@ -33,6 +33,8 @@ export class Reconciler {
     let removed = 0;
     let transitions = 0;
     const record = async (job: JobStateRow, state: ActualState, reason: string | null) => {
+      // Most passes change nothing: skip the write (the row read this pass says so).
+      if (job.actual_state === state && job.actual_reason === reason) return;
       const transition = await jobRepo.recordActualState(this.db, job, state, reason);
       if (!transition) return;
       transitions += 1;

@@ -1,11 +1,14 @@
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../platform/logger.js';
+import { SessionCluster } from '../preview/session-cluster.js';
+import { TaskManagerPool } from '../preview/taskmanager-pool.js';
 import type { StreamStorage } from '../streams/stream-storage.js';
 import { flinkDistribution } from './local/flink-distribution.js';
 import { KafkaBroker } from './local/kafka-broker.js';
 import { KafkaStreamStorage } from './local/kafka-stream-storage.js';
 import { LocalRuntime } from './local/local-runtime.js';
+import { processesOfScope, type RunningProcess } from './local/processes.js';
 import { NoRuntime } from './no-runtime.js';
 import type { Runtime } from './runtime.js';
 
@@ -14,18 +17,23 @@ export interface RuntimeParts {
   readonly runtime: Runtime;
   /** undefined: this gateway keeps no stream data (WEIR_RUNTIME=none). */
   readonly storage: StreamStorage | undefined;
-  /** Stops what the runtime started: job processes, then the broker. */
+  /** The shared preview session cluster and its TaskManager pool; undefined with WEIR_RUNTIME=none. */
+  readonly preview: { readonly cluster: SessionCluster; readonly pool: TaskManagerPool } | undefined;
+  /** Stops what the runtime started: previews, job processes, then the broker. */
   close(): Promise<void>;
+  /** The live processes this gateway's runtime started or adopted (tests, benchmarks). */
+  processes(): Promise<RunningProcess[]>;
 }
 
 export function createRuntime(
-  config: Pick<Config, 'runtime' | 'dataDir' | 'cacheDir' | 'checkpointIntervalMs'>,
+  config: Pick<Config, 'runtime' | 'dataDir' | 'cacheDir' | 'checkpointIntervalMs'> &
+    Partial<Pick<Config, 'previewPoolSize' | 'previewQueueTimeoutMs'>>,
   logger: Logger,
 ): RuntimeParts {
   switch (config.runtime) {
     case 'none': {
       const runtime = new NoRuntime();
-      return { runtime, storage: undefined, close: () => runtime.close() };
+      return { runtime, storage: undefined, preview: undefined, close: () => runtime.close(), processes: async () => [] };
     }
     case 'local': {
       const dataDir = join(config.dataDir, 'local');
@@ -43,14 +51,29 @@ export function createRuntime(
         logger: logger.child({ component: 'local-runtime' }),
         checkpointIntervalMs: config.checkpointIntervalMs,
       });
+      const cluster = new SessionCluster({
+        dir: join(config.dataDir, 'preview'),
+        distribution,
+        logger: logger.child({ component: 'preview-cluster' }),
+      });
+      const pool = new TaskManagerPool({
+        cluster,
+        size: config.previewPoolSize ?? 2,
+        queueTimeoutMs: config.previewQueueTimeoutMs ?? 30_000,
+        logger: logger.child({ component: 'preview-pool' }),
+      });
       return {
         runtime,
         storage,
+        preview: { cluster, pool },
         async close() {
+          await pool.close();
+          await cluster.close();
           await runtime.close();
           await storage.close();
           await broker.stop();
         },
+        processes: () => processesOfScope(dataDir),
       };
     }
   }

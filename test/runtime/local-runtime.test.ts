@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeId } from '../../src/graphql/global-id.js';
-import { findMarkedProcesses } from '../../src/runtime/local/processes.js';
+import { processesOfScope } from '../../src/runtime/local/processes.js';
 import { latestCheckpoint } from '../../src/runtime/local/local-runtime.js';
 import { codes } from '../helpers/app.js';
 import { startLocalApp, waitFor, type LocalTestApp } from '../helpers/local.js';
@@ -78,7 +78,7 @@ afterAll(async () => {
   await t?.close();
   for (const old of predecessors) await old.database.close();
   // Nothing of this test may outlive it.
-  expect(await findMarkedProcesses('')).toEqual([]);
+  expect(await processesOfScope(join(t.dataDir, 'local'))).toEqual([]);
 }, 120_000);
 
 /** Per test: JVMs start slowly on a loaded 2-core machine; every wait inside is bounded too. */
@@ -90,7 +90,7 @@ describe('local runtime', () => {
     await ok('mutation { createPipeline(input: { name: "idle_copy", sql: "INSERT INTO idle SELECT id FROM idle_src" }) { id } }').catch(
       () => undefined,
     );
-    expect(await findMarkedProcesses('')).toEqual([]);
+    expect(await t.parts.processes()).toEqual([]);
 
     const id = await stream('published', '{ name: "id", type: "BIGINT" }, { name: "label", type: "STRING" }');
     const bad = await t.gql(
@@ -107,7 +107,7 @@ describe('local runtime', () => {
     });
     // The rejected batch wrote nothing: exactly the two good records are there.
     expect(await records(id)).toEqual([{ id: 1, label: 'a' }, { id: 2, label: 'b' }]);
-    const processes = await findMarkedProcesses('');
+    const processes = await t.parts.processes();
     expect(processes.map((p) => p.marker.split(':')[0])).toEqual(['weir-broker']);
   }, SLOW);
 

@@ -102,3 +102,28 @@ export function jobStatements(spec: JobSpec, kafka: KafkaTarget): string[] {
     `INSERT INTO ${quoteIdentifier(EXTERNAL_TABLE)} SELECT ${fieldList} FROM ${quoteIdentifier(stream.name)}`,
   ];
 }
+
+/**
+ * A stream as a preview reads it: from its earliest or latest offset, without a consumer
+ * group, so a preview neither commits offsets nor disturbs a pipeline's. CHANGE streams
+ * (upsert-kafka) are always read from the start: their state is the whole log.
+ */
+export function previewStreamTable(
+  stream: StreamBinding,
+  target: { readonly bootstrapServers: string; readonly topic: string; readonly from: 'EARLIEST' | 'LATEST' },
+): string {
+  if (stream.kind === 'CHANGE') {
+    return streamTable(stream, { bootstrapServers: target.bootstrapServers, topicFor: () => target.topic, groupId: '' }, 'write');
+  }
+  const options = {
+    connector: 'kafka',
+    topic: target.topic,
+    'properties.bootstrap.servers': target.bootstrapServers,
+    'properties.enable.auto.commit': 'false',
+    'properties.commit.offsets.on.checkpoint': 'false',
+    'scan.startup.mode': target.from === 'EARLIEST' ? 'earliest-offset' : 'latest-offset',
+    format: 'json',
+    ...JSON_FORMAT,
+  };
+  return `CREATE TEMPORARY TABLE ${quoteIdentifier(stream.name)} (${columns(stream)}) ${withOptions(options)}`;
+}

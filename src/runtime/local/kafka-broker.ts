@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Admin } from '@platformatic/kafka';
 import type { Logger } from '../../platform/logger.js';
-import { findMarkedProcesses, isAlive, markerArg, spawnDetached, stopProcess } from './processes.js';
+import { findMarkedProcesses, isAlive, markerArg, scopeOf, spawnDetached, stopProcess } from './processes.js';
 
 /**
  * The one Kafka broker of a local gateway: Apache Kafka 4.x in KRaft mode (broker and
@@ -57,8 +57,7 @@ export class KafkaBroker {
     this.#options = options;
     this.#log = options.logger.child({ component: 'kafka-broker' });
     this.#dir = join(resolve(options.dataDir), 'kafka');
-    const hash = createHash('sha256').update(resolve(options.dataDir)).digest('hex').slice(0, 16);
-    this.#marker = `weir-broker:${hash}`;
+    this.#marker = `weir-broker:${scopeOf(options.dataDir)}`;
   }
 
   /** The broker's process id, once started or adopted. */

@@ -8,7 +8,7 @@ import type { JobRef, JobSpec, ObservedJob, Runtime, StreamBinding } from '../ru
 import type { FlinkDistribution } from './flink-distribution.js';
 import { jobStatus } from './flink-rest.js';
 import { jobStatements } from './job-sql.js';
-import { findMarkedProcesses, markerArg, spawnDetached, stopProcess } from './processes.js';
+import { findMarkedProcesses, markerArg, scopeOf, spawnDetached, stopProcess } from './processes.js';
 import { readRunnerEvents } from './runner-events.js';
 
 /** Heap of a job's JVM (its whole application cluster) by task size. */
@@ -44,13 +44,18 @@ interface Marked {
   readonly specVersion: number;
 }
 
-function markerOf(spec: JobRef & { specVersion: number }): string {
-  return `${MARKER}:${spec.kind}:${spec.accountId}:${spec.id}:${spec.specVersion}`;
+/**
+ * Job processes carry `job:<scope>:<kind>:<account>:<job>:<spec version>`. The scope
+ * names the data folder, so two gateways on one machine (or two test files) never see,
+ * adopt or remove each other's jobs.
+ */
+function markerOf(scope: string, spec: JobRef & { specVersion: number }): string {
+  return `${MARKER}:${scope}:${spec.kind}:${spec.accountId}:${spec.id}:${spec.specVersion}`;
 }
 
 function parseMarker(pid: number, marker: string): Marked | undefined {
-  const [prefix, kind, accountId, id, version] = marker.split(':');
-  if (prefix !== MARKER || (kind !== 'PIPELINE' && kind !== 'CONNECTION') || !accountId || !id) return undefined;
+  const [, , kind, accountId, id, version] = marker.split(':');
+  if ((kind !== 'PIPELINE' && kind !== 'CONNECTION') || !accountId || !id) return undefined;
   return { pid, kind, accountId, id, specVersion: Number(version) };
 }
 
@@ -69,9 +74,12 @@ export class LocalRuntime implements Runtime {
   private readonly jobsDir: string;
   private readonly checkpointIntervalMs: number;
   private readonly stopGraceMs: number;
+  /** The marker prefix of this runtime's job processes. */
+  readonly markerPrefix: string;
 
   constructor(private readonly options: LocalRuntimeOptions) {
     this.jobsDir = join(options.dataDir, 'jobs');
+    this.markerPrefix = `${MARKER}:${scopeOf(options.dataDir)}:`;
     this.checkpointIntervalMs = options.checkpointIntervalMs ?? 5 * SECOND;
     this.stopGraceMs = options.stopGraceMs ?? 10 * SECOND;
   }
@@ -81,7 +89,7 @@ export class LocalRuntime implements Runtime {
   }
 
   private async running(id?: string): Promise<Marked[]> {
-    const found = await findMarkedProcesses(`${MARKER}:`);
+    const found = await findMarkedProcesses(this.markerPrefix);
     return found.map((p) => parseMarker(p.pid, p.marker)).filter((m): m is Marked => !!m && (!id || m.id === id));
   }
 
@@ -152,7 +160,7 @@ export class LocalRuntime implements Runtime {
         `-Xmx${HEAP_MB[spec.taskSize]}m`,
         `-Djava.io.tmpdir=${join(dir, 'tmp')}`,
         `-Dlog4j2.configurationFile=${distribution.log4jConfig}`,
-        markerArg(markerOf(spec)),
+        markerArg(markerOf(this.markerPrefix.split(':')[1]!, spec)),
         '-cp',
         `${distribution.runnerJar}:${distribution.flinkClasspath}`,
         'dev.weir.runner.SqlRunner',

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { createHash } from 'node:crypto';
+import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
@@ -18,6 +19,19 @@ export interface SpawnOptions {
   /** stderr, and stdout too unless `stdoutFile` is given. */
   readonly logFile: string;
   readonly stdoutFile?: string;
+}
+
+/** Names a data folder in markers: the processes of one gateway's folder share it. */
+export function scopeOf(dataDir: string): string {
+  return createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 16);
+}
+
+/** Every live process started for the local data folder `dataDir` (broker and jobs). */
+export async function processesOfScope(dataDir: string): Promise<RunningProcess[]> {
+  const scope = scopeOf(dataDir);
+  return (await findMarkedProcesses('')).filter(
+    (p) => p.marker === `weir-broker:${scope}` || p.marker.startsWith(`job:${scope}:`),
+  );
 }
 
 export function markerArg(marker: string): string {

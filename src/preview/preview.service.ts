@@ -1,0 +1,345 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Repeater } from '@repeaterjs/repeater';
+import type { Actor } from '../accounts/actor.js';
+import { requireRole } from '../accounts/actor.js';
+import * as accountRepo from '../accounts/account.repository.js';
+import * as pipelineRepo from '../pipelines/pipeline.repository.js';
+import { MAX_SQL_LENGTH } from '../pipelines/pipeline.service.js';
+import type { Db } from '../platform/database.js';
+import { NotFoundError, UnavailableError, ValidationError } from '../platform/errors.js';
+import type { Logger } from '../platform/logger.js';
+import { SECOND } from '../platform/time.js';
+import { previewStreamTable } from '../runtime/local/job-sql.js';
+import type { StreamBinding } from '../runtime/runtime.js';
+import { analyzeSelectSql, pipelineSelectSql } from '../sql/select-sql.js';
+import type { StreamStorage } from '../streams/stream-storage.js';
+import * as streamRepo from '../streams/stream.repository.js';
+import { flinkJson } from './flink-json.js';
+import type { SessionCluster } from './session-cluster.js';
+import { FlinkStatementError, SqlGatewayClient } from './sql-gateway-client.js';
+import type { ResultColumn, ResultRow } from './sql-gateway-client.js';
+import type { Lease, TaskManagerPool } from './taskmanager-pool.js';
+
+export const DEFAULT_ROW_LIMIT = 500;
+export const MAX_ROW_LIMIT = 5000;
+export const MAX_TIME_LIMIT_SECONDS = 120;
+/** Rows per PreviewRows event at most. */
+const MAX_BATCH = 500;
+
+export type StartPosition = 'EARLIEST' | 'LATEST';
+export type EndReason = 'EOS' | 'ROW_LIMIT' | 'TIMEOUT' | 'CANCELLED' | 'ERROR';
+
+export interface PreviewInput {
+  readonly sql?: string | null;
+  readonly pipelineId?: string | null;
+  readonly startPositions?: readonly { streamId?: string | null; streamName?: string | null; position: StartPosition }[] | null;
+  readonly rowLimit?: number | null;
+  readonly timeLimitSeconds?: number | null;
+}
+
+export type PreviewEvent =
+  | { readonly type: 'PreviewQueued'; readonly position: number }
+  | { readonly type: 'PreviewStarted'; readonly columns: readonly ResultColumn[]; readonly taskManager: string; readonly leaseMs: number }
+  | { readonly type: 'PreviewRows'; readonly rows: readonly ResultRow[] }
+  | {
+      readonly type: 'PreviewEnded';
+      readonly reason: EndReason;
+      readonly message: string | null;
+      readonly line: number | null;
+      readonly column: number | null;
+    };
+
+/** A checked preview: everything Flink will see, decided before anything reaches it. */
+interface PreviewPlan {
+  readonly actor: Actor;
+  readonly maxConcurrent: number;
+  readonly query: string;
+  readonly streams: readonly (StreamBinding & { readonly from: StartPosition })[];
+  readonly rowLimit: number;
+  readonly timeLimitMs: number;
+}
+
+export interface PreviewDeps {
+  readonly cluster: SessionCluster;
+  readonly pool: TaskManagerPool;
+  readonly storage: StreamStorage;
+}
+
+class Ended extends Error {
+  constructor(readonly reason: EndReason, message: string | null = null, readonly line: number | null = null, readonly column: number | null = null) {
+    super(message ?? reason);
+  }
+}
+
+/**
+ * Previews: a SELECT on the account's real streams, run for a bounded time on a
+ * TaskManager of its own, with result rows streamed to the subscriber. The subscriber
+ * sets the pace: rows are fetched from the SQL Gateway only as fast as they are taken.
+ */
+export class PreviewService {
+  constructor(
+    private readonly db: Db,
+    private readonly deps: PreviewDeps | undefined,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Checks the input and the SQL; throws typed errors (nothing has reached Flink). */
+  async prepare(actor: Actor | null, input: PreviewInput): Promise<PreviewPlan> {
+    const a = requireRole(actor, 'VIEWER');
+    const rowLimit = input.rowLimit ?? DEFAULT_ROW_LIMIT;
+    if (!Number.isInteger(rowLimit) || rowLimit < 1 || rowLimit > MAX_ROW_LIMIT) {
+      throw ValidationError.of(['input', 'rowLimit'], `must be between 1 and ${MAX_ROW_LIMIT}`);
+    }
+    const timeLimit = input.timeLimitSeconds ?? MAX_TIME_LIMIT_SECONDS;
+    if (!Number.isInteger(timeLimit) || timeLimit < 1 || timeLimit > MAX_TIME_LIMIT_SECONDS) {
+      throw ValidationError.of(['input', 'timeLimitSeconds'], `must be between 1 and ${MAX_TIME_LIMIT_SECONDS}`);
+    }
+    if ((input.sql == null) === (input.pipelineId == null)) {
+      throw ValidationError.of(['input'], 'give exactly one of sql and pipelineId');
+    }
+    const known = new Set(await streamRepo.listStreamNames(this.db, a.accountId));
+    let analysis;
+    if (input.sql != null) {
+      if (input.sql.length > MAX_SQL_LENGTH) {
+        throw ValidationError.of(['input', 'sql'], `must be at most ${MAX_SQL_LENGTH} characters (got ${input.sql.length})`);
+      }
+      analysis = analyzeSelectSql(input.sql, known, ['input', 'sql']);
+    } else {
+      const pipeline = await pipelineRepo.findPipeline(this.db, a.accountId, input.pipelineId!);
+      if (!pipeline) throw new NotFoundError('Pipeline', input.pipelineId!);
+      analysis = pipelineSelectSql(pipeline.sql, known, ['input', 'pipelineId']);
+    }
+    const rows = await streamRepo.findStreamsByNames(this.db, a.accountId, analysis.inputs);
+    const from = new Map<string, StartPosition>();
+    for (const [index, start] of (input.startPositions ?? []).entries()) {
+      const path = ['input', 'startPositions', index];
+      let name = start.streamName ?? undefined;
+      if (start.streamId != null) {
+        const stream = await streamRepo.findStream(this.db, a.accountId, start.streamId);
+        if (!stream) throw new NotFoundError('Stream', start.streamId);
+        name = stream.name;
+      }
+      if (name === undefined) throw ValidationError.of(path, 'give streamId or streamName');
+      if (!analysis.inputs.includes(name)) throw ValidationError.of(path, `the preview does not read stream "${name}"`);
+      from.set(name, start.position);
+    }
+    const tier = await accountRepo.findTier(this.db, a.tier);
+    return {
+      actor: a,
+      maxConcurrent: tier.max_concurrent_previews,
+      query: analysis.query,
+      streams: rows.map((row) => ({
+        id: row.id,
+        name: row.name,
+        kind: row.kind,
+        fields: row.fields,
+        primaryKey: row.primary_key,
+        from: from.get(row.name) ?? 'EARLIEST',
+      })),
+      rowLimit,
+      timeLimitMs: timeLimit * SECOND,
+    };
+  }
+
+  /** The preview's events; returning from the iterator cancels it and retires its TaskManager. */
+  run(plan: PreviewPlan): AsyncIterableIterator<PreviewEvent> {
+    const deps = this.deps;
+    if (!deps) throw new UnavailableError('Previews need the local runtime (WEIR_RUNTIME=local).');
+    const previewId = randomUUID();
+    const log = this.logger.child({ accountId: plan.actor.accountId, previewId });
+    // No buffer: each push waits for the subscriber, so a slow client slows the fetching.
+    return new Repeater<PreviewEvent>(async (push, stop) => {
+      const abort = new AbortController();
+      let reason: EndReason = 'CANCELLED';
+      void stop.then(() => abort.abort());
+      const aborted = new Promise<never>((_, reject) =>
+        abort.signal.addEventListener('abort', () => reject(new Ended(reason)), { once: true }),
+      );
+      aborted.catch(() => undefined);
+      const emit = (event: PreviewEvent) => Promise.race([push(event), aborted]);
+      let lease: Lease | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      const run = { client: undefined as SqlGatewayClient | undefined, session: undefined as string | undefined, operation: undefined as string | undefined, jobId: undefined as string | undefined };
+      const started = Date.now();
+      let ended: PreviewEvent | undefined;
+      try {
+        timer = setTimeout(() => {
+          reason = 'TIMEOUT';
+          abort.abort();
+        }, plan.timeLimitMs);
+        const endpoints = await Promise.race([deps.cluster.start(), aborted]);
+        lease = await Promise.race([
+          deps.pool.lease(plan.actor.accountId, plan.maxConcurrent, (position) => void push({ type: 'PreviewQueued', position }), abort.signal),
+          aborted,
+        ]);
+        await this.execute(plan, deps, endpoints, lease, run, emit, aborted, log);
+        ended = { type: 'PreviewEnded', reason: 'EOS', message: null, line: null, column: null };
+      } catch (error) {
+        if (error instanceof Ended) {
+          ended = { type: 'PreviewEnded', reason: error.reason, message: error.reason === 'ERROR' ? error.message : null, line: error.line, column: error.column };
+        } else if (abort.signal.aborted) {
+          ended = { type: 'PreviewEnded', reason, message: null, line: null, column: null };
+        } else {
+          const statement = error instanceof FlinkStatementError ? error : undefined;
+          if (!statement) log.error({ err: error }, 'preview failed');
+          ended = {
+            type: 'PreviewEnded',
+            reason: 'ERROR',
+            message: error instanceof Error ? error.message : String(error),
+            line: statement?.line ?? null,
+            column: statement?.column ?? null,
+          };
+        }
+      } finally {
+        clearTimeout(timer);
+        const cleanup = this.cleanup(deps, run, lease, log);
+        if (ended) {
+          // The subscriber (if still there) hears how it ended while the TaskManager goes.
+          await Promise.race([push(ended), sleep(5 * SECOND)]).catch(() => undefined);
+        }
+        await cleanup;
+        log.info({ reason: ended?.type === 'PreviewEnded' ? ended.reason : reason, ms: Date.now() - started }, 'preview ended');
+        stop();
+      }
+    });
+  }
+
+  private async execute(
+    plan: PreviewPlan,
+    deps: PreviewDeps,
+    endpoints: { jobManagerUrl: string; gatewayUrl: string },
+    lease: Lease,
+    run: { client?: SqlGatewayClient | undefined; session?: string | undefined; operation?: string | undefined; jobId?: string | undefined },
+    emit: (event: PreviewEvent) => Promise<unknown>,
+    aborted: Promise<never>,
+    log: Logger,
+  ): Promise<void> {
+    const client = new SqlGatewayClient(endpoints.gatewayUrl);
+    run.client = client;
+    let landed = false;
+    try {
+      const bootstrapServers = await deps.storage.bootstrapServers();
+      run.session = await client.openSession(`weir-preview-${plan.actor.accountId}`, {
+        'parallelism.default': '1',
+        'table.exec.resource.default-parallelism': '1',
+        'table.dynamic-table-options.enabled': 'false',
+        'execution.runtime-mode': 'streaming',
+        'restart-strategy.type': 'none',
+        'pipeline.name': `weir-preview-${plan.actor.accountId}`,
+      });
+      for (const stream of plan.streams) {
+        const topic = deps.storage.topicFor(plan.actor.accountId, stream.id);
+        await deps.storage.ensureTopic(topic);
+        await client.execute(run.session, previewStreamTable(stream, { bootstrapServers, topic, from: stream.from }));
+      }
+      run.operation = await client.submit(run.session, plan.query);
+      // The first pages tell the job id and the columns; rows in them are kept.
+      let token = 0;
+      let columns: readonly ResultColumn[] | null = null;
+      let pending: ResultRow[] = [];
+      let eos = false;
+      while (!run.jobId || !columns) {
+        const page = await Promise.race([client.fetch(run.session, run.operation, token), aborted]);
+        run.jobId ??= page.jobId ?? undefined;
+        columns ??= page.columns;
+        pending.push(...page.rows);
+        if (page.nextToken === undefined) {
+          eos = true;
+          break;
+        }
+        token = page.nextToken;
+        if (!page.rows.length) await Promise.race([sleep(20), aborted]);
+      }
+      if (run.jobId) {
+        lease.landed(await Promise.race([this.landedOn(endpoints.jobManagerUrl, run.jobId), aborted]));
+        landed = true;
+      }
+      await emit({ type: 'PreviewStarted', columns: columns ?? [], taskManager: lease.taskManagerId, leaseMs: lease.leaseMs });
+      let sent = 0;
+      let delay = 10;
+      for (;;) {
+        while (pending.length > 0) {
+          const batch = pending.splice(0, Math.min(MAX_BATCH, plan.rowLimit - sent));
+          sent += batch.length;
+          await emit({ type: 'PreviewRows', rows: batch });
+          if (sent >= plan.rowLimit) throw new Ended('ROW_LIMIT');
+        }
+        if (eos) return;
+        const page = await Promise.race([client.fetch(run.session, run.operation, token), aborted]);
+        pending = [...page.rows];
+        if (page.nextToken === undefined) eos = true;
+        else token = page.nextToken;
+        if (pending.length === 0 && !eos) {
+          await Promise.race([sleep(delay), aborted]);
+          delay = Math.min(delay * 2, 250);
+        } else {
+          delay = 10;
+        }
+      }
+    } finally {
+      if (!landed) {
+        // Ends the submission window; the TaskManager is retired in cleanup either way.
+        try {
+          lease.landed([]);
+        } catch {
+          /* nothing ran */
+        }
+      }
+      void log;
+    }
+  }
+
+  /** Which TaskManagers run the job's tasks, once all of them run. */
+  private async landedOn(jobManagerUrl: string, jobId: string): Promise<string[]> {
+    const deadline = Date.now() + 60 * SECOND;
+    for (;;) {
+      const job = await flinkJson<{ state: string; vertices: { id: string; status: string }[] }>(`${jobManagerUrl}/jobs/${jobId}`);
+      if (['FAILED', 'CANCELED', 'FINISHED'].includes(job.state) && job.state !== 'FINISHED') {
+        const exceptions = await flinkJson<{ 'root-exception'?: string }>(`${jobManagerUrl}/jobs/${jobId}/exceptions`).catch(() => ({}) as { 'root-exception'?: string });
+        throw new Ended('ERROR', (exceptions['root-exception'] ?? `The preview job ended ${job.state}`).split('\n')[0]!);
+      }
+      if (job.vertices.length > 0 && job.vertices.every((v) => v.status === 'RUNNING' || v.status === 'FINISHED')) {
+        const ids = new Set<string>();
+        for (const vertex of job.vertices) {
+          const where = await flinkJson<{ taskmanagers: { 'taskmanager-id': string }[] }>(`${jobManagerUrl}/jobs/${jobId}/vertices/${vertex.id}/taskmanagers`);
+          for (const tm of where.taskmanagers) ids.add(tm['taskmanager-id']);
+        }
+        if (ids.size > 0) return [...ids];
+      }
+      if (Date.now() > deadline) throw new Ended('ERROR', 'The preview job did not start running within 60 s');
+      await sleep(50);
+    }
+  }
+
+  /** Closes the operation (cancels the job), retires the TaskManager, closes the session. */
+  private async cleanup(
+    deps: PreviewDeps,
+    run: { client?: SqlGatewayClient | undefined; session?: string | undefined; operation?: string | undefined; jobId?: string | undefined },
+    lease: Lease | undefined,
+    log: Logger,
+  ): Promise<void> {
+    const { client, session, operation, jobId } = run;
+    await Promise.all([
+      lease?.release().catch((error) => log.error({ err: error }, 'retiring the preview TaskManager failed')),
+      (async () => {
+        if (client && session && operation) await client.closeOperation(session, operation).catch(() => undefined);
+        if (client && session) await client.closeSession(session).catch(() => undefined);
+        if (jobId) {
+          const { jobManagerUrl } = await deps.cluster.start();
+          const deadline = Date.now() + 30 * SECOND;
+          for (;;) {
+            const job = await flinkJson<{ state: string }>(`${jobManagerUrl}/jobs/${jobId}`).catch(() => undefined);
+            if (!job || ['FAILED', 'CANCELED', 'FINISHED'].includes(job.state)) break;
+            if (Date.now() > deadline) {
+              await flinkJson(`${jobManagerUrl}/jobs/${jobId}?mode=cancel`, { method: 'PATCH' }).catch(() => undefined);
+              log.warn({ jobId }, 'preview job still running after 30 s; cancelled through the JobManager');
+              break;
+            }
+            await sleep(100);
+          }
+        }
+      })(),
+    ]);
+  }
+}

@@ -1,0 +1,181 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SECOND } from '../platform/time.js';
+import { flinkJson, FlinkRestError } from './flink-json.js';
+
+export type RowKind = 'INSERT' | 'UPDATE_BEFORE' | 'UPDATE_AFTER' | 'DELETE';
+
+export interface ResultColumn {
+  readonly name: string;
+  /** Flink's SQL type, e.g. `BIGINT`, `DECIMAL(10, 2)`, `VARCHAR(2147483647)`. */
+  readonly type: string;
+}
+
+export interface ResultRow {
+  readonly kind: RowKind;
+  /** JSON values; BIGINT/DECIMAL beyond a double's exact range are strings of digits. */
+  readonly values: readonly unknown[];
+}
+
+export interface ResultPage {
+  readonly resultType: 'NOT_READY' | 'PAYLOAD' | 'EOS';
+  readonly jobId: string | null;
+  readonly columns: readonly ResultColumn[] | null;
+  readonly rows: readonly ResultRow[];
+  /** undefined after EOS. */
+  readonly nextToken: number | undefined;
+}
+
+/** Flink refused or failed a statement; `line`/`column` where Flink names a position. */
+export class FlinkStatementError extends Error {
+  override readonly name = 'FlinkStatementError';
+  constructor(
+    message: string,
+    readonly line: number | null,
+    readonly column: number | null,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * The Flink SQL Gateway REST API (v2: results with rowFormat=JSON). Fetching never
+ * blocks on the gateway's side: an empty page means "nothing yet", and the caller polls
+ * with its own backoff (and stops polling when its consumer is behind).
+ */
+export class SqlGatewayClient {
+  constructor(private readonly baseUrl: string) {}
+
+  private url(path: string): string {
+    return `${this.baseUrl}/v2${path}`;
+  }
+
+  async openSession(name: string, properties: Record<string, string>): Promise<string> {
+    const body = await flinkJson<{ sessionHandle: string }>(this.url('/sessions'), {
+      method: 'POST',
+      body: { sessionName: name, properties },
+    });
+    return body.sessionHandle;
+  }
+
+  async closeSession(session: string): Promise<void> {
+    await flinkJson(this.url(`/sessions/${session}`), { method: 'DELETE' });
+  }
+
+  async submit(session: string, statement: string): Promise<string> {
+    try {
+      const body = await flinkJson<{ operationHandle: string }>(this.url(`/sessions/${session}/statements`), {
+        method: 'POST',
+        body: { statement },
+        timeoutMs: 60 * SECOND,
+      });
+      return body.operationHandle;
+    } catch (error) {
+      throw asStatementError(error);
+    }
+  }
+
+  /** Submits a statement (DDL) and waits until Flink has run it. */
+  async execute(session: string, statement: string, timeoutMs = 30 * SECOND): Promise<void> {
+    const operation = await this.submit(session, statement);
+    const deadline = Date.now() + timeoutMs;
+    let delay = 5;
+    for (;;) {
+      const { status } = await flinkJson<{ status: string }>(this.url(`/sessions/${session}/operations/${operation}/status`));
+      if (status === 'FINISHED') break;
+      if (status === 'ERROR' || status === 'CANCELED' || status === 'CLOSED' || status === 'TIMEOUT') {
+        // The result of a failed operation carries Flink's error.
+        await this.fetch(session, operation, 0);
+        throw new FlinkStatementError(`The statement ended ${status}`, null, null);
+      }
+      if (Date.now() > deadline) throw new FlinkStatementError(`The statement did not finish within ${timeoutMs / SECOND} s`, null, null);
+      await sleep(delay);
+      delay = Math.min(delay * 2, 100);
+    }
+    await this.closeOperation(session, operation).catch(() => undefined);
+  }
+
+  async fetch(session: string, operation: string, token: number): Promise<ResultPage> {
+    let body: any;
+    try {
+      body = await flinkJson(this.url(`/sessions/${session}/operations/${operation}/result/${token}?rowFormat=JSON`));
+    } catch (error) {
+      throw asStatementError(error);
+    }
+    const results = body.results ?? {};
+    const next = typeof body.nextResultUri === 'string' ? /\/result\/(\d+)/.exec(body.nextResultUri)?.[1] : undefined;
+    return {
+      resultType: body.resultType,
+      jobId: body.jobID ?? null,
+      columns: Array.isArray(results.columns)
+        ? results.columns.map((c: { name: string; logicalType: LogicalType }) => ({ name: c.name, type: typeName(c.logicalType) }))
+        : null,
+      rows: Array.isArray(results.data)
+        ? results.data.map((row: { kind: RowKind; fields: unknown[] }) => ({ kind: row.kind, values: row.fields }))
+        : [],
+      nextToken: next === undefined ? undefined : Number(next),
+    };
+  }
+
+  /** Closing a running SELECT cancels its job (asynchronously). */
+  async closeOperation(session: string, operation: string): Promise<void> {
+    await flinkJson(this.url(`/sessions/${session}/operations/${operation}/close`), { method: 'DELETE' });
+  }
+}
+
+interface LogicalType {
+  readonly type: string;
+  readonly nullable?: boolean;
+  readonly length?: number;
+  readonly precision?: number;
+  readonly scale?: number;
+  readonly fields?: readonly { name: string; fieldType: LogicalType }[];
+  readonly elementType?: LogicalType;
+  readonly keyType?: LogicalType;
+  readonly valueType?: LogicalType;
+}
+
+/** Flink's JSON logical type as SQL text. */
+export function typeName(t: LogicalType | undefined): string {
+  if (!t) return 'UNKNOWN';
+  const nn = t.nullable === false ? ' NOT NULL' : '';
+  switch (t.type) {
+    case 'DECIMAL':
+      return `DECIMAL(${t.precision}, ${t.scale})${nn}`;
+    case 'CHAR':
+    case 'VARCHAR':
+    case 'BINARY':
+    case 'VARBINARY':
+      return `${t.type === 'VARCHAR' && t.length === 2147483647 ? 'STRING' : `${t.type}(${t.length})`}${nn}`;
+    case 'TIMESTAMP_WITHOUT_TIME_ZONE':
+      return `TIMESTAMP(${t.precision ?? 6})${nn}`;
+    case 'TIMESTAMP_WITH_LOCAL_TIME_ZONE':
+      return `TIMESTAMP_LTZ(${t.precision ?? 6})${nn}`;
+    case 'TIME_WITHOUT_TIME_ZONE':
+      return `TIME(${t.precision ?? 0})${nn}`;
+    case 'ARRAY':
+    case 'MULTISET':
+      return `${t.type}<${typeName(t.elementType)}>${nn}`;
+    case 'MAP':
+      return `MAP<${typeName(t.keyType)}, ${typeName(t.valueType)}>${nn}`;
+    case 'ROW':
+      return `ROW<${(t.fields ?? []).map((f) => `\`${f.name}\` ${typeName(f.fieldType)}`).join(', ')}>${nn}`;
+    default:
+      return `${t.type}${nn}`;
+  }
+}
+
+/**
+ * Flink's answer to a bad statement is an exception chain with stack traces; the user
+ * wants the one line that says what is wrong, and where.
+ */
+export function asStatementError(error: unknown): unknown {
+  if (!(error instanceof FlinkRestError)) return error;
+  const lines = error.errors.join('\n').split('\n').map((line) => line.trim());
+  const messages = lines
+    .map((line) => /^(?:Caused by: )?(?:[\w$]+\.)+[\w$]*(?:Exception|Error): (.+)$/.exec(line)?.[1])
+    .filter((m): m is string => !!m && !m.startsWith('Failed to fetchResults') && !/^Internal server error/.test(m));
+  const positioned = messages.find((m) => /line \d+, column \d+/.test(m));
+  const message = positioned ?? messages.at(-1) ?? error.errors[0]?.split('\n')[0] ?? error.message;
+  const at = /line (\d+), column (\d+)/.exec(message);
+  return new FlinkStatementError(message.slice(0, 2000), at ? Number(at[1]) : null, at ? Number(at[2]) : null);
+}
