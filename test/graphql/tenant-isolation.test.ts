@@ -99,6 +99,9 @@ const CASES: Record<Op, Record<string, Case>> = {
     statusChanged: byId('subscription ($id: ID) { statusChanged(id: $id) { jobId state } }', (_ids, id) => ({
       id: id('pipeline'),
     })),
+    preview: byId('subscription ($id: ID!) { preview(input: { pipelineId: $id }) { __typename } }', (_ids, id) => ({
+      id: id('pipeline'),
+    })),
   },
 };
 
