@@ -101,10 +101,13 @@ beforeAll(async () => {
 }, 600_000);
 
 afterAll(async () => {
+  const hash = parts?.preview?.cluster.hash;
   await parts?.close();
   await t?.close();
   await rm(dataDir, { recursive: true, force: true });
-  expect(await findMarkedProcesses('')).toEqual([]);
+  // Nothing this test started outlives it (other test files' processes are theirs).
+  expect(await parts.processes()).toEqual([]);
+  expect(await findMarkedProcesses(`weir-preview-`).then((found) => found.filter((p) => p.marker.includes(`:${hash}`)))).toEqual([]);
 }, 120_000);
 
 describe('preview on the session cluster', () => {
