@@ -13,6 +13,8 @@ import { WeirError } from './platform/errors.js';
 import type { Logger } from './platform/logger.js';
 import type { PreviewDeps } from './preview/preview.service.js';
 import { Reconciler } from './reconcile/reconciler.js';
+import { findJobState } from './jobs/job.repository.js';
+import { loadJobSpec } from './reconcile/spec-loader.js';
 import { ReconcileLoop } from './reconcile/loop.js';
 import type { Runtime } from './runtime/runtime.js';
 import type { StreamStorage } from './streams/stream-storage.js';
@@ -71,8 +73,17 @@ export function buildApp(deps: AppDeps): App {
     wakeReconciler: () => loop.wake(),
     statusEvents: events,
     storage: deps.storage,
+    admitJob: async (kind, accountId, id) => {
+      if (!deps.runtime.admit) return;
+      const job = await findJobState(db, kind, accountId, id);
+      const spec = job && (await loadJobSpec(db, job));
+      if (spec) await deps.runtime.admit(spec);
+    },
     preview: deps.preview,
   });
+
+  // A runtime that watches its platform wakes the reconciler on every change.
+  deps.runtime.onChange?.(() => loop.wake());
 
   async function authenticate(authorization: string | null | undefined): Promise<Actor | undefined> {
     const key = bearer(authorization);

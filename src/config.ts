@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { KubernetesSettings } from './runtime/kubernetes/create-kubernetes-runtime.js';
 
 const boolish = z
   .enum(['true', 'false', '1', '0'])
@@ -12,7 +13,19 @@ const ConfigSchema = z.object({
   WEIR_DATA_DIR: z.string().min(1).default('./.weir'),
   WEIR_SECRET: z.string().min(32, 'WEIR_SECRET must be at least 32 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  WEIR_RUNTIME: z.enum(['local', 'none']).default('local'),
+  WEIR_RUNTIME: z.enum(['local', 'kubernetes', 'none']).default('local'),
+  WEIR_K8S_KUBECONFIG: z.string().min(1).optional(),
+  WEIR_K8S_INSTANCE: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/).default('weir'),
+  WEIR_K8S_NAMESPACE_PREFIX: z.string().regex(/^[a-z0-9][-a-z0-9]{0,20}$/).default('weir-acct-'),
+  WEIR_K8S_FLINK_IMAGE: z.string().min(1).default('weir/flink:1.20.3-java17'),
+  WEIR_K8S_FLINK_VERSION: z.string().min(1).default('v1_20'),
+  WEIR_K8S_RUNNER_JAR: z.string().min(1).default('/opt/weir/sql-runner.jar'),
+  WEIR_K8S_STORAGE_DIR: z.string().min(1).optional(),
+  WEIR_K8S_KAFKA_BOOTSTRAP: z.string().min(1).optional(),
+  WEIR_K8S_EGRESS: z.string().default('[]'),
+  WEIR_K8S_OPERATOR_NAMESPACE: z.string().min(1).default('flink-operator'),
+  WEIR_K8S_SERVICE_ACCOUNT: z.string().min(1).default('flink'),
+  WEIR_K8S_FLINK_CLUSTER_ROLE: z.string().min(1).default('weir-flink'),
   WEIR_CACHE_DIR: z.string().min(1).optional(),
   WEIR_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
   WEIR_MAX_BODY_BYTES: z.coerce.number().int().positive().default(256 * 1024),
@@ -37,7 +50,9 @@ export interface Config {
   readonly secret: string | undefined;
   readonly logLevel: string;
   /** `local`: Flink and Kafka as processes on this machine. `none`: run nothing. */
-  readonly runtime: 'local' | 'none';
+  readonly runtime: 'local' | 'kubernetes' | 'none';
+  /** The `WEIR_K8S_*` settings; defined when `runtime` is `kubernetes`. */
+  readonly kubernetes: KubernetesSettings | undefined;
   /** Where the Flink/Kafka jars are assembled (default `<repo>/.cache`). */
   readonly cacheDir: string | undefined;
   readonly checkpointIntervalMs: number;
@@ -69,6 +84,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
   }
   const c = parsed.data;
+  const kubernetes = c.WEIR_RUNTIME === 'kubernetes' ? kubernetesSettings(c) : undefined;
   return Object.freeze({
     env: c.NODE_ENV,
     host: c.HOST,
@@ -78,6 +94,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     secret: c.WEIR_SECRET,
     logLevel: c.LOG_LEVEL,
     runtime: c.WEIR_RUNTIME,
+    kubernetes,
     cacheDir: c.WEIR_CACHE_DIR,
     checkpointIntervalMs: c.WEIR_CHECKPOINT_INTERVAL_MS,
     maxBodyBytes: c.WEIR_MAX_BODY_BYTES,
@@ -90,6 +107,44 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     previewQueueTimeoutMs: c.WEIR_PREVIEW_QUEUE_TIMEOUT_MS,
     previewWarmAtStart: c.WEIR_PREVIEW_WARM_AT_START,
   });
+}
+
+const EgressSchema = z.array(
+  z.object({
+    cidr: z.string().optional(),
+    namespace: z.string().optional(),
+    ports: z.array(z.number().int().min(1).max(65535)),
+  }),
+);
+
+function kubernetesSettings(c: z.infer<typeof ConfigSchema>): KubernetesSettings {
+  const missing = (['WEIR_K8S_STORAGE_DIR', 'WEIR_K8S_KAFKA_BOOTSTRAP'] as const).filter((key) => !c[key]);
+  if (missing.length) throw new ConfigError(`Invalid configuration:\n  WEIR_RUNTIME=kubernetes needs ${missing.join(' and ')}`);
+  let egress: unknown;
+  try {
+    egress = JSON.parse(c.WEIR_K8S_EGRESS);
+  } catch {
+    throw new ConfigError('Invalid configuration:\n  WEIR_K8S_EGRESS: must be JSON, e.g. [{"cidr":"10.0.0.0/8","ports":[9092]}]');
+  }
+  const parsedEgress = EgressSchema.safeParse(egress);
+  if (!parsedEgress.success) {
+    throw new ConfigError('Invalid configuration:\n  WEIR_K8S_EGRESS: a list of { cidr?, namespace?, ports: [port] }');
+  }
+  return {
+    kubeconfig: c.WEIR_K8S_KUBECONFIG,
+    instance: c.WEIR_K8S_INSTANCE,
+    namespacePrefix: c.WEIR_K8S_NAMESPACE_PREFIX,
+    flinkImage: c.WEIR_K8S_FLINK_IMAGE,
+    flinkVersion: c.WEIR_K8S_FLINK_VERSION,
+    runnerJar: c.WEIR_K8S_RUNNER_JAR,
+    storageDir: c.WEIR_K8S_STORAGE_DIR!,
+    checkpointIntervalMs: c.WEIR_CHECKPOINT_INTERVAL_MS,
+    kafkaBootstrap: c.WEIR_K8S_KAFKA_BOOTSTRAP!,
+    egress: parsedEgress.data as KubernetesSettings['egress'],
+    operatorNamespace: c.WEIR_K8S_OPERATOR_NAMESPACE,
+    serviceAccount: c.WEIR_K8S_SERVICE_ACCOUNT,
+    flinkClusterRole: c.WEIR_K8S_FLINK_CLUSTER_ROLE,
+  };
 }
 
 /** A config for tests and benchmarks: embedded defaults with overrides. */

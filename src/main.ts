@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   logger.info({ database: database.kind, location: database.location }, 'database opened');
   for (const line of await migrateToLatest(database.db)) logger.info(line);
   const secret = await loadOrCreateSecret(config.secret, config.dataDir);
-  const parts = createRuntime(config, logger);
+  const parts = createRuntime(config, logger, database.db);
   const { runtime } = parts;
   const app = buildApp({ config, logger, db: database.db, secret, runtime, storage: parts.storage, preview: parts.preview });
   if (config.previewWarmAtStart && parts.preview) {

@@ -3,6 +3,7 @@ import { ApiKeyCodec } from './accounts/api-key-codec.js';
 import { KeyRevocations } from './accounts/key-revocations.js';
 import { ConnectionService } from './connections/connection.service.js';
 import { JobService } from './jobs/job.service.js';
+import type { JobKind } from './jobs/job.table.js';
 import { StatusEvents } from './jobs/status-events.js';
 import { PipelineService } from './pipelines/pipeline.service.js';
 import type { Db } from './platform/database.js';
@@ -33,6 +34,8 @@ export interface ServiceDeps {
   readonly logger: Logger;
   /** Asks the reconciler for a pass now (after a desired-state change). */
   readonly wakeReconciler: () => void;
+  /** The runtime's admission check at activation (e.g. a Kubernetes ResourceQuota). */
+  readonly admitJob?: (kind: JobKind, accountId: string, id: string) => Promise<void>;
   readonly statusEvents?: StatusEvents;
   /** Where stream records live; undefined: publishing and reading records is UNAVAILABLE. */
   readonly storage?: StreamStorage | undefined;
@@ -43,7 +46,7 @@ export interface ServiceDeps {
 export function createServices(deps: ServiceDeps): Services {
   const { db, logger } = deps;
   const revocations = new KeyRevocations();
-  const jobs = new JobService(db, deps.wakeReconciler, logger);
+  const jobs = new JobService(db, deps.wakeReconciler, logger, deps.admitJob);
   const streams = new StreamService(db, logger);
   return {
     accounts: new AccountService(

@@ -2,7 +2,7 @@ import type { Actor } from '../accounts/actor.js';
 import { requireRole } from '../accounts/actor.js';
 import * as accountRepo from '../accounts/account.repository.js';
 import type { Db } from '../platform/database.js';
-import { NotFoundError, QuotaExceededError } from '../platform/errors.js';
+import { NotFoundError, PlatformQuotaExceededError, QuotaExceededError } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
 import type { PageQuery } from '../platform/pagination.js';
 import * as repo from './job.repository.js';
@@ -20,10 +20,17 @@ export class JobService {
     private readonly db: Db,
     private readonly wakeReconciler: () => void,
     private readonly logger: Logger,
+    /** Asks the runtime whether it would accept the job now (its own quotas). */
+    private readonly admit?: (kind: JobKind, accountId: string, id: string) => Promise<void>,
   ) {}
 
   async activate(actor: Actor | null, kind: JobKind, id: string): Promise<void> {
     const a = requireRole(actor, 'MEMBER');
+    // The runtime's own quotas first, outside the transaction: it may call a cluster.
+    const before = await repo.findJobState(this.db, kind, a.accountId, id);
+    if (!before) throw new NotFoundError(TYPENAME[kind], id);
+    if (before.desired_state === 'ACTIVE') return;
+    await this.admitByRuntime(kind, a.accountId, id);
     await this.db.transaction().execute(async (trx) => {
       await repo.lockAccount(trx, a.accountId);
       const job = await repo.findJobState(trx, kind, a.accountId, id);
@@ -42,6 +49,19 @@ export class JobService {
     });
     this.logger.info({ accountId: a.accountId, kind, jobId: id }, 'job activated');
     this.wakeReconciler();
+  }
+
+  private async admitByRuntime(kind: JobKind, accountId: string, id: string): Promise<void> {
+    if (!this.admit) return;
+    try {
+      await this.admit(kind, accountId, id);
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 'QUOTA_EXCEEDED') {
+        const exceeded = (error as { exceeded?: unknown }).exceeded;
+        throw new PlatformQuotaExceededError((error as Error).message, exceeded ? { exceeded } : {});
+      }
+      throw error;
+    }
   }
 
   async deactivate(actor: Actor | null, kind: JobKind, id: string): Promise<void> {

@@ -104,6 +104,18 @@ export class QuotaExceededError extends WeirError {
   }
 }
 
+/** A platform quota (not the tier's) refused the job, e.g. a Kubernetes ResourceQuota. */
+export class PlatformQuotaExceededError extends WeirError {
+  readonly code = 'QUOTA_EXCEEDED';
+  override readonly name = 'PlatformQuotaExceededError';
+  constructor(message: string, readonly extra: Record<string, unknown> = {}) {
+    super(message);
+  }
+  override get details() {
+    return this.extra;
+  }
+}
+
 export class RateLimitedError extends WeirError {
   readonly code = 'RATE_LIMITED';
   override readonly name = 'RateLimitedError';

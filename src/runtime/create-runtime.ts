@@ -10,6 +10,8 @@ import { KafkaStreamStorage } from './local/kafka-stream-storage.js';
 import { LocalRuntime } from './local/local-runtime.js';
 import { processesOfScope, type RunningProcess } from './local/processes.js';
 import { NoRuntime } from './no-runtime.js';
+import { createKubernetesRuntime } from './kubernetes/create-kubernetes-runtime.js';
+import type { Db } from '../platform/database.js';
 import type { Runtime } from './runtime.js';
 
 /** Where jobs run and where streams live, as configured. Nothing starts until first use. */
@@ -27,10 +29,34 @@ export interface RuntimeParts {
 
 export function createRuntime(
   config: Pick<Config, 'runtime' | 'dataDir' | 'cacheDir' | 'checkpointIntervalMs'> &
-    Partial<Pick<Config, 'previewPoolSize' | 'previewQueueTimeoutMs'>>,
+    Partial<Pick<Config, 'previewPoolSize' | 'previewQueueTimeoutMs' | 'kubernetes'>>,
   logger: Logger,
+  /** The database: the Kubernetes runtime reads tier limits from it. */
+  db?: Db,
 ): RuntimeParts {
   switch (config.runtime) {
+    case 'kubernetes': {
+      const settings = config.kubernetes;
+      if (!settings || !db) throw new Error('the kubernetes runtime needs its WEIR_K8S_* settings and the database');
+      // Streams live in an external Kafka that both the gateway and the Flink pods reach.
+      const storage = new KafkaStreamStorage({ broker: { ensureStarted: async () => settings.kafkaBootstrap }, logger });
+      const runtime = createKubernetesRuntime(settings, {
+        db,
+        logger,
+        topicFor: (accountId, streamId) => storage.topicFor(accountId, streamId),
+        ensureTopic: (topic) => storage.ensureTopic(topic),
+      });
+      return {
+        runtime,
+        storage,
+        preview: undefined,
+        async close() {
+          await runtime.close();
+          await storage.close();
+        },
+        processes: async () => [],
+      };
+    }
     case 'none': {
       const runtime = new NoRuntime();
       return { runtime, storage: undefined, preview: undefined, close: () => runtime.close(), processes: async () => [] };

@@ -68,6 +68,17 @@ export interface Runtime {
   /** Every job the runtime holds now. */
   observe(): Promise<ObservedJob[]>;
   close(): Promise<void>;
+  /**
+   * Runtimes that learn of changes by watching (Kubernetes) call the listener on each,
+   * so the reconciler need not wait for its interval. Returns the unsubscribe function.
+   */
+  onChange?(listener: () => void): () => void;
+  /**
+   * Checks, writing nothing, that the platform would accept the job now (e.g. the
+   * account namespace's ResourceQuota). Throws an error with `code: 'QUOTA_EXCEEDED'`
+   * and a readable message when it would not.
+   */
+  admit?(spec: JobSpec): Promise<void>;
 }
 
 /**

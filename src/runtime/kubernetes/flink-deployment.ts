@@ -64,6 +64,8 @@ const trimSlash = (uri: string) => uri.replace(/\/+$/, '');
 export function runnerSpec(spec: JobSpec, options: JobObjectsOptions, checkpointDir: string) {
   return {
     name: `weir-${kindLabel(spec.kind)}-${spec.name}`,
+    // In a FlinkDeployment the runner's main() runs inside Flink's own application cluster.
+    mode: 'application',
     parallelism: spec.taskCount,
     checkpointDir,
     checkpointIntervalMs: options.checkpointIntervalMs,

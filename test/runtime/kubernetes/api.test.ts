@@ -125,7 +125,7 @@ describe('the API over the Kubernetes runtime', () => {
     expect(secrets.items).toEqual([]);
   });
 
-  it('shows a job the namespace quota refuses as FAILED with a readable reason, and creates nothing for it', async () => {
+  it('refuses an activation the namespace quota would not admit: QUOTA_EXCEEDED, readable, nothing created', async () => {
     const namespace = runtime.namespaceOf(accountUuid);
     quotaOverride = { maxActiveJobs: 1, maxTaskCount: 4 };
     try {
@@ -133,17 +133,18 @@ describe('the API over the Kubernetes runtime', () => {
       const second = await createPipeline('second');
       await t.gql('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id: first }, { key });
       await t.app.reconciler.pass();
-      await t.gql('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id: second }, { key });
-      const refused = await reach(second, 'FAILED');
-      expect(refused.actualReason).toBe(
+      const refused = await t.gql('mutation ($id: ID!) { activatePipeline(id: $id) { desiredState } }', { id: second }, { key });
+      expect(refused.errors?.[0]?.extensions?.code).toBe('QUOTA_EXCEEDED');
+      expect(refused.errors?.[0]?.message).toBe(
         `The account's quota does not allow another running job (pipeline "second") (active jobs: 1 of 1 in use, 1 more needed).`,
       );
+      // Nothing half-created: the desired state is unchanged and only the first job exists.
+      const state = await t.gql('query ($id: ID!) { pipeline(id: $id) { desiredState } }', { id: second }, { key });
+      expect(state.data!.pipeline.desiredState).toBe('INACTIVE');
+      await t.app.reconciler.pass();
       const deployments = await kube.deployments(namespace);
       expect(deployments.map((d) => d.metadata.labels['weir.dev/job-id'])).toEqual([decodeId(first, 'Pipeline')]);
-      // Not retried until the spec changes: no further apply, no further writes.
-      await t.app.reconciler.pass();
-      expect(await kube.deployments(namespace)).toHaveLength(1);
-      for (const id of [first, second]) await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id }, { key });
+      await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id: first }, { key });
       await reach(first, 'STOPPED');
     } finally {
       quotaOverride = undefined;

@@ -29,7 +29,8 @@ record RunnerSpec(
         String restoreFrom,
         String jobId,
         Map<String, String> config,
-        List<String> statements) {
+        List<String> statements,
+        boolean application) {
 
     private static final Pattern JOB_ID = Pattern.compile("[0-9a-f]{32}");
     private static final List<String> FIELDS =
@@ -43,7 +44,8 @@ record RunnerSpec(
                     "restoreFrom",
                     "jobId",
                     "config",
-                    "statements");
+                    "statements",
+                    "mode");
 
     static RunnerSpec read(Path file) throws InvalidSpecException {
         JsonNode root;
@@ -105,6 +107,11 @@ record RunnerSpec(
             statements.add(s.asText());
         }
 
+        String mode = textOr(root, "mode", "embedded");
+        if (!mode.equals("embedded") && !mode.equals("application")) {
+            throw new InvalidSpecException("mode must be 'embedded' or 'application'");
+        }
+
         return new RunnerSpec(
                 name,
                 parallelism,
@@ -115,7 +122,8 @@ record RunnerSpec(
                 optionalText(root, "restoreFrom"),
                 jobId,
                 Collections.unmodifiableMap(config),
-                List.copyOf(statements));
+                List.copyOf(statements),
+                mode.equals("application"));
     }
 
     private static String requiredText(JsonNode root, String field) throws InvalidSpecException {

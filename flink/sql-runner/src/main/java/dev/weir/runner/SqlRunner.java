@@ -74,6 +74,9 @@ public final class SqlRunner {
 
     private static int run(String[] args) throws Exception {
         RunnerSpec spec = RunnerSpec.read(specPath(args));
+        if (spec.application()) {
+            return runInApplicationCluster(spec);
+        }
         EmbeddedExecutorLoader executors = new EmbeddedExecutorLoader();
         Runtime.getRuntime()
                 .addShutdownHook(new Thread(() -> onSignal(executors), "weir-shutdown"));
@@ -108,6 +111,28 @@ public final class SqlRunner {
             reportError("JOB_FAILED", e.getCause() == null ? e : e.getCause());
             return EXIT_JOB_FAILED;
         }
+    }
+
+    /**
+     * Application mode (a FlinkDeployment): the cluster around this main() is Flink's own,
+     * configured by the operator, so the runner takes the context environment, adds only
+     * the job's own options, submits the INSERT and waits for it.
+     */
+    private static int runInApplicationCluster(RunnerSpec spec) throws Exception {
+        Map<String, String> options = new LinkedHashMap<>();
+        options.put("pipeline.name", spec.name());
+        options.put("parallelism.default", Integer.toString(spec.parallelism()));
+        options.put("execution.checkpointing.interval", spec.checkpointIntervalMs() + " ms");
+        options.put("execution.checkpointing.dir", spec.checkpointDir());
+        options.putAll(spec.config());
+        StreamExecutionEnvironment env =
+                StreamExecutionEnvironment.getExecutionEnvironment(Configuration.fromMap(options));
+        StreamTableEnvironment tableEnv = StreamTableEnvironment.create(env);
+        JobClient job = submit((TableEnvironmentInternal) tableEnv, spec.statements());
+        emit("JOB_SUBMITTED", Map.of("jobId", job.getJobID().toHexString(), "name", spec.name()));
+        job.getJobExecutionResult().get();
+        emitFinal("JOB_FINISHED", Map.of("jobId", job.getJobID().toHexString()));
+        return EXIT_OK;
     }
 
     /** Runs every statement but the last (DDL), then the last (the one INSERT) as the job. */
