@@ -27,7 +27,7 @@ const gql = async (query: string, variables: Record<string, unknown> = {}) => {
 };
 
 try {
-  process.stdout.write(`Weir activation benchmark: ${RUNS} runs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+  process.stdout.write(`Weir activation benchmark (state polled every 50 ms): ${RUNS} runs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
   const src = (await gql('mutation { createStream(input: { name: "src", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }] }) { id } }'))
     .createStream.id;
   await gql('mutation { createStream(input: { name: "dst", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }] }) { id } }');
@@ -49,18 +49,18 @@ try {
       const s = (await gql('query ($id: ID!) { pipeline(id: $id) { actualState actualReason } }', { id })).pipeline;
       if (s.actualState === 'FAILED') throw new Error(s.actualReason);
       return s.actualState === 'RUNNING' ? s : undefined;
-    }, 300_000);
+    }, 300_000, 50);
     const activateToRunningMs = Date.now() - started;
     const pid = (await t.runtime.pids()).get(uuid)![0]!;
     const rssMb = ((await residentBytes(pid)) ?? 0) / MB;
 
     const stopping = Date.now();
     await gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id });
-    await waitFor('process gone', async () => ((await t.runtime.pids()).has(uuid) ? undefined : true));
+    await waitFor('process gone', async () => ((await t.runtime.pids()).has(uuid) ? undefined : true), 90_000, 50);
     const deactivateToGoneMs = Date.now() - stopping;
     await waitFor('STOPPED', async () =>
       (await gql('query ($id: ID!) { pipeline(id: $id) { actualState } }', { id })).pipeline.actualState === 'STOPPED' ? true : undefined,
-    );
+    90_000, 50);
     const deactivateToStoppedMs = Date.now() - stopping;
     runs.push({ activateToRunningMs, deactivateToGoneMs, deactivateToStoppedMs, rssMb });
     process.stdout.write(

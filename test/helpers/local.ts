@@ -57,7 +57,13 @@ export async function startLocalApp(
 }
 
 /** Polls `probe` until it returns a value that is not undefined, or fails after `timeoutMs`. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 90_000,
+  /** Upper bound of the backoff between probes: also the resolution of a measured wait. */
+  maxDelayMs = 1000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let delay = 100;
   let last: unknown;
@@ -70,6 +76,6 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     }
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, delay));
-    delay = Math.min(delay * 2, 1000);
+    delay = Math.min(delay * 2, maxDelayMs);
   }
 }
