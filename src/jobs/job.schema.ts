@@ -1,5 +1,6 @@
 import { builder } from '../graphql/builder.js';
 import { encodeId } from '../graphql/global-id.js';
+import { resolvePage } from '../graphql/pages.js';
 import type { JobTransitionRow } from './job.table.js';
 
 export const DesiredStateEnum = builder.enumType('DesiredState', {
@@ -41,6 +42,11 @@ builder.interfaceType(JobStatusInterface, {
     desiredState: t.field({ type: DesiredStateEnum, resolve: (row) => row.desired_state }),
     actualState: t.field({ type: ActualStateEnum, resolve: (row) => row.actual_state }),
     actualReason: t.exposeString('actual_reason', { nullable: true, description: 'Why, for FAILED and RECOVERING.' }),
+    history: t.connection({
+      type: JobTransitionRef,
+      description: 'Observed state transitions, oldest first.',
+      resolve: (row, args, ctx) => resolvePage(args, (page) => ctx.services.jobs.history(ctx.actor, row.id, page)),
+    }),
   }),
 });
 

@@ -3,7 +3,7 @@ import { DeletePayloadRef, deleted } from '../graphql/delete-payload.js';
 import { decodeId } from '../graphql/global-id.js';
 import { registerNodeLoader } from '../graphql/node.js';
 import { resolvePage } from '../graphql/pages.js';
-import { JobStatusInterface, JobTransitionRef, TaskSizeEnum } from '../jobs/job.schema.js';
+import { JobStatusInterface, TaskSizeEnum } from '../jobs/job.schema.js';
 import { StreamRef } from '../streams/stream.schema.js';
 import type { PipelineRow } from './pipeline.table.js';
 
@@ -29,11 +29,6 @@ export const PipelineRef = builder.node(builder.objectRef<PipelineRow>('Pipeline
         const { outputId } = await ctx.services.pipelines.streamIds(ctx.actor, row.id);
         return ctx.services.streams.get(ctx.actor, outputId!);
       },
-    }),
-    history: t.connection({
-      type: JobTransitionRef,
-      description: 'Observed state transitions, oldest first.',
-      resolve: (row, args, ctx) => resolvePage(args, (page) => ctx.services.jobs.history(ctx.actor, row.id, page)),
     }),
     createdAt: t.field({ type: 'DateTime', resolve: (row) => row.created_at }),
     updatedAt: t.field({ type: 'DateTime', resolve: (row) => row.updated_at }),
