@@ -150,6 +150,53 @@ describe('local runtime', () => {
     expect(await jobPids()).toEqual([]);
   }, SLOW);
 
+  it('moves records in from an external Kafka topic and out to another (kafka SOURCE and SINK connections)', async () => {
+    const storage = t.parts.storage!;
+    const bootstrap = await storage.bootstrapServers();
+    // "External" topics: on the local broker, outside any stream.
+    await storage.ensureTopic('external_in');
+    await storage.ensureTopic('external_out');
+    await storage.publish('external_in', [1, 2, 3].map((id) => JSON.stringify({ id, label: `ext-${id}` })));
+
+    const inbound = await stream('inbound', '{ name: "id", type: "BIGINT" }, { name: "label", type: "STRING" }');
+    const kafkaConnection = async (name: string, type: 'SOURCE' | 'SINK', topic: string) =>
+      (
+        await ok('mutation ($input: CreateConnectionInput!) { createConnection(input: $input) { id } }', {
+          input: {
+            name,
+            connector: 'kafka',
+            type,
+            streamId: inbound,
+            properties: {
+              topic,
+              'properties.bootstrap.servers': bootstrap,
+              ...(type === 'SOURCE' ? { 'scan.startup.mode': 'earliest-offset', 'properties.group.id': `weir-test-${name}` } : {}),
+            },
+          },
+        })
+      ).createConnection.id as string;
+    const source = await kafkaConnection('ext_in', 'SOURCE', 'external_in');
+    const sink = await kafkaConnection('ext_out', 'SINK', 'external_out');
+    await activate('Connection', source);
+    await activate('Connection', sink);
+
+    const arrived = await waitFor('the external records in the stream', async () => {
+      const rows = await records(inbound);
+      return rows.length >= 3 ? rows : undefined;
+    }, 180_000);
+    expect(arrived).toEqual([1, 2, 3].map((id) => ({ id, label: `ext-${id}` })));
+    const out = await waitFor('the stream drained to the external topic', async () => {
+      const rows = await storage.read('external_out', { from: 'EARLIEST', limit: 100 });
+      return rows.length >= 3 ? rows : undefined;
+    }, 180_000);
+    expect(out.map((r) => JSON.parse(r.value))).toEqual([1, 2, 3].map((id) => ({ id, label: `ext-${id}` })));
+
+    await deactivate('Connection', source);
+    await deactivate('Connection', sink);
+    await until('connection', source, 'STOPPED');
+    await until('connection', sink, 'STOPPED');
+  }, SLOW);
+
   it('fails a pipeline whose SQL Flink rejects, with Flink’s message, without hanging', async () => {
     await stream('src_bad', '{ name: "id", type: "BIGINT" }');
     await stream('out_bad', '{ name: "id", type: "BIGINT" }');
