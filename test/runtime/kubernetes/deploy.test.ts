@@ -38,7 +38,7 @@ describe('deploy/ manifests and least privilege', () => {
   it('creates every manifest in deploy/ (dry run)', async () => {
     const objects = await manifests();
     expect(objects.map((o) => o.kind).sort()).toEqual(
-      ['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Namespace', 'Service', 'ServiceAccount'].sort(),
+      ['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'Deployment', 'Namespace', 'Role', 'RoleBinding', 'Service', 'ServiceAccount'].sort(),
     );
     const namespace = objects.find((o) => o.kind === 'Namespace')!;
     await kube.objects.create(namespace, undefined, 'All');
