@@ -320,8 +320,11 @@ export class PreviewService {
     log: Logger,
   ): Promise<void> {
     const { client, session, operation, jobId } = run;
+    // The TaskManager goes first, while its job still holds its slot: cancelling the job
+    // first would free that slot, and a preview submitted meanwhile could land on this
+    // used TaskManager (retirement waits for the submission window; a cancel does not).
+    await lease?.release().catch((error) => log.error({ err: error }, 'retiring the preview TaskManager failed'));
     await Promise.all([
-      lease?.release().catch((error) => log.error({ err: error }, 'retiring the preview TaskManager failed')),
       (async () => {
         if (client && session && operation) await client.closeOperation(session, operation).catch(() => undefined);
         if (client && session) await client.closeSession(session).catch(() => undefined);
