@@ -324,25 +324,26 @@ export class PreviewService {
     // first would free that slot, and a preview submitted meanwhile could land on this
     // used TaskManager (retirement waits for the submission window; a cancel does not).
     await lease?.release().catch((error) => log.error({ err: error }, 'retiring the preview TaskManager failed'));
-    await Promise.all([
-      (async () => {
-        if (client && session && operation) await client.closeOperation(session, operation).catch(() => undefined);
-        if (client && session) await client.closeSession(session).catch(() => undefined);
-        if (jobId) {
-          const { jobManagerUrl } = await deps.cluster.start();
-          const deadline = Date.now() + 30 * SECOND;
-          for (;;) {
-            const job = await flinkJson<{ state: string }>(`${jobManagerUrl}/jobs/${jobId}`).catch(() => undefined);
-            if (!job || ['FAILED', 'CANCELED', 'FINISHED'].includes(job.state)) break;
-            if (Date.now() > deadline) {
-              await flinkJson(`${jobManagerUrl}/jobs/${jobId}?mode=cancel`, { method: 'PATCH' }).catch(() => undefined);
-              log.warn({ jobId }, 'preview job still running after 30 s; cancelled through the JobManager');
-              break;
-            }
-            await sleep(100);
+    try {
+      if (client && session && operation) await client.closeOperation(session, operation).catch(() => undefined);
+      if (client && session) await client.closeSession(session).catch(() => undefined);
+      if (jobId) {
+        // A cluster closed meanwhile (gateway shutdown) took the job with it.
+        const { jobManagerUrl } = await deps.cluster.start();
+        const deadline = Date.now() + 30 * SECOND;
+        for (;;) {
+          const job = await flinkJson<{ state: string }>(`${jobManagerUrl}/jobs/${jobId}`).catch(() => undefined);
+          if (!job || ['FAILED', 'CANCELED', 'FINISHED'].includes(job.state)) break;
+          if (Date.now() > deadline) {
+            await flinkJson(`${jobManagerUrl}/jobs/${jobId}?mode=cancel`, { method: 'PATCH' }).catch(() => undefined);
+            log.warn({ jobId }, 'preview job still running after 30 s; cancelled through the JobManager');
+            break;
           }
+          await sleep(100);
         }
-      })(),
-    ]);
+      }
+    } catch (error) {
+      log.warn({ err: error }, 'preview clean-up could not confirm the job ended');
+    }
   }
 }
