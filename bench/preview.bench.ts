@@ -26,7 +26,7 @@ import { flinkJson } from '../src/preview/flink-json.js';
 import { SessionCluster } from '../src/preview/session-cluster.js';
 import { SqlGatewayClient } from '../src/preview/sql-gateway-client.js';
 import { TaskManagerPool } from '../src/preview/taskmanager-pool.js';
-import { createRuntime } from '../src/runtime/create-runtime.js';
+import { createLocalRuntime } from '../src/runtime/create-runtime.js';
 import { flinkDistribution } from '../src/runtime/local/flink-distribution.js';
 import { previewStreamTable } from '../src/runtime/local/job-sql.js';
 import { startTestApp } from '../test/helpers/app.js';
@@ -54,8 +54,8 @@ const out = (line = '') => process.stdout.write(`${line}\n`);
 
 const dataDir = await mkdtemp(join(tmpdir(), 'weir-bench-preview-'));
 const logger = createLogger(process.env.WEIR_BENCH_LOG_LEVEL ?? 'warn');
-const parts = createRuntime(
-  { runtime: 'local', dataDir, cacheDir: undefined, checkpointIntervalMs: 1000, previewPoolSize: WARM_POOL, previewQueueTimeoutMs: 120_000 },
+const parts = createLocalRuntime(
+  { dataDir, cacheDir: undefined, checkpointIntervalMs: 1000, previewPoolSize: WARM_POOL, previewQueueTimeoutMs: 120_000 },
   logger,
 );
 const t = await startTestApp({ runtime: parts.runtime, storage: parts.storage!, config: { dataDir } });

@@ -16,10 +16,9 @@ import { analyzeSelectSql, pipelineSelectSql } from '../sql/select-sql.js';
 import type { StreamStorage } from '../streams/stream-storage.js';
 import * as streamRepo from '../streams/stream.repository.js';
 import { flinkJson } from './flink-json.js';
-import type { SessionCluster } from './session-cluster.js';
 import { FlinkStatementError, SqlGatewayClient } from './sql-gateway-client.js';
 import type { ResultColumn, ResultRow } from './sql-gateway-client.js';
-import type { Lease, TaskManagerPool } from './taskmanager-pool.js';
+import type { Lease, PreviewCluster, PreviewEndpoints, PreviewPool } from './preview-backend.js';
 
 export const DEFAULT_ROW_LIMIT = 500;
 export const MAX_ROW_LIMIT = 5000;
@@ -61,8 +60,8 @@ interface PreviewPlan {
 }
 
 export interface PreviewDeps {
-  readonly cluster: SessionCluster;
-  readonly pool: TaskManagerPool;
+  readonly cluster: PreviewCluster;
+  readonly pool: PreviewPool;
   readonly storage: StreamStorage;
 }
 
@@ -145,7 +144,7 @@ export class PreviewService {
   /** The preview's events; returning from the iterator cancels it and retires its TaskManager. */
   run(plan: PreviewPlan): AsyncIterableIterator<PreviewEvent> {
     const deps = this.deps;
-    if (!deps) throw new UnavailableError('Previews need the local runtime (WEIR_RUNTIME=local).');
+    if (!deps) throw new UnavailableError('Previews need a runtime with a preview cluster (WEIR_RUNTIME=local or kubernetes).');
     const previewId = randomUUID();
     const log = this.logger.child({ accountId: plan.actor.accountId, previewId });
     // No buffer: each push waits for the subscriber, so a slow client slows the fetching.
@@ -208,7 +207,7 @@ export class PreviewService {
   private async execute(
     plan: PreviewPlan,
     deps: PreviewDeps,
-    endpoints: { jobManagerUrl: string; gatewayUrl: string },
+    endpoints: PreviewEndpoints,
     lease: Lease,
     run: { client?: SqlGatewayClient | undefined; session?: string | undefined; operation?: string | undefined; jobId?: string | undefined },
     emit: (event: PreviewEvent) => Promise<unknown>,

@@ -6,29 +6,15 @@ import type { Logger } from '../platform/logger.js';
 import { SECOND } from '../platform/time.js';
 import { findMarkedProcesses, isAlive, markerArg, spawnDetached, stopProcess } from '../runtime/local/processes.js';
 import { flinkJson } from './flink-json.js';
+import type { Lease, PreviewPool, TaskManagerState } from './preview-backend.js';
 import type { SessionCluster } from './session-cluster.js';
 
-type TmState = 'starting' | 'idle' | 'leased' | 'retiring';
+type TmState = TaskManagerState;
 
 interface TaskManager {
   readonly id: string;
   readonly pid: number;
   state: TmState;
-}
-
-/** A TaskManager held for one preview; `release()` retires it (it never runs another job). */
-export interface Lease {
-  /** The TaskManager the preview runs on (after `landed`, the one Flink chose). */
-  readonly taskManagerId: string;
-  /** From the call to `lease()` to the grant, queueing included. */
-  readonly leaseMs: number;
-  /**
-   * The job was observed running on `taskManagerId`s: ends the exclusive submission
-   * window. Throws when it landed on a TaskManager that is not fresh.
-   */
-  landed(taskManagerIds: readonly string[]): void;
-  /** Retires the TaskManager (SIGTERM: it deregisters at once); idempotent. */
-  release(): Promise<void>;
 }
 
 export interface PoolOptions {
@@ -86,7 +72,7 @@ class Mutex {
  * only land on a fresh TaskManager (one that never ran anything). `landed()` checks
  * that against the JobManager's answer and fails the preview loudly otherwise.
  */
-export class TaskManagerPool {
+export class TaskManagerPool implements PreviewPool {
   private readonly tms = new Map<string, TaskManager>();
   private readonly waiters: Waiter[] = [];
   private readonly leasesByAccount = new Map<string, number>();

@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../platform/logger.js';
 import { SessionCluster } from '../preview/session-cluster.js';
 import { TaskManagerPool } from '../preview/taskmanager-pool.js';
+import type { PreviewCluster, PreviewPool } from '../preview/preview-backend.js';
 import type { StreamStorage } from '../streams/stream-storage.js';
 import { flinkDistribution } from './local/flink-distribution.js';
 import { KafkaBroker } from './local/kafka-broker.js';
@@ -20,7 +21,7 @@ export interface RuntimeParts {
   /** undefined: this gateway keeps no stream data (WEIR_RUNTIME=none). */
   readonly storage: StreamStorage | undefined;
   /** The shared preview session cluster and its TaskManager pool; undefined with WEIR_RUNTIME=none. */
-  readonly preview: { readonly cluster: SessionCluster; readonly pool: TaskManagerPool } | undefined;
+  readonly preview: { readonly cluster: PreviewCluster; readonly pool: PreviewPool } | undefined;
   /** Stops what the runtime started: previews, job processes, then the broker. */
   close(): Promise<void>;
   /** The live processes this gateway's runtime started or adopted (tests, benchmarks). */
@@ -61,46 +62,59 @@ export function createRuntime(
       const runtime = new NoRuntime();
       return { runtime, storage: undefined, preview: undefined, close: () => runtime.close(), processes: async () => [] };
     }
-    case 'local': {
-      const dataDir = join(config.dataDir, 'local');
-      const distribution = flinkDistribution({ cacheDir: config.cacheDir, logger });
-      const broker = new KafkaBroker({
-        dataDir,
-        kafkaClasspath: async () => (await distribution()).kafkaClasspath,
-        logger: logger.child({ component: 'kafka-broker' }),
-      });
-      const storage = new KafkaStreamStorage({ broker, logger });
-      const runtime = new LocalRuntime({
-        dataDir,
-        distribution,
-        storage,
-        logger: logger.child({ component: 'local-runtime' }),
-        checkpointIntervalMs: config.checkpointIntervalMs,
-      });
-      const cluster = new SessionCluster({
-        dir: join(config.dataDir, 'preview'),
-        distribution,
-        logger: logger.child({ component: 'preview-cluster' }),
-      });
-      const pool = new TaskManagerPool({
-        cluster,
-        size: config.previewPoolSize ?? 2,
-        queueTimeoutMs: config.previewQueueTimeoutMs ?? 30_000,
-        logger: logger.child({ component: 'preview-pool' }),
-      });
-      return {
-        runtime,
-        storage,
-        preview: { cluster, pool },
-        async close() {
-          await pool.close();
-          await cluster.close();
-          await runtime.close();
-          await storage.close();
-          await broker.stop();
-        },
-        processes: () => processesOfScope(dataDir),
-      };
-    }
+    case 'local':
+      return createLocalRuntime(config, logger);
   }
+}
+
+/** The local runtime's parts, with the concrete preview cluster and pool (tests, benchmarks). */
+export interface LocalRuntimeParts extends RuntimeParts {
+  readonly storage: StreamStorage;
+  readonly preview: { readonly cluster: SessionCluster; readonly pool: TaskManagerPool };
+}
+
+/** Flink and Kafka as processes on this machine, under `<dataDir>/local` and `<dataDir>/preview`. */
+export function createLocalRuntime(
+  config: Pick<Config, 'dataDir' | 'cacheDir' | 'checkpointIntervalMs'> & Partial<Pick<Config, 'previewPoolSize' | 'previewQueueTimeoutMs'>>,
+  logger: Logger,
+): LocalRuntimeParts {
+  const dataDir = join(config.dataDir, 'local');
+  const distribution = flinkDistribution({ cacheDir: config.cacheDir, logger });
+  const broker = new KafkaBroker({
+    dataDir,
+    kafkaClasspath: async () => (await distribution()).kafkaClasspath,
+    logger: logger.child({ component: 'kafka-broker' }),
+  });
+  const storage = new KafkaStreamStorage({ broker, logger });
+  const runtime = new LocalRuntime({
+    dataDir,
+    distribution,
+    storage,
+    logger: logger.child({ component: 'local-runtime' }),
+    checkpointIntervalMs: config.checkpointIntervalMs,
+  });
+  const cluster = new SessionCluster({
+    dir: join(config.dataDir, 'preview'),
+    distribution,
+    logger: logger.child({ component: 'preview-cluster' }),
+  });
+  const pool = new TaskManagerPool({
+    cluster,
+    size: config.previewPoolSize ?? 2,
+    queueTimeoutMs: config.previewQueueTimeoutMs ?? 30_000,
+    logger: logger.child({ component: 'preview-pool' }),
+  });
+  return {
+    runtime,
+    storage,
+    preview: { cluster, pool },
+    async close() {
+      await pool.close();
+      await cluster.close();
+      await runtime.close();
+      await storage.close();
+      await broker.stop();
+    },
+    processes: () => processesOfScope(dataDir),
+  };
 }

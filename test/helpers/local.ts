@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/platform/logger.js';
 import type { DatabaseHandle } from '../../src/platform/database.js';
-import { createRuntime, type RuntimeParts } from '../../src/runtime/create-runtime.js';
+import { createLocalRuntime, type LocalRuntimeParts } from '../../src/runtime/create-runtime.js';
 import type { LocalRuntime } from '../../src/runtime/local/local-runtime.js';
 import { startTestApp, type TestApp } from './app.js';
 
 export interface LocalTestApp extends TestApp {
   readonly dataDir: string;
-  readonly parts: RuntimeParts;
+  readonly parts: LocalRuntimeParts;
   readonly runtime: LocalRuntime;
   /**
    * Stops this gateway's loop and clients but leaves every process running, as a gateway
@@ -27,7 +27,7 @@ export async function startLocalApp(
 ): Promise<LocalTestApp> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'weir-local-')));
   const logger = createLogger(process.env.WEIR_TEST_LOG_LEVEL ?? 'warn');
-  const parts = createRuntime({ runtime: 'local', dataDir, cacheDir: undefined, checkpointIntervalMs: 1000 }, logger);
+  const parts = createLocalRuntime({ dataDir, cacheDir: undefined, checkpointIntervalMs: 1000 }, logger);
   const t = await startTestApp({
     runtime: parts.runtime,
     storage: parts.storage,

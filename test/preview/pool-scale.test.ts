@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { findMarkedProcesses } from '../../src/runtime/local/processes.js';
-import { createRuntime, type RuntimeParts } from '../../src/runtime/create-runtime.js';
+import { createLocalRuntime, type LocalRuntimeParts } from '../../src/runtime/create-runtime.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { waitFor } from '../helpers/local.js';
 
@@ -33,7 +33,7 @@ const PREVIEW = `subscription ($input: PreviewInput!) { preview(input: $input) {
   ... on PreviewEnded { reason message } } }`;
 
 let t: TestApp;
-let parts: RuntimeParts;
+let parts: LocalRuntimeParts;
 let dataDir: string;
 let app: ReturnType<typeof buildApp>;
 let hash: string;
@@ -120,10 +120,10 @@ function expectRowLimit(events: any[]): string {
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'weir-pool-scale-'));
   const logger = createLogger(process.env.WEIR_TEST_LOG_LEVEL ?? 'warn');
-  parts = createRuntime(
+  parts = createLocalRuntime(
     // The queue bound is raised from 30 s: six previews at once start four TaskManagers
     // together on a 2-core machine, which can take longer than 30 s.
-    { runtime: 'local', dataDir, cacheDir: undefined, checkpointIntervalMs: 1000, previewPoolSize: POOL_SIZE, previewQueueTimeoutMs: 180_000 },
+    { dataDir, cacheDir: undefined, checkpointIntervalMs: 1000, previewPoolSize: POOL_SIZE, previewQueueTimeoutMs: 180_000 },
     logger,
   );
   hash = parts.preview!.cluster.hash;

@@ -5,7 +5,7 @@ import type { ExecutionResult } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/platform/logger.js';
 import { findMarkedProcesses, isAlive } from '../../src/runtime/local/processes.js';
-import { createRuntime, type RuntimeParts } from '../../src/runtime/create-runtime.js';
+import { createLocalRuntime, type LocalRuntimeParts } from '../../src/runtime/create-runtime.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { waitFor } from '../helpers/local.js';
 
@@ -14,7 +14,7 @@ import { waitFor } from '../helpers/local.js';
  * TaskManagers) and a real Kafka broker. JVM-heavy: every wait is bounded generously.
  */
 let t: TestApp;
-let parts: RuntimeParts;
+let parts: LocalRuntimeParts;
 let dataDir: string;
 let key: string;
 
@@ -82,7 +82,7 @@ const startOf = (events: any[]) => events.find((e) => e.__typename === 'PreviewS
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'weir-preview-'));
   const logger = createLogger(process.env.WEIR_TEST_LOG_LEVEL ?? 'warn');
-  parts = createRuntime({ runtime: 'local', dataDir, cacheDir: undefined, checkpointIntervalMs: 1000, previewPoolSize: 2 }, logger);
+  parts = createLocalRuntime({ dataDir, cacheDir: undefined, checkpointIntervalMs: 1000, previewPoolSize: 2 }, logger);
   t = await startTestApp({ runtime: parts.runtime, storage: parts.storage!, config: { dataDir } });
   // The gateway under test gets the preview cluster the way main.ts wires it.
   const { buildApp } = await import('../../src/app.js');
