@@ -65,7 +65,9 @@ export class Reconciler {
           if (!spec) continue;
           await this.runtime.apply(spec);
           applied += 1;
-          if (seen) await record(job, 'RECOVERING', 'Redeploying a changed spec.');
+          // Version 0 (spec versions start at 1) is a job whose apply stopped partway, say
+          // when the gateway died: this pass finishes it, nothing about its spec changed.
+          if (seen) await record(job, 'RECOVERING', seen.specVersion === 0 ? 'Completing a half-made deployment.' : 'Redeploying a changed spec.');
           else if (job.actual_state === 'RUNNING' || job.actual_state === 'RECOVERING') {
             await record(job, 'RECOVERING', 'The job stopped unexpectedly; restarting it from its latest checkpoint.');
           } else await record(job, 'STARTING', null);

@@ -154,6 +154,28 @@ describe('reconciler', () => {
     await t.app.reconciler.pass();
   });
 
+  it('says it completes a half-made deployment (the runtime holds it at version 0), not that the spec changed', async () => {
+    const uuid = decodeId(pipelineId, 'Pipeline');
+    runtime.failNextApply = new Error('the gateway died halfway');
+    await t.gql('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await t.app.reconciler.pass();
+    // What a runtime reports after a crash between "create pending" and "apply the spec".
+    runtime.jobs.set(uuid, {
+      kind: 'PIPELINE',
+      id: uuid,
+      accountId: '0190aaaa-0000-7000-8000-000000000001',
+      specVersion: 0,
+      phase: 'STARTING',
+      reason: null,
+      spec: undefined as never,
+    });
+    await t.app.reconciler.pass();
+    expect(runtime.jobs.get(uuid)).toMatchObject({ specVersion: 1 });
+    expect(await state()).toMatchObject({ actualState: 'RECOVERING', actualReason: 'Completing a half-made deployment.' });
+    await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await t.app.reconciler.pass();
+  });
+
   it('removes jobs the runtime holds that no row wants (deleted while the gateway was down)', async () => {
     runtime.jobs.set('0190aaaa-0000-7000-8000-000000000000', {
       kind: 'PIPELINE',
