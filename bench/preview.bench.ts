@@ -24,7 +24,7 @@ import { createHttpServer, type HttpServer } from '../src/http/server.js';
 import { createLogger } from '../src/platform/logger.js';
 import { flinkJson } from '../src/preview/flink-json.js';
 import { SessionCluster } from '../src/preview/session-cluster.js';
-import { SqlGatewayClient } from '../src/preview/sql-gateway-client.js';
+import { FetchBackoff, SqlGatewayClient } from '../src/preview/sql-gateway-client.js';
 import { TaskManagerPool } from '../src/preview/taskmanager-pool.js';
 import { createLocalRuntime } from '../src/runtime/create-runtime.js';
 import { flinkDistribution } from '../src/runtime/local/flink-distribution.js';
@@ -219,7 +219,7 @@ try {
       }
       operation = await gateway.submit(session, plan.query);
       let token = 0;
-      let delay = 10;
+      const backoff = new FetchBackoff();
       while (rows < BIG) {
         const page = await gateway.fetch(session, operation, token);
         if (!jobId && page.jobId) {
@@ -232,14 +232,11 @@ try {
           if (rows === 0) firstRowMs = now;
           rows += page.rows.length;
           lastRowMs = now;
-          delay = 10;
         }
         if (page.nextToken === undefined) break;
         token = page.nextToken;
-        if (!page.rows.length) {
-          await sleep(delay);
-          delay = Math.min(delay * 2, 250);
-        }
+        const wait = backoff.next(page.rows.length);
+        if (wait > 0) await sleep(wait);
       }
       await landing;
       return { firstRowMs, lastRowMs, rows: Math.min(rows, BIG), reason: rows >= BIG ? 'ROW_LIMIT' : 'EOS', taskManager: lease.taskManagerId, leaseMs: lease.leaseMs };

@@ -16,7 +16,7 @@ import { analyzeSelectSql, pipelineSelectSql } from '../sql/select-sql.js';
 import type { StreamStorage } from '../streams/stream-storage.js';
 import * as streamRepo from '../streams/stream.repository.js';
 import { flinkJson } from './flink-json.js';
-import { FlinkStatementError, SqlGatewayClient } from './sql-gateway-client.js';
+import { FetchBackoff, FlinkStatementError, SqlGatewayClient } from './sql-gateway-client.js';
 import type { ResultColumn, ResultRow } from './sql-gateway-client.js';
 import type { Lease, PreviewCluster, PreviewEndpoints, PreviewPool } from './preview-backend.js';
 
@@ -161,6 +161,8 @@ export class PreviewService {
       let timer: NodeJS.Timeout | undefined;
       const run = { client: undefined as SqlGatewayClient | undefined, session: undefined as string | undefined, operation: undefined as string | undefined, jobId: undefined as string | undefined };
       const started = Date.now();
+      const phases: Record<string, number> = {};
+      const mark = (phase: string) => (phases[phase] ??= Date.now() - started);
       let ended: PreviewEvent | undefined;
       try {
         timer = setTimeout(() => {
@@ -168,11 +170,13 @@ export class PreviewService {
           abort.abort();
         }, plan.timeLimitMs);
         const endpoints = await Promise.race([deps.cluster.start(), aborted]);
+        mark('cluster');
         lease = await Promise.race([
           deps.pool.lease(plan.actor.accountId, plan.maxConcurrent, (position) => void push({ type: 'PreviewQueued', position }), abort.signal),
           aborted,
         ]);
-        await this.execute(plan, deps, endpoints, lease, run, emit, aborted, log);
+        mark('lease');
+        await this.execute(plan, deps, endpoints, lease, run, emit, aborted, mark);
         ended = { type: 'PreviewEnded', reason: 'EOS', message: null, line: null, column: null };
       } catch (error) {
         if (error instanceof Ended) {
@@ -198,7 +202,7 @@ export class PreviewService {
           await Promise.race([push(ended), sleep(5 * SECOND)]).catch(() => undefined);
         }
         await cleanup;
-        log.info({ reason: ended?.type === 'PreviewEnded' ? ended.reason : reason, ms: Date.now() - started }, 'preview ended');
+        log.info({ reason: ended?.type === 'PreviewEnded' ? ended.reason : reason, ms: Date.now() - started, phases }, 'preview ended');
         stop();
       }
     });
@@ -212,7 +216,7 @@ export class PreviewService {
     run: { client?: SqlGatewayClient | undefined; session?: string | undefined; operation?: string | undefined; jobId?: string | undefined },
     emit: (event: PreviewEvent) => Promise<unknown>,
     aborted: Promise<never>,
-    log: Logger,
+    mark: (phase: string) => void,
   ): Promise<void> {
     const client = new SqlGatewayClient(endpoints.gatewayUrl);
     run.client = client;
@@ -227,12 +231,15 @@ export class PreviewService {
         'restart-strategy.type': 'none',
         'pipeline.name': `weir-preview-${plan.actor.accountId}`,
       });
+      mark('session');
       for (const stream of plan.streams) {
         const topic = deps.storage.topicFor(plan.actor.accountId, stream.id);
         await deps.storage.ensureTopic(topic);
         await client.execute(run.session, previewStreamTable(stream, { bootstrapServers, topic, from: stream.from }));
       }
+      mark('tables');
       run.operation = await client.submit(run.session, plan.query);
+      mark('submit');
       // The first pages tell the job id and the columns; rows in them are kept.
       let token = 0;
       let columns: readonly ResultColumn[] | null = null;
@@ -250,17 +257,20 @@ export class PreviewService {
         token = page.nextToken;
         if (!page.rows.length) await Promise.race([sleep(20), aborted]);
       }
+      mark('jobId');
       if (run.jobId) {
         lease.landed(await Promise.race([this.landedOn(endpoints.jobManagerUrl, run.jobId), aborted]));
         landed = true;
       }
+      mark('landed');
       await emit({ type: 'PreviewStarted', columns: columns ?? [], taskManager: lease.taskManagerId, leaseMs: lease.leaseMs });
       let sent = 0;
-      let delay = 10;
+      const backoff = new FetchBackoff();
       for (;;) {
         while (pending.length > 0) {
           const batch = pending.splice(0, Math.min(MAX_BATCH, plan.rowLimit - sent));
           sent += batch.length;
+          mark('firstRow');
           await emit({ type: 'PreviewRows', rows: batch });
           if (sent >= plan.rowLimit) throw new Ended('ROW_LIMIT');
         }
@@ -269,12 +279,8 @@ export class PreviewService {
         pending = [...page.rows];
         if (page.nextToken === undefined) eos = true;
         else token = page.nextToken;
-        if (pending.length === 0 && !eos) {
-          await Promise.race([sleep(delay), aborted]);
-          delay = Math.min(delay * 2, 250);
-        } else {
-          delay = 10;
-        }
+        const wait = backoff.next(pending.length);
+        if (wait > 0 && !eos) await Promise.race([sleep(wait), aborted]);
       }
     } finally {
       if (!landed) {
@@ -285,7 +291,6 @@ export class PreviewService {
           /* nothing ran */
         }
       }
-      void log;
     }
   }
 

@@ -189,6 +189,9 @@ export class SessionCluster {
       // Checkpointing stays off (no interval): collected rows would only show after each checkpoint.
       'table.dynamic-table-options.enabled': 'false',
       'web.submit.enable': 'false',
+      // The REST API caches a job's details this long (default 3 s): a preview waits for
+      // its job to be seen running before it shows rows, so that cache is its latency.
+      'web.refresh-interval': '100 ms',
       'sql-gateway.endpoint.rest.address': '127.0.0.1',
       'sql-gateway.endpoint.rest.bind-address': '127.0.0.1',
       'sql-gateway.endpoint.rest.port': String(gatewayPort),
