@@ -51,3 +51,20 @@ export interface PreviewPool {
   /** Fails the waiters; running previews end as their TaskManagers go. */
   close(): Promise<void>;
 }
+
+/**
+ * `Lease.landed()`: Flink placed the preview's job on a TaskManager that is not fresh (one
+ * whose earlier preview ended by itself, freeing its slot, while this submission window
+ * was open). The preview must not run there: the caller cancels the job and submits again
+ * on a new lease.
+ */
+export class LandedOnUsedTaskManagerError extends Error {
+  override readonly name = 'LandedOnUsedTaskManagerError';
+  constructor(
+    readonly leased: string,
+    readonly landedOn: readonly string[],
+    detail = '',
+  ) {
+    super(`The preview job landed on TaskManager ${landedOn.join(', ')} instead of the leased ${leased}${detail}`);
+  }
+}
