@@ -180,6 +180,9 @@ export class KubernetesPreviewCluster {
           'rest.bind-address': '0.0.0.0',
           'web.submit.enable': 'false',
           'web.cancel.enable': 'false',
+          // The REST API caches a job's details this long (default 3 s): a preview waits
+          // to see its job running, and the pool reads where jobs ran, through that cache.
+          'web.refresh-interval': '100 ms',
           // Checkpointing stays off (collected rows would only show after each checkpoint);
           // the dirs only give a savepoint the operator may take on upgrade a place to go.
           'execution.checkpointing.dir': `${base}/checkpoints`,
