@@ -1,10 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import { CoreV1Api, CustomObjectsApi, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubeConfig } from '@kubernetes/client-node';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  KubernetesObjectApi,
+  loadAllYaml,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import { createLogger } from '../../../src/platform/logger.js';
 import type { JobSpec, StreamBinding } from '../../../src/runtime/runtime.js';
 import { FLINK_GROUP, FLINK_PLURAL, FLINK_VERSION } from '../../../src/runtime/kubernetes/flink-deployment.js';
+import { statusOf } from '../../../src/runtime/kubernetes/kube-errors.js';
 import { KubernetesRuntime } from '../../../src/runtime/kubernetes/kubernetes-runtime.js';
 import type { KubernetesRuntimeOptions, TierLimits } from '../../../src/runtime/kubernetes/kubernetes-options.js';
+import type { KubernetesPreviewClusterOptions } from '../../../src/runtime/kubernetes/preview-cluster.js';
+import { serviceAccountToken, type KubeTestEnv } from '../../helpers/kube.js';
 
 export const FREE: TierLimits = { maxActiveJobs: 2, maxTaskCount: 4 };
 
@@ -104,4 +118,75 @@ export function clients(kubeConfig: KubeConfig) {
       );
     },
   };
+}
+
+/** The gateway's own namespace, as deploy/ names it. */
+export const PLATFORM_NAMESPACE = 'weir-system';
+const RBAC = resolve(import.meta.dirname, '../../../deploy/rbac.yaml');
+
+export const ignoreExists = (error: unknown) => {
+  if ((error as { code?: number }).code !== 409) throw error;
+};
+
+/**
+ * The platform namespace as deploy/ sets it up, with deploy/rbac.yaml applied; returns
+ * the gateway ServiceAccount's token (bound only to that) and the RBAC objects.
+ */
+export async function setUpPlatform(env: KubeTestEnv): Promise<{ gatewayToken: string; rbac: KubernetesObject[] }> {
+  const kube = clients(env.admin);
+  await kube.core.createNamespace({ body: { metadata: { name: PLATFORM_NAMESPACE } } }).catch(ignoreExists);
+  // No kubelet or ServiceAccount controller needed: the test's pods only need `default`.
+  await kube.core
+    .createNamespacedServiceAccount({ namespace: PLATFORM_NAMESPACE, body: { metadata: { name: 'default' } } })
+    .catch(ignoreExists);
+  const rbac = loadAllYaml(await readFile(RBAC, 'utf8')).filter(Boolean) as KubernetesObject[];
+  for (const object of rbac) await kube.objects.create(object).catch(ignoreExists);
+  return { gatewayToken: await serviceAccountToken(env.admin, PLATFORM_NAMESPACE, 'weir-gateway'), rbac };
+}
+
+export function previewClusterOptions(
+  kubeConfig: KubeConfig,
+  overrides: Partial<KubernetesPreviewClusterOptions> = {},
+): KubernetesPreviewClusterOptions {
+  return {
+    kubeConfig,
+    namespace: PLATFORM_NAMESPACE,
+    instance: 'weir-test',
+    image: 'weir/flink:1.20.3-java17',
+    flinkVersion: 'v1_20',
+    poolSize: 2,
+    storageDir: 's3://weir-flink',
+    serviceAccountName: 'flink',
+    flinkClusterRole: 'weir-flink',
+    ...overrides,
+  };
+}
+
+/** A pod in the platform namespace as a controller would label it; no kubelet ever runs it. */
+export async function createPod(core: CoreV1Api, name: string, labels: Record<string, string>): Promise<void> {
+  await core.createNamespacedPod({
+    namespace: PLATFORM_NAMESPACE,
+    body: {
+      metadata: { name, labels },
+      spec: { automountServiceAccountToken: false, containers: [{ name: 'flink-main-container', image: 'weir/flink:1.20.3-java17' }] },
+    },
+  });
+}
+
+export const podExists = (core: CoreV1Api, name: string) =>
+  core.readNamespacedPod({ name, namespace: PLATFORM_NAMESPACE }).then(
+    () => true,
+    (error: unknown) => {
+      if (statusOf(error)?.code === 404) return false;
+      throw error;
+    },
+  );
+
+/** Reads an object back by its kind, name and namespace. */
+export function readBack(kubeConfig: KubeConfig, object: KubernetesObject): Promise<any> {
+  return KubernetesObjectApi.makeApiClient(kubeConfig).read({
+    apiVersion: object.apiVersion!,
+    kind: object.kind!,
+    metadata: { name: object.metadata!.name!, namespace: object.metadata!.namespace! },
+  });
 }

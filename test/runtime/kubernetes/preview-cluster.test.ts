@@ -1,6 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { AuthorizationV1Api, loadAllYaml, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { AuthorizationV1Api, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statusOf } from '../../../src/runtime/kubernetes/kube-errors.js';
 import {
@@ -9,29 +7,11 @@ import {
   type KubernetesPreviewClusterOptions,
 } from '../../../src/runtime/kubernetes/preview-cluster.js';
 import { serviceAccountToken, startKubeTestEnv, waitFor, type KubeTestEnv } from '../../helpers/kube.js';
-import { clients } from './fixtures.js';
-
-const RBAC = resolve(import.meta.dirname, '../../../deploy/rbac.yaml');
-const NAMESPACE = 'weir-system';
+import { clients, createPod, PLATFORM_NAMESPACE as NAMESPACE, podExists as podExistsIn, previewClusterOptions, readBack, setUpPlatform } from './fixtures.js';
 
 function previewCluster(kubeConfig: KubeConfig, overrides: Partial<KubernetesPreviewClusterOptions> = {}) {
-  return new KubernetesPreviewCluster({
-    kubeConfig,
-    namespace: NAMESPACE,
-    instance: 'weir-test',
-    image: 'weir/flink:1.20.3-java17',
-    flinkVersion: 'v1_20',
-    poolSize: 2,
-    storageDir: 's3://weir-flink',
-    serviceAccountName: 'flink',
-    flinkClusterRole: 'weir-flink',
-    ...overrides,
-  });
+  return new KubernetesPreviewCluster(previewClusterOptions(kubeConfig, overrides));
 }
-
-const ignoreExists = (error: unknown) => {
-  if ((error as { code?: number }).code !== 409) throw error;
-};
 
 // The Kubernetes preview session cluster: every object accepted by the real apiserver
 // (with the operator's CRD schema), idempotent, TaskManager retirement limited to this
@@ -45,46 +25,20 @@ describe('KubernetesPreviewCluster against the real apiserver', () => {
   beforeAll(async () => {
     env = await startKubeTestEnv();
     kube = clients(env.admin);
-    await kube.core.createNamespace({ body: { metadata: { name: NAMESPACE } } }).catch(ignoreExists);
-    // No kubelet or ServiceAccount controller needed: the test's pods only need `default`.
-    await kube.core.createNamespacedServiceAccount({ namespace: NAMESPACE, body: { metadata: { name: 'default' } } }).catch(ignoreExists);
-    rbac = loadAllYaml(await readFile(RBAC, 'utf8')).filter(Boolean) as KubernetesObject[];
-    for (const object of rbac) await kube.objects.create(object).catch(ignoreExists);
-    gatewayToken = await serviceAccountToken(env.admin, NAMESPACE, 'weir-gateway');
+    ({ gatewayToken, rbac } = await setUpPlatform(env));
   }, 120_000);
 
   afterAll(async () => {
     await env?.stop();
   }, 60_000);
 
-  async function read(object: KubernetesObject): Promise<any> {
-    return kube.objects.read({
-      apiVersion: object.apiVersion!,
-      kind: object.kind!,
-      metadata: { name: object.metadata!.name!, namespace: object.metadata!.namespace! },
-    });
-  }
+  const read = (object: KubernetesObject): Promise<any> => readBack(env.admin, object);
 
   const all = (cluster: KubernetesPreviewCluster) => Object.values(cluster.manifests()) as KubernetesObject[];
 
-  async function fakePod(name: string, labels: Record<string, string>): Promise<void> {
-    await kube.core.createNamespacedPod({
-      namespace: NAMESPACE,
-      body: {
-        metadata: { name, labels },
-        spec: { automountServiceAccountToken: false, containers: [{ name: 'flink-main-container', image: 'weir/flink:1.20.3-java17' }] },
-      },
-    });
-  }
+  const fakePod = (name: string, labels: Record<string, string>) => createPod(kube.core, name, labels);
 
-  const podExists = (name: string) =>
-    kube.core.readNamespacedPod({ name, namespace: NAMESPACE }).then(
-      () => true,
-      (error: unknown) => {
-        if (statusOf(error)?.code === 404) return false;
-        throw error;
-      },
-    );
+  const podExists = (name: string) => podExistsIn(kube.core, name);
 
   it('applies a session-mode FlinkDeployment, a SQL Gateway Deployment and Service the apiserver keeps as written', async () => {
     const cluster = previewCluster(env.kubeConfigFor(gatewayToken));
