@@ -18,7 +18,7 @@ import * as streamRepo from '../streams/stream.repository.js';
 import { flinkJson } from './flink-json.js';
 import { FetchBackoff, FlinkStatementError, SqlGatewayClient } from './sql-gateway-client.js';
 import type { ResultColumn, ResultRow } from './sql-gateway-client.js';
-import type { Lease, PreviewCluster, PreviewEndpoints, PreviewPool } from './preview-backend.js';
+import { LandedOnUsedTaskManagerError, type Lease, type PreviewCluster, type PreviewEndpoints, type PreviewPool } from './preview-backend.js';
 
 export const DEFAULT_ROW_LIMIT = 500;
 export const MAX_ROW_LIMIT = 5000;
@@ -64,6 +64,17 @@ export interface PreviewDeps {
   readonly pool: PreviewPool;
   readonly storage: StreamStorage;
 }
+
+/** A preview's job in the SQL Gateway, as far as it got (what clean-up has to undo). */
+interface Submission {
+  client?: SqlGatewayClient;
+  session?: string;
+  operation?: string;
+  jobId?: string;
+}
+
+/** Submissions of one preview at most (see LandedOnUsedTaskManagerError). */
+const MAX_SUBMISSIONS = 3;
 
 class Ended extends Error {
   constructor(readonly reason: EndReason, message: string | null = null, readonly line: number | null = null, readonly column: number | null = null) {
@@ -159,7 +170,7 @@ export class PreviewService {
       const emit = (event: PreviewEvent) => Promise.race([push(event), aborted]);
       let lease: Lease | undefined;
       let timer: NodeJS.Timeout | undefined;
-      const run = { client: undefined as SqlGatewayClient | undefined, session: undefined as string | undefined, operation: undefined as string | undefined, jobId: undefined as string | undefined };
+      let run: Submission = {};
       const started = Date.now();
       const phases: Record<string, number> = {};
       const mark = (phase: string) => (phases[phase] ??= Date.now() - started);
@@ -171,12 +182,25 @@ export class PreviewService {
         }, plan.timeLimitMs);
         const endpoints = await Promise.race([deps.cluster.start(), aborted]);
         mark('cluster');
-        lease = await Promise.race([
-          deps.pool.lease(plan.actor.accountId, plan.maxConcurrent, (position) => void push({ type: 'PreviewQueued', position }), abort.signal),
-          aborted,
-        ]);
-        mark('lease');
-        await this.execute(plan, deps, endpoints, lease, run, emit, aborted, mark);
+        for (let attempt = 1; ; attempt += 1) {
+          lease = await Promise.race([
+            deps.pool.lease(plan.actor.accountId, plan.maxConcurrent, (position) => void push({ type: 'PreviewQueued', position }), abort.signal),
+            aborted,
+          ]);
+          mark('lease');
+          try {
+            await this.execute(plan, deps, endpoints, lease, run, emit, aborted, mark);
+            break;
+          } catch (error) {
+            // Flink chose a TaskManager whose preview had just ended by itself (its slot
+            // free before its retirement). Nothing was shown yet: cancel, submit again.
+            if (!(error instanceof LandedOnUsedTaskManagerError) || attempt >= MAX_SUBMISSIONS) throw error;
+            log.warn({ attempt, leased: error.leased, landedOn: error.landedOn }, 'preview landed on a used TaskManager; submitting again');
+            await this.cleanup(deps, run, lease, log);
+            run = {};
+            lease = undefined;
+          }
+        }
         ended = { type: 'PreviewEnded', reason: 'EOS', message: null, line: null, column: null };
       } catch (error) {
         if (error instanceof Ended) {
@@ -213,7 +237,7 @@ export class PreviewService {
     deps: PreviewDeps,
     endpoints: PreviewEndpoints,
     lease: Lease,
-    run: { client?: SqlGatewayClient | undefined; session?: string | undefined; operation?: string | undefined; jobId?: string | undefined },
+    run: Submission,
     emit: (event: PreviewEvent) => Promise<unknown>,
     aborted: Promise<never>,
     mark: (phase: string) => void,
@@ -259,8 +283,10 @@ export class PreviewService {
       }
       mark('jobId');
       if (run.jobId) {
-        lease.landed(await Promise.race([this.landedOn(endpoints.jobManagerUrl, run.jobId), aborted]));
+        const where = await Promise.race([this.landedOn(endpoints.jobManagerUrl, run.jobId), aborted]);
+        // landed() ends the submission window, whether it accepts or throws.
         landed = true;
+        lease.landed(where);
       }
       mark('landed');
       await emit({ type: 'PreviewStarted', columns: columns ?? [], taskManager: lease.taskManagerId, leaseMs: lease.leaseMs });
@@ -299,7 +325,8 @@ export class PreviewService {
     const deadline = Date.now() + 60 * SECOND;
     for (;;) {
       const job = await flinkJson<{ state: string; vertices: { id: string; status: string }[] }>(`${jobManagerUrl}/jobs/${jobId}`);
-      if (['FAILED', 'CANCELED', 'FINISHED'].includes(job.state) && job.state !== 'FINISHED') {
+      // (A FINISHED job's vertices are FINISHED: it is answered below like a running one.)
+      if (job.state === 'FAILED' || job.state === 'CANCELED') {
         const exceptions = await flinkJson<{ 'root-exception'?: string }>(`${jobManagerUrl}/jobs/${jobId}/exceptions`).catch(() => ({}) as { 'root-exception'?: string });
         throw new Ended('ERROR', (exceptions['root-exception'] ?? `The preview job ended ${job.state}`).split('\n')[0]!);
       }
@@ -319,7 +346,7 @@ export class PreviewService {
   /** Closes the operation (cancels the job), retires the TaskManager, closes the session. */
   private async cleanup(
     deps: PreviewDeps,
-    run: { client?: SqlGatewayClient | undefined; session?: string | undefined; operation?: string | undefined; jobId?: string | undefined },
+    run: Submission,
     lease: Lease | undefined,
     log: Logger,
   ): Promise<void> {

@@ -6,7 +6,7 @@ import type { Logger } from '../platform/logger.js';
 import { SECOND } from '../platform/time.js';
 import { findMarkedProcesses, isAlive, markerArg, spawnDetached, stopProcess } from '../runtime/local/processes.js';
 import { flinkJson } from './flink-json.js';
-import type { Lease, PreviewPool, TaskManagerState } from './preview-backend.js';
+import { LandedOnUsedTaskManagerError, type Lease, type PreviewPool, type TaskManagerState } from './preview-backend.js';
 import type { SessionCluster } from './session-cluster.js';
 
 type TmState = TaskManagerState;
@@ -258,10 +258,7 @@ export class TaskManagerPool implements PreviewPool {
             tm = landedOn;
             return;
           }
-          throw new Error(
-            `The preview job landed on TaskManager ${ids.join(', ')} instead of the leased ${tm.id}` +
-              (landedOn ? ` (${landedOn.state})` : ' (not in the pool)'),
-          );
+          throw new LandedOnUsedTaskManagerError(tm.id, ids, landedOn ? ` (${landedOn.state})` : ' (not in the pool)');
         } finally {
           endWindow();
         }
@@ -327,8 +324,9 @@ export class TaskManagerPool implements PreviewPool {
           `-Dlog4j2.configurationFile=${distribution.log4jConfig}`,
           markerArg(cluster.marker('tm', id)),
           '-cp',
-          distribution.flinkClasspath,
-          'org.apache.flink.runtime.taskexecutor.TaskManagerRunner',
+          `${distribution.runnerJar}:${distribution.flinkClasspath}`,
+          // TaskManagerRunner, after loading the classes a preview needs (pre-warmed).
+          'dev.weir.runner.PreviewTaskManager',
           '--configDir',
           cluster.confDir,
           '-D',

@@ -1,9 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionResult } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/platform/logger.js';
+import { LandedOnUsedTaskManagerError, type Lease } from '../../src/preview/preview-backend.js';
 import { findMarkedProcesses, isAlive } from '../../src/runtime/local/processes.js';
 import { createLocalRuntime, type LocalRuntimeParts } from '../../src/runtime/create-runtime.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
@@ -167,6 +168,73 @@ describe('preview on the session cluster', () => {
       const { jobs } = (await (await fetch(`${jobManagerUrl}/jobs`)).json()) as { jobs: { status: string }[] };
       return jobs.every((j) => ['CANCELED', 'FAILED', 'FINISHED'].includes(j.status)) ? true : undefined;
     }, 30_000);
+  }, SLOW);
+
+  it('submits again on a new lease when the job lands on a used TaskManager, and shows nothing of the first try', async () => {
+    // The race this guards against (a preview that ended by itself frees its slot while
+    // another submission window is open) cannot be timed from outside; the pool's answer
+    // to it is: the first lease reports the job landed on a used TaskManager.
+    const pool = parts.preview.pool;
+    const realLease = pool.lease.bind(pool);
+    const leased: string[] = [];
+    let second: Lease | undefined;
+    let firstJobLanded: readonly string[] = [];
+    pool.lease = async (...args: Parameters<typeof pool.lease>) => {
+      const lease = await realLease(...args);
+      leased.push(lease.taskManagerId);
+      if (leased.length > 1) return (second = lease);
+      return {
+        get taskManagerId() {
+          return lease.taskManagerId;
+        },
+        leaseMs: lease.leaseMs,
+        landed(ids: readonly string[]) {
+          lease.landed(ids);
+          firstJobLanded = ids;
+          throw new LandedOnUsedTaskManagerError(lease.taskManagerId, ['weir-tm-used']);
+        },
+        release: () => lease.release(),
+      };
+    };
+    try {
+      const events = await preview({ sql: "SELECT id FROM orders WHERE who = 'b'", rowLimit: 10, timeLimitSeconds: 60 });
+      expect(endOf(events), JSON.stringify(events)).toMatchObject({ reason: 'ROW_LIMIT' });
+      expect(events.filter((e) => e.__typename === 'PreviewStarted')).toHaveLength(1);
+      expect(leased).toHaveLength(2);
+      expect(firstJobLanded).toEqual([leased[0]]);
+      // (Flink may pick another fresh TaskManager than the leased one: the lease moves.)
+      expect(startOf(events).taskManager).toBe(second!.taskManagerId);
+      expect(startOf(events).taskManager).not.toBe(leased[0]);
+      expect(rowsOf(events).map((r: any) => Number(r.values[0]))).toEqual([2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
+      // The first try's TaskManager is retired and its job does not run on.
+      await waitFor('the first TaskManager gone', async () => ((await findMarkedProcesses(`weir-preview-tm:${parts.preview.cluster.hash}:${leased[0]}`)).length === 0 ? true : undefined), 20_000);
+      const { jobManagerUrl } = await parts.preview.cluster.start();
+      await waitFor('no running job', async () => {
+        const { jobs } = (await (await fetch(`${jobManagerUrl}/jobs`)).json()) as { jobs: { status: string }[] };
+        return jobs.every((j) => ['CANCELED', 'FAILED', 'FINISHED'].includes(j.status)) ? true : undefined;
+      }, 30_000);
+    } finally {
+      pool.lease = realLease;
+    }
+  }, SLOW);
+
+  it('keeps its idle TaskManagers pre-warmed: the classes a preview needs are loaded before they register', async () => {
+    const dir = join(dataDir, 'preview', 'tm');
+    const warmups = await waitFor('an idle TaskManager warmed up', async () => {
+      const lines: string[] = [];
+      for (const tm of await readdir(dir)) {
+        const log = await readFile(join(dir, tm, 'taskmanager.log'), 'utf8').catch(() => '');
+        const line = /WEIR_WARMUP loaded=(\d+) missing=(\d+) ms=(\d+)/.exec(log);
+        if (line) lines.push(line[0]);
+      }
+      return lines.length > 0 ? lines : undefined;
+    }, 60_000);
+    for (const line of warmups) {
+      const [, loaded, missing] = /loaded=(\d+) missing=(\d+)/.exec(line)!;
+      // Every listed class exists in the pinned Flink/Kafka versions (a drift shows here).
+      expect(Number(missing), line).toBe(0);
+      expect(Number(loaded), line).toBeGreaterThan(1000);
+    }
   }, SLOW);
 
   it('reports Flink’s error with its SQL position', async () => {
