@@ -36,7 +36,7 @@ export interface AppDeps {
   readonly runtime: Runtime;
   /** Where stream records live; undefined when the gateway keeps none (WEIR_RUNTIME=none). */
   readonly storage?: StreamStorage | undefined;
-  /** The preview cluster and pool (local runtime); undefined: previews are UNAVAILABLE. */
+  /** The preview cluster and pool (local or kubernetes runtime); undefined: previews are UNAVAILABLE. */
   readonly preview?: Omit<PreviewDeps, 'storage'> | undefined;
 }
 

@@ -26,6 +26,10 @@ const ConfigSchema = z.object({
   WEIR_K8S_OPERATOR_NAMESPACE: z.string().min(1).default('flink-operator'),
   WEIR_K8S_SERVICE_ACCOUNT: z.string().min(1).default('flink'),
   WEIR_K8S_FLINK_CLUSTER_ROLE: z.string().min(1).default('weir-flink'),
+  WEIR_K8S_PLATFORM_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/).default('weir-system'),
+  WEIR_K8S_PREVIEW_NAME: z.string().regex(/^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$/).default('weir-preview'),
+  WEIR_K8S_PREVIEW_JOBMANAGER_URL: z.string().url().optional(),
+  WEIR_K8S_PREVIEW_GATEWAY_URL: z.string().url().optional(),
   WEIR_CACHE_DIR: z.string().min(1).optional(),
   WEIR_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
   WEIR_MAX_BODY_BYTES: z.coerce.number().int().positive().default(256 * 1024),
@@ -63,7 +67,7 @@ export interface Config {
   readonly graphiql: boolean;
   /** Take the client address for rate limits from X-Forwarded-For. */
   readonly trustProxy: boolean;
-  /** Idle preview TaskManagers kept registered (0: each preview starts one, cold). */
+  /** Idle preview TaskManagers kept registered (0: each preview starts one, cold); on Kubernetes `slotmanager.redundant-taskmanager-num`. */
   readonly previewPoolSize: number;
   /** How long a preview waits for a TaskManager before it fails. */
   readonly previewQueueTimeoutMs: number;
@@ -144,6 +148,10 @@ function kubernetesSettings(c: z.infer<typeof ConfigSchema>): KubernetesSettings
     operatorNamespace: c.WEIR_K8S_OPERATOR_NAMESPACE,
     serviceAccount: c.WEIR_K8S_SERVICE_ACCOUNT,
     flinkClusterRole: c.WEIR_K8S_FLINK_CLUSTER_ROLE,
+    platformNamespace: c.WEIR_K8S_PLATFORM_NAMESPACE,
+    previewName: c.WEIR_K8S_PREVIEW_NAME,
+    previewJobManagerUrl: c.WEIR_K8S_PREVIEW_JOBMANAGER_URL,
+    previewGatewayUrl: c.WEIR_K8S_PREVIEW_GATEWAY_URL,
   };
 }
 

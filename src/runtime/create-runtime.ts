@@ -11,7 +11,7 @@ import { KafkaStreamStorage } from './local/kafka-stream-storage.js';
 import { LocalRuntime } from './local/local-runtime.js';
 import { processesOfScope, type RunningProcess } from './local/processes.js';
 import { NoRuntime } from './no-runtime.js';
-import { createKubernetesRuntime } from './kubernetes/create-kubernetes-runtime.js';
+import { createKubernetesPreview, createKubernetesRuntime } from './kubernetes/create-kubernetes-runtime.js';
 import type { Db } from '../platform/database.js';
 import type { Runtime } from './runtime.js';
 
@@ -47,11 +47,19 @@ export function createRuntime(
         topicFor: (accountId, streamId) => storage.topicFor(accountId, streamId),
         ensureTopic: (topic) => storage.ensureTopic(topic),
       });
+      const preview = createKubernetesPreview(settings, {
+        logger,
+        poolSize: config.previewPoolSize ?? 2,
+        queueTimeoutMs: config.previewQueueTimeoutMs ?? 30_000,
+      });
       return {
         runtime,
         storage,
-        preview: undefined,
+        preview,
         async close() {
+          // The session cluster stays up (shared, kept warm); only this gateway's part stops.
+          await preview.pool.close();
+          await preview.cluster.close();
           await runtime.close();
           await storage.close();
         },

@@ -1,5 +1,5 @@
 import type { ExecutionResult } from 'graphql';
-import { buildApp, type App } from '../../src/app.js';
+import { buildApp, type App, type AppDeps } from '../../src/app.js';
 import { testConfig, type Config } from '../../src/config.js';
 import { openDatabase, type DatabaseHandle } from '../../src/platform/database.js';
 import { createLogger } from '../../src/platform/logger.js';
@@ -31,6 +31,8 @@ export async function startTestApp(
   options: {
     runtime?: Runtime;
     storage?: StreamStorage;
+    /** The preview cluster and pool (e.g. a runtime's `parts.preview`); unset: previews are UNAVAILABLE. */
+    preview?: AppDeps['preview'];
     config?: Partial<Config>;
     databaseUrl?: string;
     /** An open database to share (a second gateway on the same data); not closed by close(). */
@@ -47,6 +49,7 @@ export async function startTestApp(
     secret: 'test-secret-test-secret-test-secret!',
     runtime: options.runtime ?? new NoRuntime(),
     storage: options.storage,
+    preview: options.preview,
   });
 
   const gql: TestApp['gql'] = async (query, variables, opts = {}) => {

@@ -1,6 +1,9 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Db } from '../../platform/database.js';
 import type { Logger } from '../../platform/logger.js';
+import { KubernetesTaskManagerPool } from '../../preview/kubernetes-pool.js';
+import { KubernetesSessionCluster } from '../../preview/kubernetes-session-cluster.js';
+import { KubernetesPreviewCluster } from './preview-cluster.js';
 import { KubernetesRuntime } from './kubernetes-runtime.js';
 import type { EgressTarget, KubernetesRuntimeOptions } from './kubernetes-options.js';
 import { tierLimitsFromDb } from './tier-limits.js';
@@ -22,6 +25,13 @@ export interface KubernetesSettings {
   readonly operatorNamespace: string;
   readonly serviceAccount: string;
   readonly flinkClusterRole: string;
+  /** The gateway's own namespace (deploy/rbac.yaml), where the preview session cluster runs. */
+  readonly platformNamespace: string;
+  /** The preview session cluster's FlinkDeployment; its SQL Gateway is `<name>-sql-gateway`. */
+  readonly previewName: string;
+  /** Overrides of the preview cluster's in-cluster URLs, for a gateway running outside the cluster. */
+  readonly previewJobManagerUrl: string | undefined;
+  readonly previewGatewayUrl: string | undefined;
 }
 
 export interface KubernetesRuntimeDeps {
@@ -59,4 +69,34 @@ export function createKubernetesRuntime(settings: KubernetesSettings, deps: Kube
     tierLimits: tierLimitsFromDb(deps.db),
   };
   return new KubernetesRuntime(options);
+}
+
+/** The preview session cluster of `WEIR_RUNTIME=kubernetes` and its TaskManager pool; nothing is applied until first use. */
+export function createKubernetesPreview(
+  settings: KubernetesSettings,
+  deps: { readonly logger: Logger; readonly poolSize: number; readonly queueTimeoutMs: number; readonly kubeConfig?: KubeConfig },
+): { readonly cluster: KubernetesSessionCluster; readonly pool: KubernetesTaskManagerPool } {
+  const sessionCluster = new KubernetesPreviewCluster({
+    kubeConfig: deps.kubeConfig ?? loadKubeConfig(settings.kubeconfig),
+    namespace: settings.platformNamespace,
+    instance: settings.instance,
+    name: settings.previewName,
+    image: settings.flinkImage,
+    flinkVersion: settings.flinkVersion,
+    poolSize: deps.poolSize,
+    storageDir: settings.storageDir,
+    serviceAccountName: settings.serviceAccount,
+    flinkClusterRole: settings.flinkClusterRole,
+  });
+  const cluster = new KubernetesSessionCluster({
+    cluster: sessionCluster,
+    jobManagerUrl: settings.previewJobManagerUrl,
+    gatewayUrl: settings.previewGatewayUrl,
+  });
+  const pool = new KubernetesTaskManagerPool({
+    cluster,
+    queueTimeoutMs: deps.queueTimeoutMs,
+    logger: deps.logger.child({ component: 'preview-pool' }),
+  });
+  return { cluster, pool };
 }
