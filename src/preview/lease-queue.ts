@@ -1,7 +1,7 @@
 import { QuotaExceededError, UnavailableError } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
 import { SECOND } from '../platform/time.js';
-import type { Lease, TaskManagerState } from './preview-backend.js';
+import { LandedOnUsedTaskManagerError, type Lease, type TaskManagerState } from './preview-backend.js';
 
 /** What the queue needs of a TaskManager; a pool's own record may carry more (a pid, a pod). */
 export interface PooledTaskManager {
@@ -271,10 +271,7 @@ export class LeaseQueue<T extends PooledTaskManager> {
             tm = landedOn;
             return;
           }
-          throw new Error(
-            `The preview job landed on TaskManager ${ids.join(', ')} instead of the leased ${tm.id}` +
-              (landedOn ? ` (${landedOn.state})` : ' (not in the pool)'),
-          );
+          throw new LandedOnUsedTaskManagerError(tm.id, ids, landedOn ? ` (${landedOn.state})` : ' (not in the pool)');
         } finally {
           endWindow();
         }

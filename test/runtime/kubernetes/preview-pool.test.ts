@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/platform/logger.js';
 import { KubernetesTaskManagerPool, type KubernetesPoolOptions } from '../../../src/preview/kubernetes-pool.js';
 import { KubernetesSessionCluster } from '../../../src/preview/kubernetes-session-cluster.js';
+import { LandedOnUsedTaskManagerError } from '../../../src/preview/preview-backend.js';
 import { KubernetesPreviewCluster } from '../../../src/runtime/kubernetes/preview-cluster.js';
 import { startKubeTestEnv, waitFor, type KubeTestEnv } from '../../helpers/kube.js';
 import { FakeJobManager } from './fake-jobmanager.js';
@@ -116,8 +117,17 @@ describe('KubernetesTaskManagerPool against the real apiserver', () => {
     a.landed([a.taskManagerId]);
     const b = await pool.lease('account-b', 5);
     const leasedB = b.taskManagerId;
-    // Flink put b's job on a's TaskManager: that one is not fresh.
-    expect(() => b.landed([a.taskManagerId])).toThrow(new RegExp(`landed on TaskManager ${a.taskManagerId} instead of the leased ${leasedB} \\(leased\\)`));
+    // Flink put b's job on a's TaskManager: that one is not fresh (the typed error the
+    // preview service answers by submitting again on a new lease).
+    const refused = (() => {
+      try {
+        b.landed([a.taskManagerId]);
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(refused).toBeInstanceOf(LandedOnUsedTaskManagerError);
+    expect(refused).toMatchObject({ leased: leasedB, landedOn: [a.taskManagerId], message: expect.stringMatching(/\(leased\)$/) });
 
     // Flink chose another idle TaskManager than the leased one: the lease follows the job.
     const c = await pool.lease('account-c', 5);
