@@ -3,6 +3,7 @@ import { UnavailableError } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
 import { SECOND } from '../platform/time.js';
 import { flinkJson } from './flink-json.js';
+import { JobPlacements } from './job-placement.js';
 import { LeaseQueue, type PooledTaskManager } from './lease-queue.js';
 import type { Lease, PreviewEndpoints, PreviewPool, TaskManagerState } from './preview-backend.js';
 
@@ -33,8 +34,6 @@ interface TaskManagerInfo {
   readonly freeSlots: number;
 }
 
-const ENDED = new Set(['FINISHED', 'FAILED', 'CANCELED']);
-
 /**
  * One-slot TaskManagers for previews on Kubernetes. Flink's native resource manager
  * starts the TaskManager pods itself and keeps `slotmanager.redundant-taskmanager-num`
@@ -54,8 +53,7 @@ export class KubernetesTaskManagerPool implements PreviewPool {
   private readonly used = new Set<string>();
   /** TaskManagers whose pods this pool deleted (a slow JobManager may list them a while longer). */
   private readonly retired = new Set<string>();
-  /** Ended jobs whose TaskManagers were dealt with already. */
-  private readonly settledJobs = new Set<string>();
+  private readonly placements: JobPlacements;
   private readonly pollIntervalMs: number;
   private readonly retireTimeoutMs: number;
   private readonly stop = new AbortController();
@@ -66,6 +64,7 @@ export class KubernetesTaskManagerPool implements PreviewPool {
   constructor(private readonly options: KubernetesPoolOptions) {
     this.pollIntervalMs = options.pollIntervalMs ?? 500;
     this.retireTimeoutMs = options.retireTimeoutMs ?? 30 * SECOND;
+    this.placements = new JobPlacements(options.logger);
     this.queue = new LeaseQueue<PooledTaskManager>({
       queueTimeoutMs: options.queueTimeoutMs,
       maxQueued: options.maxQueued,
@@ -210,7 +209,7 @@ export class KubernetesTaskManagerPool implements PreviewPool {
    * and at start also those with a busy slot. Leased ones are left to their previews.
    */
   private async retireUsed(listing: readonly TaskManagerInfo[], atStart: boolean): Promise<void> {
-    const ran = await this.taskManagersOfJobs();
+    const ran = await this.placements.taskManagersOfJobs(this.url(''));
     for (const id of ran) this.used.add(id);
     const victims = listing.filter((tm) => {
       const state = this.queue.get(tm.id)?.state;
@@ -222,28 +221,6 @@ export class KubernetesTaskManagerPool implements PreviewPool {
     const results = await Promise.allSettled(victims.map((tm) => this.retirePod(tm.id)));
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
-  }
-
-  /** Every TaskManager a job the JobManager still knows ran (or runs) on. */
-  private async taskManagersOfJobs(): Promise<Set<string>> {
-    const ids = new Set<string>();
-    const { jobs } = await flinkJson<{ jobs?: { id: string; status: string }[] }>(this.url('/jobs'));
-    for (const job of jobs ?? []) {
-      if (this.settledJobs.has(job.id)) continue;
-      try {
-        const detail = await flinkJson<{ vertices?: { id: string }[] }>(this.url(`/jobs/${job.id}`));
-        for (const vertex of detail.vertices ?? []) {
-          const where = await flinkJson<{ taskmanagers?: { 'taskmanager-id': string }[] }>(
-            this.url(`/jobs/${job.id}/vertices/${vertex.id}/taskmanagers`),
-          );
-          for (const tm of where.taskmanagers ?? []) ids.add(tm['taskmanager-id']);
-        }
-        if (ENDED.has(job.status)) this.settledJobs.add(job.id);
-      } catch (error) {
-        this.log.debug({ err: error, jobId: job.id }, 'could not tell where a job ran; will look again');
-      }
-    }
-    return ids;
   }
 }
 

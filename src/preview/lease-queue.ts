@@ -45,17 +45,25 @@ interface Waiter {
 /** One holder at a time; waiters in order. */
 class Mutex {
   private tail: Promise<void> = Promise.resolve();
+  /** Holders and waiters; 0: free. */
+  private pending = 0;
+
+  get free(): boolean {
+    return this.pending === 0;
+  }
 
   async acquire(): Promise<() => void> {
     let release!: () => void;
     const next = new Promise<void>((resolve) => (release = resolve));
     const previous = this.tail;
     this.tail = previous.then(() => next);
+    this.pending += 1;
     await previous;
     let done = false;
     return () => {
       if (done) return;
       done = true;
+      this.pending -= 1;
       release();
     };
   }
@@ -184,9 +192,11 @@ export class LeaseQueue<T extends PooledTaskManager> {
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiters.push(waiter);
-      this.reportPositions();
+      // One that is granted at once is not told it queued.
+      const grantable = this.lock.free && this.idle() !== undefined && this.waiters.find((w) => this.eligible(w)) === waiter;
+      if (!grantable) this.reportPositions();
       this.options.onChange?.();
-      void this.pump();
+      void this.pump().finally(() => this.reportPositions());
     });
   }
 

@@ -16,6 +16,7 @@ import { analyzeSelectSql, pipelineSelectSql } from '../sql/select-sql.js';
 import type { StreamStorage } from '../streams/stream-storage.js';
 import * as streamRepo from '../streams/stream.repository.js';
 import { flinkJson } from './flink-json.js';
+import { taskManagersOfJob } from './job-placement.js';
 import { FetchBackoff, FlinkStatementError, SqlGatewayClient } from './sql-gateway-client.js';
 import type { ResultColumn, ResultRow } from './sql-gateway-client.js';
 import { LandedOnUsedTaskManagerError, type Lease, type PreviewCluster, type PreviewEndpoints, type PreviewPool } from './preview-backend.js';
@@ -331,12 +332,8 @@ export class PreviewService {
         throw new Ended('ERROR', (exceptions['root-exception'] ?? `The preview job ended ${job.state}`).split('\n')[0]!);
       }
       if (job.vertices.length > 0 && job.vertices.every((v) => v.status === 'RUNNING' || v.status === 'FINISHED')) {
-        const ids = new Set<string>();
-        for (const vertex of job.vertices) {
-          const where = await flinkJson<{ taskmanagers: { 'taskmanager-id': string }[] }>(`${jobManagerUrl}/jobs/${jobId}/vertices/${vertex.id}/taskmanagers`);
-          for (const tm of where.taskmanagers) ids.add(tm['taskmanager-id']);
-        }
-        if (ids.size > 0) return [...ids];
+        const ids = await taskManagersOfJob(jobManagerUrl, jobId);
+        if (ids.length > 0) return ids;
       }
       if (Date.now() > deadline) throw new Ended('ERROR', 'The preview job did not start running within 60 s');
       await sleep(50);
