@@ -23,6 +23,7 @@ import { buildApp } from '../src/app.js';
 import { createHttpServer, type HttpServer } from '../src/http/server.js';
 import { createLogger } from '../src/platform/logger.js';
 import { flinkJson } from '../src/preview/flink-json.js';
+import { waitForPlacement } from '../src/preview/job-placement.js';
 import { SessionCluster } from '../src/preview/session-cluster.js';
 import { FetchBackoff, SqlGatewayClient } from '../src/preview/sql-gateway-client.js';
 import { TaskManagerPool } from '../src/preview/taskmanager-pool.js';
@@ -131,26 +132,6 @@ async function poolAtRest(cluster: SessionCluster, pool: TaskManagerPool, idle: 
   );
 }
 
-/** Which TaskManagers run the job, once every vertex runs (as the service checks it). */
-async function landedOn(jobManagerUrl: string, jobId: string): Promise<string[]> {
-  return waitFor(
-    'the job running',
-    async () => {
-      const job = await flinkJson<{ state: string; vertices: { id: string; status: string }[] }>(`${jobManagerUrl}/jobs/${jobId}`);
-      if (['FAILED', 'CANCELED'].includes(job.state)) throw new Error(`job ${job.state}`);
-      if (!job.vertices.length || !job.vertices.every((v) => v.status === 'RUNNING' || v.status === 'FINISHED')) return undefined;
-      const ids = new Set<string>();
-      for (const v of job.vertices) {
-        const where = await flinkJson<{ taskmanagers: { 'taskmanager-id': string }[] }>(`${jobManagerUrl}/jobs/${jobId}/vertices/${v.id}/taskmanagers`);
-        for (const tm of where.taskmanagers) ids.add(tm['taskmanager-id']);
-      }
-      return ids.size ? [...ids] : undefined;
-    },
-    60_000,
-    50,
-  );
-}
-
 try {
   out(`Weir preview benchmark: ${RUNS} time-to-first-row runs per pool, ${THROUGHPUT_RUNS} throughput runs per path, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const { key } = await t.signUp('bench');
@@ -225,7 +206,7 @@ try {
         if (!jobId && page.jobId) {
           jobId = page.jobId;
           // Ends the pool's submission window, as the service does (off the fetch path).
-          landing = landedOn(jobManagerUrl, jobId).then((ids) => lease.landed(ids));
+          landing = waitForPlacement(jobManagerUrl, jobId, 60_000).then((ids) => lease.landed(ids));
         }
         if (page.rows.length) {
           const now = performance.now() - started;

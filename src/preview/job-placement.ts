@@ -1,20 +1,59 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../platform/logger.js';
 import { flinkJson } from './flink-json.js';
 
 const ENDED = new Set(['FINISHED', 'FAILED', 'CANCELED']);
+
+interface JobDetails {
+  readonly state: string;
+  readonly vertices?: readonly { readonly id: string; readonly status: string }[];
+}
+
+/** The TaskManagers the tasks of these vertices were placed on (running or ended). */
+async function taskManagersOfVertices(jobManagerUrl: string, jobId: string, vertices: JobDetails['vertices']): Promise<string[]> {
+  const ids = new Set<string>();
+  for (const vertex of vertices ?? []) {
+    const where = await flinkJson<{ taskmanagers?: { 'taskmanager-id': string }[] }>(`${jobManagerUrl}/jobs/${jobId}/vertices/${vertex.id}/taskmanagers`);
+    for (const tm of where.taskmanagers ?? []) ids.add(tm['taskmanager-id']);
+  }
+  return [...ids];
+}
 
 /**
  * The TaskManagers a job's tasks were placed on (running or ended), from the JobManager's
  * REST API; empty while none is placed yet.
  */
 export async function taskManagersOfJob(jobManagerUrl: string, jobId: string): Promise<string[]> {
-  const job = await flinkJson<{ vertices?: { id: string }[] }>(`${jobManagerUrl}/jobs/${jobId}`);
-  const ids = new Set<string>();
-  for (const vertex of job.vertices ?? []) {
-    const where = await flinkJson<{ taskmanagers?: { 'taskmanager-id': string }[] }>(`${jobManagerUrl}/jobs/${jobId}/vertices/${vertex.id}/taskmanagers`);
-    for (const tm of where.taskmanagers ?? []) ids.add(tm['taskmanager-id']);
+  const job = await flinkJson<JobDetails>(`${jobManagerUrl}/jobs/${jobId}`);
+  return taskManagersOfVertices(jobManagerUrl, jobId, job.vertices);
+}
+
+/** The job failed or was cancelled before all its tasks ran (`message`: Flink's root cause), or did not run in time. */
+export class JobPlacementError extends Error {
+  override readonly name = 'JobPlacementError';
+}
+
+/**
+ * Which TaskManagers run the job's tasks, once all of them run (or finished: a FINISHED
+ * job's vertices are FINISHED). Throws JobEndedError if the job fails or is cancelled
+ * first, and an Error after `timeoutMs`.
+ */
+export async function waitForPlacement(jobManagerUrl: string, jobId: string, timeoutMs: number): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = await flinkJson<JobDetails>(`${jobManagerUrl}/jobs/${jobId}`);
+    if (job.state === 'FAILED' || job.state === 'CANCELED') {
+      const exceptions = await flinkJson<{ 'root-exception'?: string }>(`${jobManagerUrl}/jobs/${jobId}/exceptions`).catch(() => ({}) as { 'root-exception'?: string });
+      throw new JobPlacementError((exceptions['root-exception'] ?? `The preview job ended ${job.state}`).split('\n')[0]!);
+    }
+    const vertices = job.vertices ?? [];
+    if (vertices.length > 0 && vertices.every((v) => v.status === 'RUNNING' || v.status === 'FINISHED')) {
+      const ids = await taskManagersOfVertices(jobManagerUrl, jobId, vertices);
+      if (ids.length > 0) return ids;
+    }
+    if (Date.now() > deadline) throw new JobPlacementError(`The preview job did not start running within ${Math.round(timeoutMs / 1000)} s`);
+    await sleep(50);
   }
-  return [...ids];
 }
 
 /**

@@ -16,7 +16,7 @@ import { analyzeSelectSql, pipelineSelectSql } from '../sql/select-sql.js';
 import type { StreamStorage } from '../streams/stream-storage.js';
 import * as streamRepo from '../streams/stream.repository.js';
 import { flinkJson } from './flink-json.js';
-import { taskManagersOfJob } from './job-placement.js';
+import { JobPlacementError, waitForPlacement } from './job-placement.js';
 import { FetchBackoff, FlinkStatementError, SqlGatewayClient } from './sql-gateway-client.js';
 import type { ResultColumn, ResultRow } from './sql-gateway-client.js';
 import { LandedOnUsedTaskManagerError, type Lease, type PreviewCluster, type PreviewEndpoints, type PreviewPool } from './preview-backend.js';
@@ -80,6 +80,15 @@ const MAX_SUBMISSIONS = 3;
 class Ended extends Error {
   constructor(readonly reason: EndReason, message: string | null = null, readonly line: number | null = null, readonly column: number | null = null) {
     super(message ?? reason);
+  }
+}
+
+/** Where the preview's job runs, once it runs; a job that ends first ends the preview with Flink's error. */
+async function placement(jobManagerUrl: string, jobId: string): Promise<string[]> {
+  try {
+    return await waitForPlacement(jobManagerUrl, jobId, 60 * SECOND);
+  } catch (error) {
+    throw error instanceof JobPlacementError ? new Ended('ERROR', error.message) : error;
   }
 }
 
@@ -284,7 +293,7 @@ export class PreviewService {
       }
       mark('jobId');
       if (run.jobId) {
-        const where = await Promise.race([this.landedOn(endpoints.jobManagerUrl, run.jobId), aborted]);
+        const where = await Promise.race([placement(endpoints.jobManagerUrl, run.jobId), aborted]);
         // landed() ends the submission window, whether it accepts or throws.
         landed = true;
         lease.landed(where);
@@ -310,33 +319,8 @@ export class PreviewService {
         if (wait > 0 && !eos) await Promise.race([sleep(wait), aborted]);
       }
     } finally {
-      if (!landed) {
-        // Ends the submission window; the TaskManager is retired in cleanup either way.
-        try {
-          lease.landed([]);
-        } catch {
-          /* nothing ran */
-        }
-      }
-    }
-  }
-
-  /** Which TaskManagers run the job's tasks, once all of them run. */
-  private async landedOn(jobManagerUrl: string, jobId: string): Promise<string[]> {
-    const deadline = Date.now() + 60 * SECOND;
-    for (;;) {
-      const job = await flinkJson<{ state: string; vertices: { id: string; status: string }[] }>(`${jobManagerUrl}/jobs/${jobId}`);
-      // (A FINISHED job's vertices are FINISHED: it is answered below like a running one.)
-      if (job.state === 'FAILED' || job.state === 'CANCELED') {
-        const exceptions = await flinkJson<{ 'root-exception'?: string }>(`${jobManagerUrl}/jobs/${jobId}/exceptions`).catch(() => ({}) as { 'root-exception'?: string });
-        throw new Ended('ERROR', (exceptions['root-exception'] ?? `The preview job ended ${job.state}`).split('\n')[0]!);
-      }
-      if (job.vertices.length > 0 && job.vertices.every((v) => v.status === 'RUNNING' || v.status === 'FINISHED')) {
-        const ids = await taskManagersOfJob(jobManagerUrl, jobId);
-        if (ids.length > 0) return ids;
-      }
-      if (Date.now() > deadline) throw new Ended('ERROR', 'The preview job did not start running within 60 s');
-      await sleep(50);
+      // Ends the submission window; the TaskManager is retired in cleanup either way.
+      if (!landed) lease.landed([]);
     }
   }
 

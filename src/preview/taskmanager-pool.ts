@@ -11,7 +11,8 @@ import type { Lease, PreviewPool, TaskManagerState } from './preview-backend.js'
 import type { SessionCluster } from './session-cluster.js';
 
 interface TaskManager extends PooledTaskManager {
-  readonly pid: number;
+  /** -1 until the process is spawned. */
+  pid: number;
 }
 
 export interface PoolOptions {
@@ -121,7 +122,6 @@ export class TaskManagerPool implements PreviewPool {
         this.queue.delete(tm.id);
       }
     }
-    this.replenish();
   }
 
   /** Starts TaskManagers until idle + starting covers the pool size and the eligible waiters. */
@@ -141,14 +141,14 @@ export class TaskManagerPool implements PreviewPool {
     this.counter += 1;
     const id = `weir-tm-${this.counter}`;
     const cluster = this.options.cluster;
-    this.queue.add({ id, pid: -1, state: 'starting' });
-    let pid = -1;
+    const tm: TaskManager = { id, pid: -1, state: 'starting' };
+    this.queue.add(tm);
     try {
       const distribution = await cluster.distribution();
       const dir = join(cluster.dir, 'tm', id);
       await rm(dir, { recursive: true, force: true });
       await mkdir(join(dir, 'tmp'), { recursive: true });
-      pid = await spawnDetached({
+      tm.pid = await spawnDetached({
         command: this.options.javaBin ?? 'java',
         args: [
           ...distribution.jvmOptions,
@@ -167,14 +167,13 @@ export class TaskManagerPool implements PreviewPool {
         ],
         logFile: join(dir, 'taskmanager.log'),
       });
-      this.queue.add({ id, pid, state: 'starting' });
-      await this.waitRegistered(id, true, 90 * SECOND, () => isAlive(pid));
+      await this.waitRegistered(id, true, 90 * SECOND, () => isAlive(tm.pid));
       if (this.closed) return;
-      this.log.debug({ taskManager: id, pid }, 'TaskManager registered');
+      this.log.debug({ taskManager: id, pid: tm.pid }, 'TaskManager registered');
       this.queue.setState(id, 'idle');
     } catch (error) {
       this.queue.delete(id);
-      if (pid > 0) await stopProcess(pid, 5 * SECOND).catch(() => undefined);
+      if (tm.pid > 0) await stopProcess(tm.pid, 5 * SECOND).catch(() => undefined);
       if (this.closed) return;
       this.log.error({ err: error, taskManager: id }, 'preview TaskManager did not start');
       await sleep(2 * SECOND); // do not spin on a machine that cannot start JVMs
