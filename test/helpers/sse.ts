@@ -2,17 +2,17 @@ import type { ExecutionResult } from 'graphql';
 import type { TestApp } from './app.js';
 
 /**
- * Starts a subscription over Server-Sent Events (in process) and returns the first
- * `count` results; the stream is cancelled afterwards.
+ * A subscription over Server-Sent Events (in process, no port): its results, one by one,
+ * as they arrive. Leaving the loop (or an error) cancels the stream.
  */
-export async function sseResults(
+export async function* sseStream(
   t: TestApp,
   query: string,
   variables: Record<string, unknown>,
   key: string | undefined,
-  count = 1,
-  onStarted?: () => Promise<void>,
-): Promise<ExecutionResult<any>[]> {
+  /** Called once the response has arrived (the subscription is set up). */
+  onOpen?: () => void,
+): AsyncGenerator<ExecutionResult<any>> {
   const abort = new AbortController();
   const response = await t.app.yoga.fetch(
     new Request('http://weir.test/graphql', {
@@ -28,17 +28,12 @@ export async function sseResults(
     { clientAddress: '127.0.0.1' },
   );
   const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-  const results: ExecutionResult<any>[] = [];
   let buffer = '';
-  let started = false;
   try {
-    while (results.length < count) {
-      if (!started && onStarted) {
-        started = true;
-        void onStarted();
-      }
+    onOpen?.();
+    for (;;) {
       const { value, done } = await reader.read();
-      if (done) break;
+      if (done) return;
       buffer += value;
       let end: number;
       while ((end = buffer.indexOf('\n\n')) >= 0) {
@@ -49,12 +44,32 @@ export async function sseResults(
           .filter((line) => line.startsWith('data:'))
           .map((line) => line.slice(5).trim())
           .join('\n');
-        if (data) results.push(JSON.parse(data));
+        if (data) yield JSON.parse(data) as ExecutionResult<any>;
       }
     }
   } finally {
     abort.abort();
     await reader.cancel().catch(() => {});
+  }
+}
+
+/**
+ * Starts a subscription over Server-Sent Events (in process) and returns the first
+ * `count` results; the stream is cancelled afterwards. `onStarted` runs (not awaited)
+ * once the subscription is set up.
+ */
+export async function sseResults(
+  t: TestApp,
+  query: string,
+  variables: Record<string, unknown>,
+  key: string | undefined,
+  count = 1,
+  onStarted?: () => Promise<void>,
+): Promise<ExecutionResult<any>[]> {
+  const results: ExecutionResult<any>[] = [];
+  for await (const result of sseStream(t, query, variables, key, onStarted && (() => void onStarted()))) {
+    results.push(result);
+    if (results.length >= count) break;
   }
   return results;
 }

@@ -1,15 +1,8 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { ExecutionResult } from 'graphql';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.js';
-import { createLogger } from '../../src/platform/logger.js';
-import { findMarkedProcesses } from '../../src/runtime/local/processes.js';
-import { createLocalRuntime, type LocalRuntimeParts } from '../../src/runtime/create-runtime.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import type { TestApp } from '../helpers/app.js';
 import { waitFor } from '../helpers/local.js';
+import { endOf, rowsOf, runPreview, startOf, startPreviewGateway, type PreviewGateway } from '../helpers/preview.js';
 
 /**
  * Issue 4, acceptance 3: the TaskManager pool under sequential and concurrent previews
@@ -25,18 +18,8 @@ const CONCURRENT_PER_ACCOUNT = 2;
 const RECORDS = 10;
 const SLOW = 900_000;
 
-const PREVIEW = `subscription ($input: PreviewInput!) { preview(input: $input) {
-  __typename
-  ... on PreviewQueued { position }
-  ... on PreviewStarted { taskManager leaseMs }
-  ... on PreviewRows { rows { kind values } }
-  ... on PreviewEnded { reason message } } }`;
-
+let gateway: PreviewGateway;
 let t: TestApp;
-let parts: LocalRuntimeParts;
-let dataDir: string;
-let app: ReturnType<typeof buildApp>;
-let hash: string;
 
 interface Account {
   readonly key: string;
@@ -48,52 +31,6 @@ async function ok(key: string, query: string, variables: Record<string, unknown>
   expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
   return result.data!;
 }
-
-/** Runs one preview over SSE to its PreviewEnded; returns the events. */
-async function preview(key: string, input: Record<string, unknown>): Promise<any[]> {
-  const abort = new AbortController();
-  const response = await app.yoga.fetch(
-    new Request('http://weir.test/graphql', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${key}` },
-      body: JSON.stringify({ query: PREVIEW, variables: { input } }),
-      signal: abort.signal,
-    }),
-  );
-  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-  const events: any[] = [];
-  let buffer = '';
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += value;
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const data = buffer
-          .slice(0, end)
-          .split('\n')
-          .filter((line) => line.startsWith('data:'))
-          .map((line) => line.slice(5).trim())
-          .join('\n');
-        buffer = buffer.slice(end + 2);
-        if (!data) continue;
-        const result = JSON.parse(data) as ExecutionResult<any>;
-        if (result.errors) return [{ __typename: 'errors', errors: result.errors }];
-        events.push(result.data!.preview);
-      }
-      if (events.at(-1)?.__typename === 'PreviewEnded') break;
-    }
-  } finally {
-    abort.abort();
-    await reader.cancel().catch(() => {});
-  }
-  return events;
-}
-
-const rowsOf = (events: any[]) => events.filter((e) => e.__typename === 'PreviewRows').flatMap((e) => e.rows);
-const endOf = (events: any[]) => events.find((e) => e.__typename === 'PreviewEnded');
-const startOf = (events: any[]) => events.find((e) => e.__typename === 'PreviewStarted');
 
 /** An account with a stream `events` of RECORDS records. */
 async function accountWithStream(name: string): Promise<Account> {
@@ -118,36 +55,13 @@ function expectRowLimit(events: any[]): string {
 }
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'weir-pool-scale-'));
-  const logger = createLogger(process.env.WEIR_TEST_LOG_LEVEL ?? 'warn');
-  parts = createLocalRuntime(
-    // The queue bound is raised from 30 s: six previews at once start four TaskManagers
-    // together on a 2-core machine, which can take longer than 30 s.
-    { dataDir, cacheDir: undefined, checkpointIntervalMs: 1000, previewPoolSize: POOL_SIZE, previewQueueTimeoutMs: 180_000 },
-    logger,
-  );
-  hash = parts.preview!.cluster.hash;
-  t = await startTestApp({ runtime: parts.runtime, storage: parts.storage!, config: { dataDir } });
-  app = buildApp({
-    config: t.config,
-    logger,
-    db: t.database.db,
-    secret: 'test-secret-test-secret-test-secret!',
-    runtime: parts.runtime,
-    storage: parts.storage,
-    preview: parts.preview,
-  });
-  await parts.preview!.pool.start();
+  // The queue bound is raised from 30 s: six previews at once start four TaskManagers
+  // together on a 2-core machine, which can take longer than 30 s.
+  gateway = await startPreviewGateway('pool-scale', { poolSize: POOL_SIZE, queueTimeoutMs: 180_000 });
+  ({ t } = gateway);
 }, 600_000);
 
-afterAll(async () => {
-  await parts?.close();
-  await t?.close();
-  await rm(dataDir, { recursive: true, force: true });
-  // Nothing this test started outlives it (other test files' processes are theirs).
-  expect(await parts.processes()).toEqual([]);
-  expect(await findMarkedProcesses('weir-preview-').then((found) => found.filter((p) => p.marker.includes(`:${hash}`)))).toEqual([]);
-}, 120_000);
+afterAll(() => gateway?.close(), 120_000);
 
 describe('the preview TaskManager pool at scale', () => {
   const used: string[] = [];
@@ -155,7 +69,7 @@ describe('the preview TaskManager pool at scale', () => {
   it(`runs ${SEQUENTIAL} previews one after another, each on a TaskManager of its own`, async () => {
     const account = await accountWithStream('Sequential');
     for (let i = 0; i < SEQUENTIAL; i++) {
-      used.push(expectRowLimit(await preview(account.key, INPUT)));
+      used.push(expectRowLimit(await runPreview(t, account.key, INPUT)));
     }
     expect(new Set(used).size).toBe(SEQUENTIAL);
   }, SLOW);
@@ -167,7 +81,7 @@ describe('the preview TaskManager pool at scale', () => {
     // from the database at each request, so the update applies at once.
     await sql`UPDATE accounts SET tier = 'PAID' WHERE id IN (${sql.join(accounts.map((a) => a.accountUuid))})`.execute(t.database.db);
     const runs = await Promise.all(
-      accounts.flatMap((account) => Array.from({ length: CONCURRENT_PER_ACCOUNT }, () => preview(account.key, INPUT))),
+      accounts.flatMap((account) => Array.from({ length: CONCURRENT_PER_ACCOUNT }, () => runPreview(t, account.key, INPUT))),
     );
     for (const events of runs) used.push(expectRowLimit(events));
     // Some waited for a TaskManager: six at once with a pool of two.
@@ -178,8 +92,7 @@ describe('the preview TaskManager pool at scale', () => {
     expect(used).toHaveLength(SEQUENTIAL + CONCURRENT_ACCOUNTS * CONCURRENT_PER_ACCOUNT);
     expect(new Set(used).size).toBe(used.length);
 
-    const cluster = parts.preview!.cluster;
-    const pool = parts.preview!.pool;
+    const { cluster, pool } = gateway.parts.preview;
     // The replacements register; the retired ones are gone.
     await waitFor(
       `${POOL_SIZE} idle TaskManagers and as many processes`,

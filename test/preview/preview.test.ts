@@ -1,31 +1,21 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ExecutionResult } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/platform/logger.js';
 import { LandedOnUsedTaskManagerError, type Lease } from '../../src/preview/preview-backend.js';
 import { findMarkedProcesses, isAlive } from '../../src/runtime/local/processes.js';
-import { createLocalRuntime, type LocalRuntimeParts } from '../../src/runtime/create-runtime.js';
-import { startTestApp, type TestApp } from '../helpers/app.js';
+import type { TestApp } from '../helpers/app.js';
 import { waitFor } from '../helpers/local.js';
+import { endOf, rowsOf, runPreview, startOf, startPreviewGateway, type PreviewGateway } from '../helpers/preview.js';
 
 /**
  * Previews against a real session cluster (JobManager, SQL Gateway, one-slot
  * TaskManagers) and a real Kafka broker. JVM-heavy: every wait is bounded generously.
  */
+let gateway: PreviewGateway;
 let t: TestApp;
-let parts: LocalRuntimeParts;
-let dataDir: string;
 let key: string;
 
 const SLOW = 300_000;
-const PREVIEW = `subscription ($input: PreviewInput!) { preview(input: $input) {
-  __typename
-  ... on PreviewQueued { position }
-  ... on PreviewStarted { columns { name type } taskManager leaseMs }
-  ... on PreviewRows { rows { kind values } }
-  ... on PreviewEnded { reason message line column } } }`;
 
 async function ok(query: string, variables: Record<string, unknown> = {}) {
   const result = await t.gql(query, variables, { key });
@@ -33,83 +23,15 @@ async function ok(query: string, variables: Record<string, unknown> = {}) {
   return result.data!;
 }
 
-/** Runs a preview over SSE to its end (or until `stopAfter` says to leave); returns the events. */
-async function preview(input: Record<string, unknown>, stopAfter?: (events: any[]) => boolean): Promise<any[]> {
-  const abort = new AbortController();
-  const response = await t.app.yoga.fetch(
-    new Request('http://weir.test/graphql', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${key}` },
-      body: JSON.stringify({ query: PREVIEW, variables: { input } }),
-      signal: abort.signal,
-    }),
-  );
-  const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
-  const events: any[] = [];
-  let buffer = '';
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += value;
-      let end: number;
-      while ((end = buffer.indexOf('\n\n')) >= 0) {
-        const data = buffer
-          .slice(0, end)
-          .split('\n')
-          .filter((line) => line.startsWith('data:'))
-          .map((line) => line.slice(5).trim())
-          .join('\n');
-        buffer = buffer.slice(end + 2);
-        if (!data) continue;
-        const result = JSON.parse(data) as ExecutionResult<any>;
-        if (result.errors) return [{ __typename: 'errors', errors: result.errors }];
-        events.push(result.data!.preview);
-      }
-      if (events.at(-1)?.__typename === 'PreviewEnded') break;
-      if (stopAfter?.(events)) break;
-    }
-  } finally {
-    abort.abort();
-    await reader.cancel().catch(() => {});
-  }
-  return events;
-}
-
-const rowsOf = (events: any[]) => events.filter((e) => e.__typename === 'PreviewRows').flatMap((e) => e.rows);
-const endOf = (events: any[]) => events.find((e) => e.__typename === 'PreviewEnded');
-const startOf = (events: any[]) => events.find((e) => e.__typename === 'PreviewStarted');
+const preview = (input: Record<string, unknown>, stopAfter?: (events: any[]) => boolean) => runPreview(t, key, input, stopAfter);
 
 beforeAll(async () => {
-  dataDir = await mkdtemp(join(tmpdir(), 'weir-preview-'));
-  const logger = createLogger(process.env.WEIR_TEST_LOG_LEVEL ?? 'warn');
-  parts = createLocalRuntime({ dataDir, cacheDir: undefined, checkpointIntervalMs: 1000, previewPoolSize: 2 }, logger);
-  t = await startTestApp({ runtime: parts.runtime, storage: parts.storage!, config: { dataDir } });
-  // The gateway under test gets the preview cluster the way main.ts wires it.
-  const { buildApp } = await import('../../src/app.js');
-  const app = buildApp({
-    config: t.config,
-    logger,
-    db: t.database.db,
-    secret: 'test-secret-test-secret-test-secret!',
-    runtime: parts.runtime,
-    storage: parts.storage,
-    preview: parts.preview,
-  });
-  (t as { app: typeof app }).app = app;
+  gateway = await startPreviewGateway('preview', { poolSize: 2 });
+  ({ t } = gateway);
   ({ key } = await t.signUp('Preview'));
-  await parts.preview!.pool.start();
 }, 600_000);
 
-afterAll(async () => {
-  const hash = parts?.preview?.cluster.hash;
-  await parts?.close();
-  await t?.close();
-  await rm(dataDir, { recursive: true, force: true });
-  // Nothing this test started outlives it (other test files' processes are theirs).
-  expect(await parts.processes()).toEqual([]);
-  expect(await findMarkedProcesses(`weir-preview-`).then((found) => found.filter((p) => p.marker.includes(`:${hash}`)))).toEqual([]);
-}, 120_000);
+afterAll(() => gateway?.close(), 120_000);
 
 describe('preview on the session cluster', () => {
   let orders: string;
@@ -155,15 +77,15 @@ describe('preview on the session cluster', () => {
     expect(elapsed).toBeGreaterThan(4_500);
     expect(elapsed).toBeLessThan(9_000);
     const tm = startOf(events).taskManager as string;
-    await waitFor('the TaskManager gone', async () => ((await findMarkedProcesses(`weir-preview-tm:${parts.preview!.cluster.hash}:${tm}`)).length === 0 ? true : undefined), 20_000);
+    await waitFor('the TaskManager gone', async () => ((await findMarkedProcesses(`weir-preview-tm:${gateway.parts.preview.cluster.hash}:${tm}`)).length === 0 ? true : undefined), 20_000);
   }, SLOW);
 
   it('cancels the job and retires the TaskManager when the subscription is closed', async () => {
     const events = await preview({ sql: 'SELECT id FROM orders', timeLimitSeconds: 120 }, (e) => rowsOf(e).length > 0);
     const tm = startOf(events).taskManager as string;
-    const pids = await findMarkedProcesses(`weir-preview-tm:${parts.preview!.cluster.hash}:${tm}`);
+    const pids = await findMarkedProcesses(`weir-preview-tm:${gateway.parts.preview.cluster.hash}:${tm}`);
     await waitFor('the TaskManager gone', async () => (pids.every((p) => !isAlive(p.pid)) ? true : undefined), 20_000);
-    const { jobManagerUrl } = await parts.preview!.cluster.start();
+    const { jobManagerUrl } = await gateway.parts.preview.cluster.start();
     await waitFor('no running job', async () => {
       const { jobs } = (await (await fetch(`${jobManagerUrl}/jobs`)).json()) as { jobs: { status: string }[] };
       return jobs.every((j) => ['CANCELED', 'FAILED', 'FINISHED'].includes(j.status)) ? true : undefined;
@@ -174,7 +96,7 @@ describe('preview on the session cluster', () => {
     // The race this guards against (a preview that ended by itself frees its slot while
     // another submission window is open) cannot be timed from outside; the pool's answer
     // to it is: the first lease reports the job landed on a used TaskManager.
-    const pool = parts.preview.pool;
+    const pool = gateway.parts.preview.pool;
     const realLease = pool.lease.bind(pool);
     const leased: string[] = [];
     let second: Lease | undefined;
@@ -207,8 +129,8 @@ describe('preview on the session cluster', () => {
       expect(startOf(events).taskManager).not.toBe(leased[0]);
       expect(rowsOf(events).map((r: any) => Number(r.values[0]))).toEqual([2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
       // The first try's TaskManager is retired and its job does not run on.
-      await waitFor('the first TaskManager gone', async () => ((await findMarkedProcesses(`weir-preview-tm:${parts.preview.cluster.hash}:${leased[0]}`)).length === 0 ? true : undefined), 20_000);
-      const { jobManagerUrl } = await parts.preview.cluster.start();
+      await waitFor('the first TaskManager gone', async () => ((await findMarkedProcesses(`weir-preview-tm:${gateway.parts.preview.cluster.hash}:${leased[0]}`)).length === 0 ? true : undefined), 20_000);
+      const { jobManagerUrl } = await gateway.parts.preview.cluster.start();
       await waitFor('no running job', async () => {
         const { jobs } = (await (await fetch(`${jobManagerUrl}/jobs`)).json()) as { jobs: { status: string }[] };
         return jobs.every((j) => ['CANCELED', 'FAILED', 'FINISHED'].includes(j.status)) ? true : undefined;
@@ -219,7 +141,7 @@ describe('preview on the session cluster', () => {
   }, SLOW);
 
   it('keeps its idle TaskManagers pre-warmed: the classes a preview needs are loaded before they register', async () => {
-    const dir = join(dataDir, 'preview', 'tm');
+    const dir = join(gateway.dataDir, 'preview', 'tm');
     const warmups = await waitFor('an idle TaskManager warmed up', async () => {
       const lines: string[] = [];
       for (const tm of await readdir(dir)) {
