@@ -82,7 +82,7 @@ export type PreviewEndReason =
   | 'ERROR'
   /** rowLimit rows were sent. */
   | 'ROW_LIMIT'
-  /** timeLimitSeconds passed. */
+  /** timeLimitSeconds passed since PreviewStarted. */
   | 'TIMEOUT';
 
 /** Exactly one of sql (one SELECT over your streams) and pipelineId (the SELECT of its INSERT; the sink is never written). */
@@ -93,7 +93,7 @@ export type PreviewInput = {
   sql?: string | null | undefined;
   /** Per stream read; streams not listed start at EARLIEST. */
   startPositions?: Array<PreviewStreamStart> | null | undefined;
-  /** At most 120. */
+  /** How long the preview runs, counted from PreviewStarted (its job running on its TaskManager); at most 120. Waiting in the queue and starting are bounded apart. */
   timeLimitSeconds?: number | null | undefined;
 };
 

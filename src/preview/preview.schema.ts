@@ -19,7 +19,7 @@ const EndReasonEnum = builder.enumType('PreviewEndReason', {
   values: {
     EOS: { description: 'The query ran to its end.' },
     ROW_LIMIT: { description: 'rowLimit rows were sent.' },
-    TIMEOUT: { description: 'timeLimitSeconds passed.' },
+    TIMEOUT: { description: 'timeLimitSeconds passed since PreviewStarted.' },
     CANCELLED: { description: 'The preview was cancelled.' },
     ERROR: { description: 'Flink (or Weir) failed the preview; see message, line and column.' },
   } as const,
@@ -47,7 +47,7 @@ const PreviewInputRef = builder.inputType('PreviewInput', {
     timeLimitSeconds: t.int({
       required: false,
       defaultValue: MAX_TIME_LIMIT_SECONDS,
-      description: `At most ${MAX_TIME_LIMIT_SECONDS}.`,
+      description: `How long the preview runs, counted from PreviewStarted (its job running on its TaskManager); at most ${MAX_TIME_LIMIT_SECONDS}. Waiting in the queue and starting are bounded apart.`,
     }),
   }),
 });

@@ -76,6 +76,12 @@ interface Submission {
 
 /** Submissions of one preview at most (see LandedOnUsedTaskManagerError). */
 const MAX_SUBMISSIONS = 3;
+/**
+ * From a lease to its job running on the leased TaskManager, at most. The time limit counts
+ * from there (PreviewStarted): a loaded cluster shortens nobody's preview, and a preview
+ * that cannot start ends with an error that says so instead of a TIMEOUT with no rows.
+ */
+const START_TIMEOUT_MS = 60 * SECOND;
 
 class Ended extends Error {
   constructor(readonly reason: EndReason, message: string | null = null, readonly line: number | null = null, readonly column: number | null = null) {
@@ -171,11 +177,14 @@ export class PreviewService {
     // No buffer: each push waits for the subscriber, so a slow client slows the fetching.
     return new Repeater<PreviewEvent>(async (push, stop) => {
       const abort = new AbortController();
-      let reason: EndReason = 'CANCELLED';
+      // Why an abort ends the preview: the subscriber left unless a timer says otherwise.
+      let why = new Ended('CANCELLED');
+      const endWith = (reason: EndReason, message: string | null = null) => {
+        why = new Ended(reason, message);
+        abort.abort();
+      };
       void stop.then(() => abort.abort());
-      const aborted = new Promise<never>((_, reject) =>
-        abort.signal.addEventListener('abort', () => reject(new Ended(reason)), { once: true }),
-      );
+      const aborted = new Promise<never>((_, reject) => abort.signal.addEventListener('abort', () => reject(why), { once: true }));
       aborted.catch(() => undefined);
       const emit = (event: PreviewEvent) => Promise.race([push(event), aborted]);
       let lease: Lease | undefined;
@@ -185,11 +194,13 @@ export class PreviewService {
       const phases: Record<string, number> = {};
       const mark = (phase: string) => (phases[phase] ??= Date.now() - started);
       let ended: PreviewEvent | undefined;
+      // One bound at a time: from each lease the start's, from the job running the time limit.
+      const bound = (ms: number, reason: EndReason, message: string | null = null) => {
+        clearTimeout(timer);
+        timer = setTimeout(() => endWith(reason, message), ms);
+      };
+      const running = () => bound(plan.timeLimitMs, 'TIMEOUT');
       try {
-        timer = setTimeout(() => {
-          reason = 'TIMEOUT';
-          abort.abort();
-        }, plan.timeLimitMs);
         const endpoints = await Promise.race([deps.cluster.start(), aborted]);
         mark('cluster');
         for (let attempt = 1; ; attempt += 1) {
@@ -198,8 +209,9 @@ export class PreviewService {
             aborted,
           ]);
           mark('lease');
+          bound(START_TIMEOUT_MS, 'ERROR', `The preview job did not start running on its TaskManager within ${START_TIMEOUT_MS / SECOND} s`);
           try {
-            await this.execute(plan, deps, endpoints, lease, run, emit, aborted, mark);
+            await this.execute(plan, deps, endpoints, lease, run, emit, aborted, mark, running);
             break;
           } catch (error) {
             // Flink chose a TaskManager whose preview had just ended by itself (its slot
@@ -213,10 +225,9 @@ export class PreviewService {
         }
         ended = { type: 'PreviewEnded', reason: 'EOS', message: null, line: null, column: null };
       } catch (error) {
-        if (error instanceof Ended) {
-          ended = { type: 'PreviewEnded', reason: error.reason, message: error.reason === 'ERROR' ? error.message : null, line: error.line, column: error.column };
-        } else if (abort.signal.aborted) {
-          ended = { type: 'PreviewEnded', reason, message: null, line: null, column: null };
+        const end = error instanceof Ended ? error : abort.signal.aborted ? why : undefined;
+        if (end) {
+          ended = { type: 'PreviewEnded', reason: end.reason, message: end.reason === 'ERROR' ? end.message : null, line: end.line, column: end.column };
         } else {
           const statement = error instanceof FlinkStatementError ? error : undefined;
           if (!statement) log.error({ err: error }, 'preview failed');
@@ -236,7 +247,7 @@ export class PreviewService {
           await Promise.race([push(ended), sleep(5 * SECOND)]).catch(() => undefined);
         }
         await cleanup;
-        log.info({ reason: ended?.type === 'PreviewEnded' ? ended.reason : reason, ms: Date.now() - started, phases }, 'preview ended');
+        log.info({ reason: ended?.type === 'PreviewEnded' ? ended.reason : why.reason, ms: Date.now() - started, phases }, 'preview ended');
         stop();
       }
     });
@@ -251,6 +262,7 @@ export class PreviewService {
     emit: (event: PreviewEvent) => Promise<unknown>,
     aborted: Promise<never>,
     mark: (phase: string) => void,
+    running: () => void,
   ): Promise<void> {
     const client = new SqlGatewayClient(endpoints.gatewayUrl);
     run.client = client;
@@ -299,6 +311,7 @@ export class PreviewService {
         lease.landed(where);
       }
       mark('landed');
+      running();
       await emit({ type: 'PreviewStarted', columns: columns ?? [], taskManager: lease.taskManagerId, leaseMs: lease.leaseMs });
       let sent = 0;
       const backoff = new FetchBackoff();
