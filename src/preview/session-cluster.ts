@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../platform/logger.js';
+import { freePort } from '../platform/net.js';
 import { SECOND } from '../platform/time.js';
 import type { FlinkDistribution } from '../runtime/local/flink-distribution.js';
 import { findMarkedProcesses, markerArg, spawnDetached, stopProcess } from '../runtime/local/processes.js';
@@ -38,17 +38,6 @@ export interface SessionClusterOptions {
 
 export class PreviewClusterError extends Error {
   override readonly name = 'PreviewClusterError';
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
 }
 
 /**

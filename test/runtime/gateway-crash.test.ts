@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeId } from '../../src/graphql/global-id.js';
+import { freePort } from '../../src/platform/net.js';
 import { processesOfScope } from '../../src/runtime/local/processes.js';
 import { waitFor } from '../helpers/local.js';
 
@@ -18,16 +18,6 @@ let dataDir: string;
 let port: number;
 let gateway: ChildProcess | undefined;
 let key: string;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port: p } = server.address() as { port: number };
-      server.close(() => resolve(p));
-    });
-    server.once('error', reject);
-  });
-}
 
 async function startGateway(): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {

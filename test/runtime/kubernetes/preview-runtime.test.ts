@@ -1,5 +1,4 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
@@ -8,6 +7,7 @@ import { ConfigError, loadConfig } from '../../../src/config.js';
 import { openDatabase, type DatabaseHandle } from '../../../src/platform/database.js';
 import { createLogger } from '../../../src/platform/logger.js';
 import { migrateToLatest } from '../../../src/platform/migrator.js';
+import { freePort } from '../../../src/platform/net.js';
 import { createRuntime, type RuntimeParts } from '../../../src/runtime/create-runtime.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { startKubeTestEnv, type KubeTestEnv } from '../../helpers/kube.js';
@@ -18,15 +18,6 @@ const PREVIEW = `subscription ($input: PreviewInput!) { preview(input: $input) {
   __typename
   ... on PreviewQueued { position }
   ... on PreviewEnded { reason message } } }`;
-
-/** A port nothing listens on (taken from the OS, then closed). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as import('node:net').AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const DEPLOY = resolve(import.meta.dirname, '../../../deploy');
 const REQUIRED = { WEIR_RUNTIME: 'kubernetes', WEIR_K8S_STORAGE_DIR: 's3://weir-flink', WEIR_K8S_KAFKA_BOOTSTRAP: 'kafka:9092' };
@@ -90,7 +81,7 @@ describe('previews on the Kubernetes runtime, from configuration', () => {
     dir = await mkdtemp(join(tmpdir(), 'weir-preview-runtime-'));
     const kubeconfig = join(dir, 'kubeconfig');
     await writeFile(kubeconfig, env.kubeConfigFor(gatewayToken).exportConfig(), { mode: 0o600 });
-    jobManagerUrl = `http://127.0.0.1:${await closedPort()}`;
+    jobManagerUrl = `http://127.0.0.1:${await freePort()}`;
     const config = loadConfig({
       NODE_ENV: 'test',
       LOG_LEVEL: 'silent',
