@@ -16,7 +16,8 @@ export interface KubernetesSessionClusterOptions {
  * The preview session cluster on Kubernetes as the preview service sees it: `start()`
  * applies the FlinkDeployment and the SQL Gateway once (server-side apply, so a restarted
  * gateway changes nothing) and says where they answer. It does not wait for them: the
- * pool waits for the JobManager, and a preview for the SQL Gateway.
+ * pool waits for the JobManager, and a preview (30 s at most) for the SQL Gateway to take
+ * its session.
  *
  * `close()` leaves the cluster running. It is shared platform infrastructure, kept warm
  * across gateway restarts and rolling updates (and by every replica); removing it is an
@@ -47,6 +48,16 @@ export class KubernetesSessionCluster implements PreviewCluster {
   /** Deletes a TaskManager pod of this cluster (see KubernetesPreviewCluster.retireTaskManager). */
   retireTaskManager(podName: string): Promise<boolean> {
     return this.options.cluster.retireTaskManager(podName);
+  }
+
+  /** Records on a TaskManager pod that it was leased (see KubernetesPreviewCluster.markLeased). */
+  markLeased(podName: string): Promise<boolean> {
+    return this.options.cluster.markLeased(podName);
+  }
+
+  /** Those of the named TaskManager pods that were ever leased. */
+  leasedTaskManagers(podNames: readonly string[]): Promise<Set<string>> {
+    return this.options.cluster.leasedTaskManagers(podNames);
   }
 
   async close(): Promise<void> {

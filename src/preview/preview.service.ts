@@ -74,6 +74,19 @@ interface Submission {
   jobId?: string;
 }
 
+/** How a preview's run talks back to it. */
+interface RunControl {
+  /** Sends an event to the subscriber (waits for it to be taken). */
+  readonly emit: (event: PreviewEvent) => Promise<unknown>;
+  /** Rejects when the preview ends from outside (subscriber gone, a bound reached). */
+  readonly aborted: Promise<never>;
+  readonly signal: AbortSignal;
+  /** Notes when a phase ended (logged with the preview's end). */
+  readonly mark: (phase: string) => void;
+  /** The job runs on its TaskManager: the time limit starts. */
+  readonly running: () => void;
+}
+
 /** Submissions of one preview at most (see LandedOnUsedTaskManagerError). */
 const MAX_SUBMISSIONS = 3;
 /**
@@ -82,6 +95,8 @@ const MAX_SUBMISSIONS = 3;
  * that cannot start ends with an error that says so instead of a TIMEOUT with no rows.
  */
 const START_TIMEOUT_MS = 60 * SECOND;
+/** How long a preview waits for a SQL Gateway that does not answer yet (on Kubernetes, its pod may be starting). */
+const GATEWAY_WAIT_MS = 30 * SECOND;
 
 class Ended extends Error {
   constructor(readonly reason: EndReason, message: string | null = null, readonly line: number | null = null, readonly column: number | null = null) {
@@ -211,7 +226,7 @@ export class PreviewService {
           mark('lease');
           bound(START_TIMEOUT_MS, 'ERROR', `The preview job did not start running on its TaskManager within ${START_TIMEOUT_MS / SECOND} s`);
           try {
-            await this.execute(plan, deps, endpoints, lease, run, emit, aborted, mark, running);
+            await this.execute(plan, deps, endpoints, lease, run, { emit, aborted, signal: abort.signal, mark, running });
             break;
           } catch (error) {
             // Flink chose a TaskManager whose preview had just ended by itself (its slot
@@ -259,10 +274,7 @@ export class PreviewService {
     endpoints: PreviewEndpoints,
     lease: Lease,
     run: Submission,
-    emit: (event: PreviewEvent) => Promise<unknown>,
-    aborted: Promise<never>,
-    mark: (phase: string) => void,
-    running: () => void,
+    { emit, aborted, signal, mark, running }: RunControl,
   ): Promise<void> {
     const client = new SqlGatewayClient(endpoints.gatewayUrl);
     run.client = client;
@@ -276,7 +288,7 @@ export class PreviewService {
         'execution.runtime-mode': 'streaming',
         'restart-strategy.type': 'none',
         'pipeline.name': `weir-preview-${plan.actor.accountId}`,
-      });
+      }, { waitMs: GATEWAY_WAIT_MS, signal });
       mark('session');
       for (const stream of plan.streams) {
         const topic = deps.storage.topicFor(plan.actor.accountId, stream.id);

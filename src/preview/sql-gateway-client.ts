@@ -25,6 +25,27 @@ export interface ResultPage {
   readonly nextToken: number | undefined;
 }
 
+/** The SQL Gateway did not answer at all (not up yet, or down). */
+export class SqlGatewayUnavailableError extends Error {
+  override readonly name = 'SqlGatewayUnavailableError';
+}
+
+const GATEWAY_NOT_READY = new Set([502, 503, 504]);
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** A connection that failed, or a proxy saying that what is behind it is not there yet. */
+function notUpYet(error: unknown): boolean {
+  if (error instanceof FlinkRestError) return GATEWAY_NOT_READY.has(error.status);
+  const code = (error as { cause?: { code?: string } }).cause?.code;
+  return error instanceof TypeError && code !== undefined && UNREACHABLE.has(code);
+}
+
+function describe(error: unknown): string {
+  const code = (error as { cause?: { code?: string } }).cause?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  return code ? `${message} (${code})` : message;
+}
+
 /** Flink refused or failed a statement; `line`/`column` where Flink names a position. */
 export class FlinkStatementError extends Error {
   override readonly name = 'FlinkStatementError';
@@ -49,12 +70,31 @@ export class SqlGatewayClient {
     return `${this.baseUrl}/v2${path}`;
   }
 
-  async openSession(name: string, properties: Record<string, string>): Promise<string> {
-    const body = await flinkJson<{ sessionHandle: string }>(this.url('/sessions'), {
-      method: 'POST',
-      body: { sessionName: name, properties },
-    });
-    return body.sessionHandle;
+  /**
+   * Opens a session. While the SQL Gateway is not up yet (refused, unreachable, or 502/503/504
+   * from a proxy in front of it: on Kubernetes its pod may still be starting) it tries again,
+   * for `waitMs` at most, then says so.
+   */
+  async openSession(name: string, properties: Record<string, string>, options: { waitMs?: number; signal?: AbortSignal } = {}): Promise<string> {
+    const waitMs = options.waitMs ?? 0;
+    const deadline = Date.now() + waitMs;
+    for (let pause = 50; ; pause = Math.min(pause * 2, SECOND)) {
+      try {
+        const body = await flinkJson<{ sessionHandle: string }>(this.url('/sessions'), {
+          method: 'POST',
+          body: { sessionName: name, properties },
+        });
+        return body.sessionHandle;
+      } catch (error) {
+        if (waitMs === 0 || !notUpYet(error) || options.signal?.aborted) throw error;
+        if (Date.now() + pause > deadline) {
+          throw new SqlGatewayUnavailableError(`The SQL Gateway (${this.baseUrl}) did not answer within ${Math.round(waitMs / SECOND)} s: ${describe(error)}`, {
+            cause: error,
+          });
+        }
+        await sleep(pause, undefined, { signal: options.signal }).catch(() => undefined);
+      }
+    }
   }
 
   async closeSession(session: string): Promise<void> {
