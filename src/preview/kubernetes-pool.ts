@@ -12,6 +12,10 @@ export interface TaskManagerPods {
   start(): Promise<PreviewEndpoints>;
   /** Deletes the TaskManager's pod (its name is the TaskManager id); false if already gone. */
   retireTaskManager(podName: string): Promise<boolean>;
+  /** Records on the pod that it was leased, so that a restarted gateway retires it; false if gone. */
+  markLeased(podName: string): Promise<boolean>;
+  /** Those of the named pods that carry that record. */
+  leasedTaskManagers(podNames: readonly string[]): Promise<Set<string>>;
 }
 
 export interface KubernetesPoolOptions {
@@ -43,9 +47,10 @@ interface TaskManagerInfo {
  * leased one by deleting its pod; Flink then starts a replacement.
  *
  * Fresh means: listed with every slot free and never leased, landed on or retired by
- * this gateway. At start (a restarted gateway) and after every retirement, TaskManagers
- * that a job the JobManager still knows ran on are retired too, and at start also those
- * with a busy slot. One gateway per preview cluster: the submission lock is in-process.
+ * this gateway. A lease is also recorded on the pod (an annotation). At start (a
+ * restarted gateway) and after every retirement, TaskManagers that a job the JobManager
+ * still knows ran on are retired too, and at start also those with a busy slot or a pod
+ * that records a lease. One gateway per preview cluster: the submission lock is in-process.
  */
 export class KubernetesTaskManagerPool implements PreviewPool {
   private readonly queue: LeaseQueue<PooledTaskManager>;
@@ -57,6 +62,8 @@ export class KubernetesTaskManagerPool implements PreviewPool {
   private readonly pollIntervalMs: number;
   private readonly retireTimeoutMs: number;
   private readonly stop = new AbortController();
+  /** Leases being recorded on their pods. */
+  private readonly marking = new Set<Promise<void>>();
   private jobManagerUrl: string | undefined;
   private started: Promise<void> | undefined;
   private polling: Promise<void> | undefined;
@@ -77,6 +84,7 @@ export class KubernetesTaskManagerPool implements PreviewPool {
         await this.sweep().catch((error) => this.log.warn({ err: error }, 'looking for used TaskManagers failed'));
       },
       adopt: (id) => (this.used.has(id) ? undefined : { id, state: 'idle' }),
+      leased: (tm) => this.markLeased(tm.id),
     });
   }
 
@@ -113,6 +121,21 @@ export class KubernetesTaskManagerPool implements PreviewPool {
     this.queue.close();
     this.stop.abort();
     await this.polling;
+    await Promise.all(this.marking);
+  }
+
+  /**
+   * Records the lease on the pod, off the preview's critical path: a restarted gateway
+   * retires the pod even after the JobManager forgot the job (an hour after it ended).
+   * A failure only weakens that, so it is logged, not thrown.
+   */
+  private markLeased(id: string): void {
+    const marked = this.options.cluster
+      .markLeased(id)
+      .then(() => undefined)
+      .catch((error: unknown) => this.log.warn({ err: error, taskManager: id }, 'recording a preview lease on its pod failed'))
+      .finally(() => this.marking.delete(marked));
+    this.marking.add(marked);
   }
 
   private url(path: string): string {
@@ -206,10 +229,12 @@ export class KubernetesTaskManagerPool implements PreviewPool {
 
   /**
    * Retires the listed TaskManagers a job the JobManager knows (running or ended) ran on,
-   * and at start also those with a busy slot. Leased ones are left to their previews.
+   * and at start also those with a busy slot or a pod that records a lease (an earlier
+   * gateway's). Leased ones are left to their previews.
    */
   private async retireUsed(listing: readonly TaskManagerInfo[], atStart: boolean): Promise<void> {
     const ran = await this.placements.taskManagersOfJobs(this.url(''));
+    if (atStart) for (const id of await this.options.cluster.leasedTaskManagers(listing.map((tm) => tm.id))) ran.add(id);
     for (const id of ran) this.used.add(id);
     const victims = listing.filter((tm) => {
       const state = this.queue.get(tm.id)?.state;

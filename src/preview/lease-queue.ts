@@ -28,6 +28,8 @@ export interface LeaseQueueOptions<T extends PooledTaskManager> {
    * if it never ran anything, and the lease moves to it. Unset: such a landing fails.
    */
   readonly adopt?: (id: string) => T | undefined;
+  /** A TaskManager was leased (granted, or a lease moved to it): the pool may record that where it outlives the gateway. */
+  readonly leased?: (tm: T) => void;
   /** Supply or demand changed (a waiter came or went, a window ended, a TaskManager went). */
   readonly onChange?: () => void;
 }
@@ -238,6 +240,7 @@ export class LeaseQueue<T extends PooledTaskManager> {
           continue;
         }
         tm.state = 'leased';
+        this.options.leased?.(tm);
         this.leasesByAccount.set(waiter.accountId, this.held(waiter.accountId) + 1);
         waiter.grant((w) => this.makeLease(tm, w, unlock));
       }
@@ -278,6 +281,7 @@ export class LeaseQueue<T extends PooledTaskManager> {
             log.info({ leased: tm.id, landed: landedOn.id }, 'preview landed on another fresh TaskManager; lease moved');
             tm.state = 'idle';
             landedOn.state = 'leased';
+            queue.options.leased?.(landedOn);
             tm = landedOn;
             return;
           }

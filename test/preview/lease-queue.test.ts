@@ -6,6 +6,7 @@ import { LandedOnUsedTaskManagerError } from '../../src/preview/preview-backend.
 /** The queue alone (no Flink): TaskManagers are records, retirement is a recorded call. */
 function queue(queueTimeoutMs = 60_000) {
   const retired: string[] = [];
+  const leased: string[] = [];
   let retiring: ((tm: PooledTaskManager) => Promise<void>) | undefined;
   const q = new LeaseQueue<PooledTaskManager>({
     queueTimeoutMs,
@@ -14,8 +15,9 @@ function queue(queueTimeoutMs = 60_000) {
       await retiring?.(tm);
       retired.push(tm.id);
     },
+    leased: (tm) => leased.push(tm.id),
   });
-  return { q, retired, onRetire: (fn: (tm: PooledTaskManager) => Promise<void>) => (retiring = fn) };
+  return { q, retired, leased, onRetire: (fn: (tm: PooledTaskManager) => Promise<void>) => (retiring = fn) };
 }
 
 describe('LeaseQueue', () => {
@@ -65,12 +67,14 @@ describe('LeaseQueue', () => {
   });
 
   it('moves the lease to another fresh TaskManager the job landed on, and refuses a used one', async () => {
-    const { q, retired } = queue();
+    const { q, retired, leased } = queue();
     q.add({ id: 'tm-1', state: 'idle' });
     q.add({ id: 'tm-2', state: 'idle' });
     const lease = await q.lease('a', 5);
     lease.landed(['tm-2']);
     expect(lease.taskManagerId).toBe('tm-2');
+    // The pool heard of both: the one granted, and the one the lease moved to.
+    expect(leased).toEqual(['tm-1', 'tm-2']);
     await lease.release();
     expect(retired).toEqual(['tm-2']);
     expect(q.get('tm-1')?.state).toBe('idle');

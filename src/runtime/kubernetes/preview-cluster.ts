@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { CoreV1Api, KubernetesObjectApi, PatchStrategy, setHeaderOptions, type KubeConfig, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
 import { FLINK_API_VERSION, type FlinkDeploymentObject } from './flink-deployment.js';
 import { isNotFound } from './kube-errors.js';
 import { FIELD_MANAGER, JOB_MANAGER_SIZE, TASK_SIZES, managedLabels, type PodSize } from './kubernetes-options.js';
@@ -46,7 +46,14 @@ export interface KubernetesPreviewClusterOptions {
   readonly fieldManager?: string;
 }
 
-/** `retireTaskManager` was asked to delete a pod that is not one of this cluster's TaskManagers. */
+/**
+ * On a TaskManager pod leased to a preview: when (ISO 8601). It outlives the gateway and
+ * the JobManager's memory of the job (about an hour), so a restarted gateway retires the
+ * pod even when nothing else says that it ran a preview.
+ */
+export const LEASED_ANNOTATION = 'weir.dev/preview-leased-at';
+
+/** `retireTaskManager` or `markLeased` was given a pod that is not one of this cluster's TaskManagers. */
 export class NotAPreviewTaskManagerError extends Error {
   override readonly name = 'NotAPreviewTaskManagerError';
 }
@@ -292,19 +299,8 @@ export class KubernetesPreviewCluster {
    * pod is already gone.
    */
   async retireTaskManager(podName: string): Promise<boolean> {
-    let pod;
-    try {
-      pod = await this.core.readNamespacedPod({ name: podName, namespace: this.namespace });
-    } catch (error) {
-      if (isNotFound(error)) return false;
-      throw error;
-    }
-    const labels = pod.metadata?.labels ?? {};
-    if (labels[FLINK_LABEL_APP] !== this.name || labels[FLINK_LABEL_COMPONENT] !== 'taskmanager') {
-      throw new NotAPreviewTaskManagerError(
-        `pod ${this.namespace}/${podName} is not a TaskManager of the preview cluster ${this.name}`,
-      );
-    }
+    const pod = await this.taskManagerPod(podName);
+    if (!pod) return false;
     try {
       await this.core.deleteNamespacedPod({
         name: podName,
@@ -318,6 +314,53 @@ export class KubernetesPreviewCluster {
       if (isNotFound(error)) return false;
       throw error;
     }
+  }
+
+  /**
+   * Annotates a TaskManager pod as leased (LEASED_ANNOTATION). Refuses any pod that is not
+   * one of this cluster's TaskManagers; returns false if the pod is already gone.
+   */
+  async markLeased(podName: string, at = new Date()): Promise<boolean> {
+    if (!(await this.taskManagerPod(podName))) return false;
+    try {
+      await this.core.patchNamespacedPod(
+        { name: podName, namespace: this.namespace, body: { metadata: { annotations: { [LEASED_ANNOTATION]: at.toISOString() } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      return true;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw error;
+    }
+  }
+
+  /** Those of the named pods that are this cluster's TaskManagers and were leased (LEASED_ANNOTATION). */
+  async leasedTaskManagers(podNames: readonly string[]): Promise<Set<string>> {
+    const pods = await Promise.all(
+      podNames.map((name) =>
+        this.taskManagerPod(name).catch((error: unknown) => {
+          if (error instanceof NotAPreviewTaskManagerError) return undefined;
+          throw error;
+        }),
+      ),
+    );
+    return new Set(pods.filter((pod) => pod?.metadata?.annotations?.[LEASED_ANNOTATION]).map((pod) => pod!.metadata!.name!));
+  }
+
+  /** The pod if it is one of this cluster's TaskManagers; undefined if gone; throws for any other pod. */
+  private async taskManagerPod(podName: string): Promise<V1Pod | undefined> {
+    let pod: V1Pod;
+    try {
+      pod = await this.core.readNamespacedPod({ name: podName, namespace: this.namespace });
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+    const labels = pod.metadata?.labels ?? {};
+    if (labels[FLINK_LABEL_APP] !== this.name || labels[FLINK_LABEL_COMPONENT] !== 'taskmanager') {
+      throw new NotAPreviewTaskManagerError(`pod ${this.namespace}/${podName} is not a TaskManager of the preview cluster ${this.name}`);
+    }
+    return pod;
   }
 
   /**

@@ -4,7 +4,7 @@ import { createLogger } from '../../../src/platform/logger.js';
 import { KubernetesTaskManagerPool, type KubernetesPoolOptions } from '../../../src/preview/kubernetes-pool.js';
 import { KubernetesSessionCluster } from '../../../src/preview/kubernetes-session-cluster.js';
 import { LandedOnUsedTaskManagerError } from '../../../src/preview/preview-backend.js';
-import { KubernetesPreviewCluster } from '../../../src/runtime/kubernetes/preview-cluster.js';
+import { KubernetesPreviewCluster, LEASED_ANNOTATION } from '../../../src/runtime/kubernetes/preview-cluster.js';
 import { startKubeTestEnv, waitFor, type KubeTestEnv } from '../../helpers/kube.js';
 import { FakeJobManager } from './fake-jobmanager.js';
 import { clients, createPod, PLATFORM_NAMESPACE, podExists as podExistsIn, previewClusterOptions, setUpPlatform } from './fixtures.js';
@@ -54,24 +54,26 @@ describe('KubernetesTaskManagerPool against the real apiserver', () => {
     for (let i = 1; i <= pods; i += 1) names.push(await taskManagerPod(name, i));
     const sessionCluster = new KubernetesPreviewCluster(previewClusterOptions(gateway, { name }));
     const cluster = new KubernetesSessionCluster({ cluster: sessionCluster, jobManagerUrl: jm.url });
-    const pool = new KubernetesTaskManagerPool({
-      cluster,
-      queueTimeoutMs: 20_000,
-      pollIntervalMs: 50,
-      retireTimeoutMs: 10_000,
-      logger,
-      ...options,
-    });
-    cleanups.push(async () => {
-      await pool.close();
-      await jm.stop();
-    });
+    const newPool = () => {
+      const pool = new KubernetesTaskManagerPool({
+        cluster,
+        queueTimeoutMs: 20_000,
+        pollIntervalMs: 50,
+        retireTimeoutMs: 10_000,
+        logger,
+        ...options,
+      });
+      cleanups.push(() => pool.close());
+      return pool;
+    };
+    cleanups.push(() => jm.stop());
+    const pool = newPool();
     const addPod = async () => {
       const pod = await taskManagerPod(name, names.length + 1);
       names.push(pod);
       return pod;
     };
-    return { name, jm, pool, pods: names, addPod };
+    return { name, jm, pool, pods: names, addPod, newPool };
   }
 
   const idle = (pool: KubernetesTaskManagerPool, count: number) =>
@@ -223,6 +225,36 @@ describe('KubernetesTaskManagerPool against the real apiserver', () => {
     expect(lease.taskManagerId).toBe(fresh);
     lease.landed([fresh]);
     await lease.release();
+  }, 60_000);
+
+  it('a restarted gateway retires a TaskManager an earlier one leased, even when the JobManager forgot the job', async () => {
+    const { jm, pool, pods, newPool } = await setup(2);
+    await pool.start();
+    await idle(pool, 2);
+    const lease = await pool.lease('account-a', 1);
+    const leased = lease.taskManagerId;
+    lease.landed([leased]);
+    // Recorded on the pod with the gateway's own token.
+    await waitFor('the lease recorded on the pod', async () => {
+      const pod = await kube.core.readNamespacedPod({ name: leased, namespace: PLATFORM_NAMESPACE });
+      return pod.metadata?.annotations?.[LEASED_ANNOTATION] !== undefined;
+    });
+    const fresh = pods.find((p) => p !== leased)!;
+    const other = await kube.core.readNamespacedPod({ name: fresh, namespace: PLATFORM_NAMESPACE });
+    expect(other.metadata?.annotations?.[LEASED_ANNOTATION]).toBeUndefined();
+
+    // The gateway dies with the lease held; its job ended long ago: the JobManager lists
+    // the TaskManager with its slot free and knows no job that ran there.
+    await pool.close();
+    expect([...jm.jobs.keys()]).toEqual([]);
+    const successor = newPool();
+    await successor.start();
+    expect(await jm.pods()).toEqual([fresh]);
+    expect(successor.stats()).toMatchObject({ idle: 1, leased: 0, retiring: 0 });
+    const next = await successor.lease('account-a', 1);
+    expect(next.taskManagerId).toBe(fresh);
+    next.landed([fresh]);
+    await next.release();
   }, 60_000);
 
   it('a preview that ended before it saw where its job ran: the release retires that TaskManager too', async () => {
