@@ -65,10 +65,15 @@ export class Reconciler {
           if (!spec) continue;
           await this.runtime.apply(spec);
           applied += 1;
+          const wasUp = job.actual_state === 'RUNNING' || job.actual_state === 'RECOVERING';
           // Version 0 (spec versions start at 1) is a job whose apply stopped partway, say
-          // when the gateway died: this pass finishes it, nothing about its spec changed.
-          if (seen) await record(job, 'RECOVERING', seen.specVersion === 0 ? 'Completing a half-made deployment.' : 'Redeploying a changed spec.');
-          else if (job.actual_state === 'RUNNING' || job.actual_state === 'RECOVERING') {
+          // when the gateway died: this pass finishes it, nothing about its spec changed. A
+          // first activation finished that way is still just starting.
+          if (seen?.specVersion === 0) {
+            log.info('completing a half-made deployment');
+            await record(job, wasUp ? 'RECOVERING' : 'STARTING', wasUp ? 'Completing a half-made deployment.' : null);
+          } else if (seen) await record(job, 'RECOVERING', 'Redeploying a changed spec.');
+          else if (wasUp) {
             await record(job, 'RECOVERING', 'The job stopped unexpectedly; restarting it from its latest checkpoint.');
           } else await record(job, 'STARTING', null);
         } else if (seen) {

@@ -154,7 +154,7 @@ describe('reconciler', () => {
     await t.app.reconciler.pass();
   });
 
-  it('says it completes a half-made deployment (the runtime holds it at version 0), not that the spec changed', async () => {
+  it('completes a half-made deployment (the runtime holds it at version 0) without saying the spec changed', async () => {
     const uuid = decodeId(pipelineId, 'Pipeline');
     runtime.failNextApply = new Error('the gateway died halfway');
     await t.gql('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
@@ -169,6 +169,16 @@ describe('reconciler', () => {
       reason: null,
       spec: undefined as never,
     });
+    await t.app.reconciler.pass();
+    expect(runtime.jobs.get(uuid)).toMatchObject({ specVersion: 1 });
+    // A first activation: it never ran, so it is still starting.
+    expect(await state()).toMatchObject({ actualState: 'STARTING', actualReason: null });
+
+    // One that was running when a later apply stopped partway is recovering.
+    runtime.jobs.set(uuid, { ...runtime.jobs.get(uuid)!, phase: 'RUNNING' });
+    await t.app.reconciler.pass();
+    expect((await state()).actualState).toBe('RUNNING');
+    runtime.jobs.set(uuid, { ...runtime.jobs.get(uuid)!, specVersion: 0, phase: 'STARTING' });
     await t.app.reconciler.pass();
     expect(runtime.jobs.get(uuid)).toMatchObject({ specVersion: 1 });
     expect(await state()).toMatchObject({ actualState: 'RECOVERING', actualReason: 'Completing a half-made deployment.' });
