@@ -20,12 +20,13 @@ export class FlinkRestError extends Error {
  */
 export async function flinkJson<T = any>(
   url: string,
-  init: { method?: string; body?: unknown; timeoutMs?: number } = {},
+  init: { method?: string; body?: unknown; timeoutMs?: number; signal?: AbortSignal | undefined } = {},
 ): Promise<T> {
+  const timeout = AbortSignal.timeout(init.timeoutMs ?? 10 * SECOND);
   const response = await fetch(url, {
     method: init.method ?? 'GET',
     ...(init.body !== undefined ? { body: JSON.stringify(init.body), headers: { 'content-type': 'application/json' } } : {}),
-    signal: AbortSignal.timeout(init.timeoutMs ?? 10 * SECOND),
+    signal: init.signal ? AbortSignal.any([timeout, init.signal]) : timeout,
   });
   const text = await response.text();
   const parsed = text.trim() === '' ? {} : (parseStoredJson(text) as any);

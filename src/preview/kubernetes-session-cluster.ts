@@ -1,5 +1,11 @@
+import type { Logger } from '../platform/logger.js';
+import { SECOND } from '../platform/time.js';
 import type { KubernetesPreviewCluster } from '../runtime/kubernetes/preview-cluster.js';
 import type { PreviewCluster, PreviewEndpoints } from './preview-backend.js';
+import { warmUpGateway } from './sql-gateway-client.js';
+
+/** How long the warm-up waits for a SQL Gateway pod that is still starting. */
+const WARM_UP_WAIT_MS = 300 * SECOND;
 
 export interface KubernetesSessionClusterOptions {
   readonly cluster: KubernetesPreviewCluster;
@@ -10,6 +16,7 @@ export interface KubernetesSessionClusterOptions {
    */
   readonly jobManagerUrl?: string | undefined;
   readonly gatewayUrl?: string | undefined;
+  readonly logger: Logger;
 }
 
 /**
@@ -17,7 +24,9 @@ export interface KubernetesSessionClusterOptions {
  * applies the FlinkDeployment and the SQL Gateway once (server-side apply, so a restarted
  * gateway changes nothing) and says where they answer. It does not wait for them: the
  * pool waits for the JobManager, and a preview (30 s at most) for the SQL Gateway to take
- * its session.
+ * its session. Once applied, it warms the SQL Gateway up in the background (see
+ * warmUpGateway), so the first preview after a gateway start does not pay for the
+ * planner's first run.
  *
  * `close()` leaves the cluster running. It is shared platform infrastructure, kept warm
  * across gateway restarts and rolling updates (and by every replica); removing it is an
@@ -26,15 +35,32 @@ export interface KubernetesSessionClusterOptions {
  */
 export class KubernetesSessionCluster implements PreviewCluster {
   private ensured: Promise<void> | undefined;
+  private readonly stop = new AbortController();
+  /** The SQL Gateway's warm-up after the first start (tests); never rejects. */
+  warmedUp: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: KubernetesSessionClusterOptions) {}
 
   start(): Promise<PreviewEndpoints> {
-    this.ensured ??= this.options.cluster.ensure().catch((error: unknown) => {
-      this.ensured = undefined;
-      throw error;
-    });
+    this.ensured ??= this.options.cluster.ensure().then(
+      () => this.warmUp(),
+      (error: unknown) => {
+        this.ensured = undefined;
+        throw error;
+      },
+    );
     return this.ensured.then(() => this.endpoints());
+  }
+
+  private warmUp(): void {
+    const log = this.options.logger;
+    const { gatewayUrl } = this.endpoints();
+    this.warmedUp = warmUpGateway(gatewayUrl, { waitMs: WARM_UP_WAIT_MS, signal: this.stop.signal }).then(
+      (ms) => log.info({ ms, gatewayUrl }, 'preview SQL Gateway warmed up'),
+      (error: unknown) => {
+        if (!this.stop.signal.aborted) log.warn({ err: error, gatewayUrl }, 'preview SQL Gateway warm-up failed (the first preview will be slower)');
+      },
+    );
   }
 
   endpoints(): PreviewEndpoints {
@@ -60,8 +86,10 @@ export class KubernetesSessionCluster implements PreviewCluster {
     return this.options.cluster.leasedTaskManagers(podNames);
   }
 
+  /** Stops the warm-up if it still runs; the cluster stays (see the class comment). */
   async close(): Promise<void> {
-    // Nothing to stop here: see the class comment.
+    this.stop.abort();
+    await this.warmedUp;
   }
 }
 

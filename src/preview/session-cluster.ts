@@ -10,7 +10,7 @@ import { SECOND } from '../platform/time.js';
 import type { FlinkDistribution } from '../runtime/local/flink-distribution.js';
 import { findMarkedProcesses, markerArg, spawnDetached, stopProcess } from '../runtime/local/processes.js';
 import { flinkJson } from './flink-json.js';
-import { SqlGatewayClient } from './sql-gateway-client.js';
+import { warmUpGateway } from './sql-gateway-client.js';
 
 const MEMORY_FILE = fileURLToPath(new URL('../../flink/memory.json', import.meta.url));
 
@@ -228,29 +228,6 @@ export class SessionCluster {
     await this.stopProcesses();
     for (const role of ['jm', 'gw', 'tm']) await rm(join(this.options.dir, role), { recursive: true, force: true });
   }
-}
-
-/**
- * Plans a Kafka/JSON preview in a throwaway session, so the SQL Gateway has loaded and
- * run its planner before the first user waits on it (≈2 s of a first preview otherwise).
- * Nothing is submitted and nothing connects to Kafka: planning does neither.
- */
-async function warmUpGateway(gatewayUrl: string): Promise<number> {
-  const started = Date.now();
-  const client = new SqlGatewayClient(gatewayUrl);
-  const session = await client.openSession('weir-warm-up', { 'execution.runtime-mode': 'streaming' });
-  try {
-    await client.execute(
-      session,
-      "CREATE TEMPORARY TABLE warm_up (id BIGINT, amount DECIMAL(12, 2), who STRING) WITH ('connector' = 'kafka', " +
-        "'topic' = 'weir-warm-up', 'properties.bootstrap.servers' = '127.0.0.1:9', 'scan.startup.mode' = 'earliest-offset', " +
-        "'format' = 'json')",
-    );
-    await client.execute(session, 'EXPLAIN PLAN FOR SELECT who, COUNT(*), SUM(amount) FROM warm_up WHERE id > 0 GROUP BY who', 60 * SECOND);
-  } finally {
-    await client.closeSession(session).catch(() => undefined);
-  }
-  return Date.now() - started;
 }
 
 async function answers(url: string): Promise<boolean> {

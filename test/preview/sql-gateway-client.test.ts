@@ -97,6 +97,9 @@ describe('opening a session on a SQL Gateway that is not up yet', () => {
     const abort = new AbortController();
     const opening = new SqlGatewayClient(url).openSession('s', {}, { waitMs: 60_000, signal: abort.signal });
     abort.abort();
-    await expect(opening).rejects.toMatchObject({ cause: { code: 'ECONNREFUSED' } });
+    // Were it to go on trying, this would wait 60 s (and the test time out at 30 s).
+    const error = await opening.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(SqlGatewayUnavailableError);
   });
 });

@@ -92,6 +92,7 @@ export function createKubernetesPreview(
     cluster: sessionCluster,
     jobManagerUrl: settings.previewJobManagerUrl,
     gatewayUrl: settings.previewGatewayUrl,
+    logger: deps.logger.child({ component: 'preview-cluster' }),
   });
   const pool = new KubernetesTaskManagerPool({
     cluster,

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/platform/logger.js';
@@ -46,14 +48,14 @@ describe('KubernetesTaskManagerPool against the real apiserver', () => {
   const podExists = (name: string) => podExistsIn(kube.core, name);
 
   /** A preview cluster of its own (own name, own pods, own JobManager) and a pool over it. */
-  async function setup(pods: number, options: Partial<KubernetesPoolOptions> = {}) {
+  async function setup(pods: number, options: Partial<KubernetesPoolOptions> = {}, gatewayUrl = 'http://127.0.0.1:9') {
     counter += 1;
     const name = `pv-${counter}`;
     const jm = await new FakeJobManager(kube.core, PLATFORM_NAMESPACE, name).start();
     const names: string[] = [];
     for (let i = 1; i <= pods; i += 1) names.push(await taskManagerPod(name, i));
     const sessionCluster = new KubernetesPreviewCluster(previewClusterOptions(gateway, { name }));
-    const cluster = new KubernetesSessionCluster({ cluster: sessionCluster, jobManagerUrl: jm.url });
+    const cluster = new KubernetesSessionCluster({ cluster: sessionCluster, jobManagerUrl: jm.url, gatewayUrl, logger });
     const newPool = () => {
       const pool = new KubernetesTaskManagerPool({
         cluster,
@@ -66,14 +68,17 @@ describe('KubernetesTaskManagerPool against the real apiserver', () => {
       cleanups.push(() => pool.close());
       return pool;
     };
-    cleanups.push(() => jm.stop());
+    cleanups.push(async () => {
+      await cluster.close();
+      await jm.stop();
+    });
     const pool = newPool();
     const addPod = async () => {
       const pod = await taskManagerPod(name, names.length + 1);
       names.push(pod);
       return pod;
     };
-    return { name, jm, pool, pods: names, addPod, newPool };
+    return { name, jm, pool, cluster, pods: names, addPod, newPool };
   }
 
   const idle = (pool: KubernetesTaskManagerPool, count: number) =>
@@ -270,6 +275,56 @@ describe('KubernetesTaskManagerPool against the real apiserver', () => {
     await lease.release();
     expect(await jm.pods()).toEqual([]);
     expect(pool.stats()).toMatchObject({ idle: 0, leased: 0, retiring: 0 });
+  }, 60_000);
+
+  it('the session cluster warms its SQL Gateway up once, after waiting for it to answer', async () => {
+    // A SQL Gateway stand-in whose pod is still starting: the first two sessions get 503.
+    const requests: string[] = [];
+    const statements: string[] = [];
+    let unready = 2;
+    const server = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        const path = new URL(request.url!, 'http://gateway').pathname;
+        requests.push(`${request.method} ${path}`);
+        const reply = (status: number, json: unknown) => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(json));
+        if (request.method === 'POST' && path === '/v2/sessions') {
+          return unready-- > 0 ? reply(503, { errors: ['starting'] }) : reply(200, { sessionHandle: 'warm' });
+        }
+        if (request.method === 'POST' && path.endsWith('/statements')) {
+          statements.push(JSON.parse(body).statement);
+          return reply(200, { operationHandle: `op-${statements.length}` });
+        }
+        if (path.endsWith('/status')) return reply(200, { status: 'FINISHED' });
+        return reply(200, {});
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const { cluster } = await setup(0, {}, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+
+    await cluster.start();
+    await waitFor('the warm-up session closed', () => requests.includes('DELETE /v2/sessions/warm'));
+    expect(requests).toEqual([
+      'POST /v2/sessions',
+      'POST /v2/sessions',
+      'POST /v2/sessions',
+      'POST /v2/sessions/warm/statements',
+      'GET /v2/sessions/warm/operations/op-1/status',
+      'DELETE /v2/sessions/warm/operations/op-1/close',
+      'POST /v2/sessions/warm/statements',
+      'GET /v2/sessions/warm/operations/op-2/status',
+      'DELETE /v2/sessions/warm/operations/op-2/close',
+      'DELETE /v2/sessions/warm',
+    ]);
+    expect(statements[0]).toMatch(/^CREATE TEMPORARY TABLE warm_up .*'connector' = 'kafka'.*'format' = 'json'/);
+    expect(statements[1]).toMatch(/^EXPLAIN PLAN FOR SELECT who, COUNT\(\*\)/);
+
+    // Once per gateway process: a second start() applies nothing and warms nothing.
+    await cluster.start();
+    await cluster.warmedUp;
+    expect(requests).toHaveLength(10);
   }, 60_000);
 
   it('start() fails clearly while the JobManager does not answer, and can be tried again', async () => {
