@@ -301,32 +301,44 @@ export class PreviewService {
       // The first pages tell the job id and the columns; rows in them are kept.
       let token = 0;
       let columns: readonly ResultColumn[] | null = null;
-      let pending: ResultRow[] = [];
+      const pending: ResultRow[] = [];
       let eos = false;
-      while (!run.jobId || !columns) {
-        const page = await Promise.race([client.fetch(run.session, run.operation, token), aborted]);
+      const backoff = new FetchBackoff();
+      const fetchPage = async () => {
+        const page = await Promise.race([client.fetch(run.session!, run.operation!, token), aborted]);
         run.jobId ??= page.jobId ?? undefined;
         columns ??= page.columns;
         pending.push(...page.rows);
-        if (page.nextToken === undefined) {
-          eos = true;
-          break;
-        }
-        token = page.nextToken;
-        if (!page.rows.length) await Promise.race([sleep(20), aborted]);
+        if (page.nextToken === undefined) eos = true;
+        else token = page.nextToken;
+        return page.rows.length;
+      };
+      while (!eos && (!run.jobId || !columns)) {
+        if ((await fetchPage()) === 0) await Promise.race([sleep(20), aborted]);
       }
       mark('jobId');
       if (run.jobId) {
-        const where = await Promise.race([placement(endpoints.jobManagerUrl, run.jobId), aborted]);
+        // Nothing is shown until the JobManager says the job runs on the leased TaskManager,
+        // but rows are fetched (and kept, up to the row limit) while it is asked.
+        const landing: { where?: string[] } = {};
+        const placed = placement(endpoints.jobManagerUrl, run.jobId).then((where) => (landing.where = where));
+        placed.catch(() => undefined);
+        while (!landing.where) {
+          if (eos || pending.length >= plan.rowLimit) {
+            await Promise.race([placed, aborted]);
+            continue;
+          }
+          const wait = backoff.next(await fetchPage());
+          if (!landing.where && wait > 0) await Promise.race([placed, sleep(wait), aborted]);
+        }
         // landed() ends the submission window, whether it accepts or throws.
         landed = true;
-        lease.landed(where);
+        lease.landed(landing.where);
       }
       mark('landed');
       running();
       await emit({ type: 'PreviewStarted', columns: columns ?? [], taskManager: lease.taskManagerId, leaseMs: lease.leaseMs });
       let sent = 0;
-      const backoff = new FetchBackoff();
       for (;;) {
         while (pending.length > 0) {
           const batch = pending.splice(0, Math.min(MAX_BATCH, plan.rowLimit - sent));
@@ -336,11 +348,7 @@ export class PreviewService {
           if (sent >= plan.rowLimit) throw new Ended('ROW_LIMIT');
         }
         if (eos) return;
-        const page = await Promise.race([client.fetch(run.session, run.operation, token), aborted]);
-        pending = [...page.rows];
-        if (page.nextToken === undefined) eos = true;
-        else token = page.nextToken;
-        const wait = backoff.next(pending.length);
+        const wait = backoff.next(await fetchPage());
         if (wait > 0 && !eos) await Promise.race([sleep(wait), aborted]);
       }
     } finally {
