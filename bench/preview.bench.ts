@@ -10,6 +10,10 @@
  *    Gateway REST API (SqlGatewayClient, same TaskManager lease, same fetch backoff as
  *    the service); medians over THROUGHPUT_RUNS each, interleaved, ratio.
  *
+ * RUNS (default 9, env BENCH_RUNS) and THROUGHPUT_RUNS (default 7, env
+ * BENCH_THROUGHPUT_RUNS): on a 2-core machine single runs vary by ±30 %, and with 5 and 3
+ * the ratios moved by more than their margins from one run to the next.
+ *
  * Prints a table and writes bench/results/preview.json.
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -33,8 +37,8 @@ import { previewStreamTable } from '../src/runtime/local/job-sql.js';
 import { startTestApp } from '../test/helpers/app.js';
 import { waitFor } from '../test/helpers/local.js';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const THROUGHPUT_RUNS = Number(process.env.BENCH_THROUGHPUT_RUNS ?? 3);
+const RUNS = Number(process.env.BENCH_RUNS ?? 9);
+const THROUGHPUT_RUNS = Number(process.env.BENCH_THROUGHPUT_RUNS ?? 7);
 const WARM_POOL = 2;
 const BIG = 5000;
 const TARGETS = { warmFirstRowMs: 1500, coldOverWarm: 3, subscriptionOverDirect: 0.8 };
