@@ -93,7 +93,7 @@ async function createJobs(t: TestApp, db: Db, n: number): Promise<Job[]> {
 }
 
 /** Resolves with the time each awaited job first met `ready`, checked on every change of the runtime's cache. */
-function track(runtime: KubernetesRuntime, ready: (id: string, job: { specVersion: number; phase: string }) => boolean, ids: string[]) {
+function track(runtime: KubernetesRuntime, ready: (id: string, job: { specVersion: number; phase: string | null }) => boolean, ids: string[]) {
   const seenAt = new Map<string, number>();
   let resolveAll!: () => void;
   const all = new Promise<void>((resolve) => (resolveAll = resolve));

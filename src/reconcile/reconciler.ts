@@ -56,7 +56,7 @@ export class Reconciler {
       try {
         if (job.desired_state === 'ACTIVE') {
           if (seen && seen.specVersion === job.spec_version) {
-            await record(job, seen.phase, seen.reason);
+            if (seen.phase) await record(job, seen.phase, seen.reason);
             continue;
           }
           // A job that failed permanently at this spec version stays FAILED until its spec changes.

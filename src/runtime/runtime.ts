@@ -51,7 +51,12 @@ export type ObservedPhase = 'STARTING' | 'RUNNING' | 'RECOVERING' | 'FAILED' | '
 
 export interface ObservedJob extends JobRef {
   readonly specVersion: number;
-  readonly phase: ObservedPhase;
+  /**
+   * null: the job is there but its state cannot be told right now (its process is up but
+   * did not answer: busy, or dying after a kill). Nothing is recorded for it; the next
+   * observation tells.
+   */
+  readonly phase: ObservedPhase | null;
   readonly reason: string | null;
 }
 

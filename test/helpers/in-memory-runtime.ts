@@ -46,7 +46,7 @@ export class InMemoryRuntime implements Runtime {
 
   async close(): Promise<void> {}
 
-  setPhase(id: string, phase: ObservedPhase, reason: string | null = null): void {
+  setPhase(id: string, phase: ObservedPhase | null, reason: string | null = null): void {
     const job = this.jobs.get(id);
     if (!job) throw new Error(`no job ${id}`);
     this.jobs.set(id, { ...job, phase, reason });

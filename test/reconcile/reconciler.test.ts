@@ -76,6 +76,30 @@ describe('reconciler', () => {
     expect((await state()).history.edges).toHaveLength(2);
   });
 
+  it('changes nothing while the runtime cannot tell a job’s state (a process that did not answer)', async () => {
+    const uuid = decodeId(pipelineId, 'Pipeline');
+    await t.gql('mutation ($id: ID!) { activatePipeline(id: $id) { desiredState } }', { id: pipelineId }, { key });
+    await t.app.reconciler.pass();
+    runtime.setPhase(uuid, 'RUNNING');
+    await t.app.reconciler.pass();
+    const calls = runtime.calls.length;
+
+    runtime.setPhase(uuid, null);
+    await t.app.reconciler.pass();
+    const unknown = await state();
+    expect(unknown.actualState).toBe('RUNNING');
+    expect(unknown.history.edges.map((e: any) => e.node.state)).toEqual(['STARTING', 'RUNNING']);
+    expect(runtime.calls.length).toBe(calls);
+
+    // Then it is gone (the kill took effect): recovering, and applied again.
+    runtime.lose(uuid);
+    await t.app.reconciler.pass();
+    expect((await state()).history.edges.map((e: any) => e.node.state)).toEqual(['STARTING', 'RUNNING', 'RECOVERING']);
+    expect(runtime.jobs.get(uuid)).toBeDefined();
+    await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await t.app.reconciler.pass();
+  });
+
   it('re-applies a job that vanished from the runtime, and stops it on deactivate', async () => {
     const uuid = decodeId(pipelineId, 'Pipeline');
     await t.gql('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id: pipelineId }, { key });

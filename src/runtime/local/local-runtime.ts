@@ -211,8 +211,14 @@ export class LocalRuntime implements Runtime {
         continue;
       }
       if (!process) continue; // died without a word (kill -9, OOM): absent, to be restarted
-      const status = events.restPort ? await jobStatus(events.restPort, run.flinkJobId) : undefined;
-      observed.push({ ...ref, phase: status?.phase ?? 'STARTING', reason: status?.reason ?? null });
+      if (!events.restPort) {
+        observed.push({ ...ref, phase: 'STARTING', reason: null }); // not up yet
+        continue;
+      }
+      // Up before, silent now: busy, or dying (a killed process is listed until it is gone).
+      // Not STARTING: that would tell a running job it went back to starting.
+      const status = await jobStatus(events.restPort, run.flinkJobId);
+      observed.push({ ...ref, phase: status?.phase ?? null, reason: status?.reason ?? null });
     }
     // Marked processes without a folder (deleted by hand): report them so they get removed.
     for (const process of live.values()) observed.push({ ...process, phase: 'STARTING', reason: null });
