@@ -36,3 +36,13 @@ export async function flinkJson<T = any>(
   }
   return parsed as T;
 }
+
+/** The system error code under a failed fetch (`ECONNREFUSED`, `ENOTFOUND`, …), if any. */
+export const causeCode = (error: unknown): string | undefined => (error as { cause?: { code?: string } }).cause?.code;
+
+/** A failed call in a sentence: its message, with the code under it (`fetch failed (ECONNREFUSED)`). */
+export function describeFailure(error: unknown): string {
+  const code = causeCode(error);
+  const message = error instanceof Error ? error.message : String(error);
+  return code ? `${message} (${code})` : message;
+}

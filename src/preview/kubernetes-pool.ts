@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { UnavailableError } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
 import { SECOND } from '../platform/time.js';
-import { flinkJson } from './flink-json.js';
+import { describeFailure, flinkJson } from './flink-json.js';
 import { JobPlacements } from './job-placement.js';
 import { LeaseQueue, type PooledTaskManager } from './lease-queue.js';
 import type { Lease, PreviewEndpoints, PreviewPool, TaskManagerState } from './preview-backend.js';
@@ -77,12 +77,8 @@ export class KubernetesTaskManagerPool implements PreviewPool {
       maxQueued: options.maxQueued,
       logger: options.logger,
       ready: () => this.start(),
-      retire: async (tm) => {
-        await this.retirePod(tm.id);
-        // A preview that ended before it saw where its job ran may have left that job's
-        // TaskManager looking idle: find it while no window is open.
-        await this.sweep().catch((error) => this.log.warn({ err: error }, 'looking for used TaskManagers failed'));
-      },
+      retire: (tm) => this.retirePod(tm.id),
+      sweep: async () => this.retireUsed(await this.listTaskManagers(), false),
       adopt: (id) => (this.used.has(id) ? undefined : { id, state: 'idle' }),
       leased: (tm) => this.markLeased(tm.id),
     });
@@ -158,7 +154,7 @@ export class KubernetesTaskManagerPool implements PreviewPool {
         if (this.stop.signal.aborted) throw new UnavailableError('Previews are shutting down.');
         if (Date.now() > deadline) {
           throw new UnavailableError(
-            `The preview JobManager (${jobManagerUrl}) did not answer within ${Math.round(this.options.queueTimeoutMs / SECOND)} s: ${messageOf(error)}`,
+            `The preview JobManager (${jobManagerUrl}) did not answer within ${Math.round(this.options.queueTimeoutMs / SECOND)} s: ${describeFailure(error)}`,
             { cause: error },
           );
         }
@@ -222,11 +218,6 @@ export class KubernetesTaskManagerPool implements PreviewPool {
     }
   }
 
-  /** Under the submission lock: retires idle-looking TaskManagers that did run a job. */
-  private async sweep(): Promise<void> {
-    await this.retireUsed(await this.listTaskManagers(), false);
-  }
-
   /**
    * Retires the listed TaskManagers a job the JobManager knows (running or ended) ran on,
    * and at start also those with a busy slot or a pod that records a lease (an earlier
@@ -248,9 +239,3 @@ export class KubernetesTaskManagerPool implements PreviewPool {
     if (failed) throw failed.reason;
   }
 }
-
-const messageOf = (error: unknown) => {
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  const base = error instanceof Error ? error.message : String(error);
-  return cause?.code ? `${base} (${cause.code})` : base;
-};

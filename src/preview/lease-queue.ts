@@ -23,6 +23,12 @@ export interface LeaseQueueOptions<T extends PooledTaskManager> {
    */
   readonly retire: (tm: T) => Promise<void>;
   /**
+   * After every retirement, still under the lock: retires the idle-looking TaskManagers
+   * that a job did run on (a preview that ended before it saw where its job landed).
+   * A failure is logged; the next retirement looks again.
+   */
+  readonly sweep?: () => Promise<void>;
+  /**
    * A TaskManager the pool does not hold (it registered after the pool last looked) on
    * which a job landed in its submission window: the pool returns a record of it, idle,
    * if it never ran anything, and the lease moves to it. Unset: such a landing fails.
@@ -299,6 +305,7 @@ export class LeaseQueue<T extends PooledTaskManager> {
           try {
             await queue.options.retire(tm);
             log.debug({ taskManager: tm.id }, 'TaskManager retired');
+            await queue.options.sweep?.().catch((error: unknown) => log.warn({ err: error }, 'looking for used TaskManagers failed'));
           } finally {
             queue.tms.delete(tm.id);
             unlockRetirement();

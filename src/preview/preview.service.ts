@@ -107,7 +107,7 @@ class Ended extends Error {
 /** Where the preview's job runs, once it runs; a job that ends first ends the preview with Flink's error. */
 async function placement(jobManagerUrl: string, jobId: string): Promise<string[]> {
   try {
-    return await waitForPlacement(jobManagerUrl, jobId, 60 * SECOND);
+    return await waitForPlacement(jobManagerUrl, jobId, START_TIMEOUT_MS);
   } catch (error) {
     throw error instanceof JobPlacementError ? new Ended('ERROR', error.message) : error;
   }

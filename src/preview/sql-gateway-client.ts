@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SECOND } from '../platform/time.js';
-import { flinkJson, FlinkRestError } from './flink-json.js';
+import { causeCode, describeFailure, flinkJson, FlinkRestError } from './flink-json.js';
 
 export type RowKind = 'INSERT' | 'UPDATE_BEFORE' | 'UPDATE_AFTER' | 'DELETE';
 
@@ -36,14 +36,8 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGA
 /** A connection that failed, or a proxy saying that what is behind it is not there yet. */
 function notUpYet(error: unknown): boolean {
   if (error instanceof FlinkRestError) return GATEWAY_NOT_READY.has(error.status);
-  const code = (error as { cause?: { code?: string } }).cause?.code;
+  const code = causeCode(error);
   return error instanceof TypeError && code !== undefined && UNREACHABLE.has(code);
-}
-
-function describe(error: unknown): string {
-  const code = (error as { cause?: { code?: string } }).cause?.code;
-  const message = error instanceof Error ? error.message : String(error);
-  return code ? `${message} (${code})` : message;
 }
 
 /** Flink refused or failed a statement; `line`/`column` where Flink names a position. */
@@ -89,7 +83,7 @@ export class SqlGatewayClient {
       } catch (error) {
         if (waitMs === 0 || !notUpYet(error) || options.signal?.aborted) throw error;
         if (Date.now() + pause > deadline) {
-          throw new SqlGatewayUnavailableError(`The SQL Gateway (${this.baseUrl}) did not answer within ${Math.round(waitMs / SECOND)} s: ${describe(error)}`, {
+          throw new SqlGatewayUnavailableError(`The SQL Gateway (${this.baseUrl}) did not answer within ${Math.round(waitMs / SECOND)} s: ${describeFailure(error)}`, {
             cause: error,
           });
         }

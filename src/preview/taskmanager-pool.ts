@@ -54,12 +54,8 @@ export class TaskManagerPool implements PreviewPool {
       maxQueued: options.maxQueued,
       logger: options.logger,
       ready: () => this.start(),
-      retire: async (tm) => {
-        await this.stopTaskManager(tm);
-        // A preview that ended before it saw where its job ran may have left that job's
-        // TaskManager looking idle: find it while no window is open.
-        await this.retireUsed().catch((error) => this.log.warn({ err: error }, 'looking for used TaskManagers failed'));
-      },
+      retire: (tm) => this.stopTaskManager(tm),
+      sweep: () => this.retireUsed(),
       onChange: () => this.replenish(),
     });
   }

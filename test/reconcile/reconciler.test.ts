@@ -43,6 +43,16 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
+/** Activates the test's pipeline and takes it to RUNNING; its id in the runtime. */
+async function activeAndRunning(): Promise<string> {
+  const uuid = decodeId(pipelineId, 'Pipeline');
+  await t.gql('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+  await t.app.reconciler.pass();
+  runtime.setPhase(uuid, 'RUNNING');
+  await t.app.reconciler.pass();
+  return uuid;
+}
+
 beforeEach(async () => {
   pipelineId = await makePipeline(`p${Math.random().toString(36).slice(2, 8)}`);
 });
@@ -77,11 +87,7 @@ describe('reconciler', () => {
   });
 
   it('changes nothing while the runtime cannot tell a job’s state (a process that did not answer)', async () => {
-    const uuid = decodeId(pipelineId, 'Pipeline');
-    await t.gql('mutation ($id: ID!) { activatePipeline(id: $id) { desiredState } }', { id: pipelineId }, { key });
-    await t.app.reconciler.pass();
-    runtime.setPhase(uuid, 'RUNNING');
-    await t.app.reconciler.pass();
+    const uuid = await activeAndRunning();
     const calls = runtime.calls.length;
 
     runtime.setPhase(uuid, null);
@@ -101,11 +107,7 @@ describe('reconciler', () => {
   });
 
   it('re-applies a job that vanished from the runtime, and stops it on deactivate', async () => {
-    const uuid = decodeId(pipelineId, 'Pipeline');
-    await t.gql('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
-    await t.app.reconciler.pass();
-    runtime.setPhase(uuid, 'RUNNING');
-    await t.app.reconciler.pass();
+    const uuid = await activeAndRunning();
 
     runtime.lose(uuid);
     await t.app.reconciler.pass();

@@ -81,6 +81,20 @@ describe('KubernetesTaskManagerPool against the real apiserver', () => {
     return { name, jm, pool, cluster, pods: names, addPod, newPool };
   }
 
+  /** The pod's LEASED_ANNOTATION, read with the admin's token. */
+  const leasedAt = async (name: string) =>
+    (await kube.core.readNamespacedPod({ name, namespace: PLATFORM_NAMESPACE })).metadata?.annotations?.[LEASED_ANNOTATION];
+
+  /** After a start that retired the used ones: only `fresh` is left, idle, and it is what a lease gets. */
+  async function keptOnly(jm: FakeJobManager, pool: KubernetesTaskManagerPool, fresh: string) {
+    expect(await jm.pods()).toEqual([fresh]);
+    expect(pool.stats()).toMatchObject({ idle: 1, leased: 0, retiring: 0 });
+    const lease = await pool.lease('account-a', 1);
+    expect(lease.taskManagerId).toBe(fresh);
+    lease.landed([fresh]);
+    await lease.release();
+  }
+
   const idle = (pool: KubernetesTaskManagerPool, count: number) =>
     waitFor(`${count} idle TaskManagers`, () => pool.stats().idle === count, 30_000);
 
@@ -224,12 +238,7 @@ describe('KubernetesTaskManagerPool against the real apiserver', () => {
     jm.jobs.set('old-running', { status: 'RUNNING', taskManagers: [running] });
     jm.busy.add(running);
     await pool.start();
-    expect(await jm.pods()).toEqual([fresh]);
-    expect(pool.stats()).toMatchObject({ idle: 1, leased: 0, retiring: 0 });
-    const lease = await pool.lease('account-a', 1);
-    expect(lease.taskManagerId).toBe(fresh);
-    lease.landed([fresh]);
-    await lease.release();
+    await keptOnly(jm, pool, fresh);
   }, 60_000);
 
   it('a restarted gateway retires a TaskManager an earlier one leased, even when the JobManager forgot the job', async () => {
@@ -240,13 +249,9 @@ describe('KubernetesTaskManagerPool against the real apiserver', () => {
     const leased = lease.taskManagerId;
     lease.landed([leased]);
     // Recorded on the pod with the gateway's own token.
-    await waitFor('the lease recorded on the pod', async () => {
-      const pod = await kube.core.readNamespacedPod({ name: leased, namespace: PLATFORM_NAMESPACE });
-      return pod.metadata?.annotations?.[LEASED_ANNOTATION] !== undefined;
-    });
+    await waitFor('the lease recorded on the pod', async () => (await leasedAt(leased)) !== undefined);
     const fresh = pods.find((p) => p !== leased)!;
-    const other = await kube.core.readNamespacedPod({ name: fresh, namespace: PLATFORM_NAMESPACE });
-    expect(other.metadata?.annotations?.[LEASED_ANNOTATION]).toBeUndefined();
+    expect(await leasedAt(fresh)).toBeUndefined();
 
     // The gateway dies with the lease held; its job ended long ago: the JobManager lists
     // the TaskManager with its slot free and knows no job that ran there.
@@ -254,12 +259,7 @@ describe('KubernetesTaskManagerPool against the real apiserver', () => {
     expect([...jm.jobs.keys()]).toEqual([]);
     const successor = newPool();
     await successor.start();
-    expect(await jm.pods()).toEqual([fresh]);
-    expect(successor.stats()).toMatchObject({ idle: 1, leased: 0, retiring: 0 });
-    const next = await successor.lease('account-a', 1);
-    expect(next.taskManagerId).toBe(fresh);
-    next.landed([fresh]);
-    await next.release();
+    await keptOnly(jm, successor, fresh);
   }, 60_000);
 
   it('a preview that ended before it saw where its job ran: the release retires that TaskManager too', async () => {
