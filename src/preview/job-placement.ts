@@ -35,8 +35,8 @@ export class JobPlacementError extends Error {
 
 /**
  * Which TaskManagers run the job's tasks, once all of them run (or finished: a FINISHED
- * job's vertices are FINISHED). Throws JobEndedError if the job fails or is cancelled
- * first, and an Error after `timeoutMs`.
+ * job's vertices are FINISHED). Throws JobPlacementError if the job fails or is cancelled
+ * first (with Flink's root cause), or after `timeoutMs`.
  */
 export async function waitForPlacement(jobManagerUrl: string, jobId: string, timeoutMs: number): Promise<string[]> {
   const deadline = Date.now() + timeoutMs;
