@@ -73,7 +73,7 @@ outputs_ok() {
     classpath_ok "$OUT/flink.classpath" && classpath_ok "$OUT/kafka.classpath"
 }
 
-pom_property() { sed -n "s:.*<$1>\(.*\)</$1>.*:\1:p" "$FLINK_DIR/pom.xml" | head -n 1; }
+pom_property() { sed -n "s:.*<$1>\(.*\)</$1>.*:\1:p" "$FLINK_DIR/pom.xml" | sed -n 1p; }
 
 write_versions() {
   cat >"$1/versions.json" <<EOF

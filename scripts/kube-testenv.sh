@@ -340,14 +340,14 @@ cmd_start() {
   local crd crd_name crd_names=()
   for crd in "$CRD_DIR"/*.yml "$CRD_DIR"/*.yaml; do
     [ -f "$crd" ] || continue
-    crd_name="$(sed -n 's/^  name: \(.*\)$/\1/p' "$crd" | head -n1)"
+    crd_name="$(sed -n 's/^  name: \(.*\)$/\1/p' "$crd" | sed -n 1p)"
     [ -n "$crd_name" ] || die "no metadata.name in $crd"
     # Server-side apply: idempotent, and no last-applied annotation (the FlinkDeployment
     # CRD is ~540 KB, far over the 256 KB annotation limit of client-side apply).
     local out
     out="$(api PATCH "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/$crd_name?fieldManager=weir-testenv&force=true&pretty=false" \
       -H 'Content-Type: application/apply-patch+yaml' --data-binary "@$crd" 2>&1)" \
-      || die "applying $crd failed: $(printf '%s' "$out" | head -c 2000)"
+      || die "applying $crd failed: ${out:0:2000}"
     crd_names+=("$crd_name")
   done
   [ "${#crd_names[@]}" -gt 0 ] || log "warning: no CRDs found in $CRD_DIR"
