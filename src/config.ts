@@ -32,6 +32,7 @@ const ConfigSchema = z.object({
   WEIR_K8S_PREVIEW_GATEWAY_URL: z.string().url().optional(),
   WEIR_CACHE_DIR: z.string().min(1).optional(),
   WEIR_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
+  WEIR_JOB_UNRESPONSIVE_MS: z.coerce.number().int().min(1000).default(60_000),
   WEIR_MAX_BODY_BYTES: z.coerce.number().int().positive().default(256 * 1024),
   WEIR_SIGNUP_RATE_PER_MINUTE: z.coerce.number().int().positive().default(20),
   WEIR_RECONCILE_INTERVAL_MS: z.coerce.number().int().positive().default(5000),
@@ -60,6 +61,8 @@ export interface Config {
   /** Where the Flink/Kafka jars are assembled (default `<repo>/.cache`). */
   readonly cacheDir: string | undefined;
   readonly checkpointIntervalMs: number;
+  /** Local runtime: how long a job process may leave its REST API unanswered before it is killed and restarted. */
+  readonly jobUnresponsiveMs: number;
   readonly maxBodyBytes: number;
   readonly signupRatePerMinute: number;
   readonly reconcileIntervalMs: number;
@@ -101,6 +104,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kubernetes,
     cacheDir: c.WEIR_CACHE_DIR,
     checkpointIntervalMs: c.WEIR_CHECKPOINT_INTERVAL_MS,
+    jobUnresponsiveMs: c.WEIR_JOB_UNRESPONSIVE_MS,
     maxBodyBytes: c.WEIR_MAX_BODY_BYTES,
     signupRatePerMinute: c.WEIR_SIGNUP_RATE_PER_MINUTE,
     reconcileIntervalMs: c.WEIR_RECONCILE_INTERVAL_MS,

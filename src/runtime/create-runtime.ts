@@ -30,7 +30,7 @@ export interface RuntimeParts {
 
 export function createRuntime(
   config: Pick<Config, 'runtime' | 'dataDir' | 'cacheDir' | 'checkpointIntervalMs'> &
-    Partial<Pick<Config, 'previewPoolSize' | 'previewQueueTimeoutMs' | 'kubernetes'>>,
+    Partial<Pick<Config, 'jobUnresponsiveMs' | 'previewPoolSize' | 'previewQueueTimeoutMs' | 'kubernetes'>>,
   logger: Logger,
   /** The database: the Kubernetes runtime reads tier limits from it. */
   db?: Db,
@@ -83,7 +83,8 @@ export interface LocalRuntimeParts extends RuntimeParts {
 
 /** Flink and Kafka as processes on this machine, under `<dataDir>/local` and `<dataDir>/preview`. */
 export function createLocalRuntime(
-  config: Pick<Config, 'dataDir' | 'cacheDir' | 'checkpointIntervalMs'> & Partial<Pick<Config, 'previewPoolSize' | 'previewQueueTimeoutMs'>>,
+  config: Pick<Config, 'dataDir' | 'cacheDir' | 'checkpointIntervalMs'> &
+    Partial<Pick<Config, 'jobUnresponsiveMs' | 'previewPoolSize' | 'previewQueueTimeoutMs'>>,
   logger: Logger,
 ): LocalRuntimeParts {
   const dataDir = join(config.dataDir, 'local');
@@ -100,6 +101,7 @@ export function createLocalRuntime(
     storage,
     logger: logger.child({ component: 'local-runtime' }),
     checkpointIntervalMs: config.checkpointIntervalMs,
+    ...(config.jobUnresponsiveMs !== undefined ? { unresponsiveLimitMs: config.jobUnresponsiveMs } : {}),
   });
   const cluster = new SessionCluster({
     dir: join(config.dataDir, 'preview'),

@@ -23,11 +23,19 @@ export interface LocalTestApp extends TestApp {
  * folder. The reconciler loop runs with a short interval, as in production.
  */
 export async function startLocalApp(
-  options: { dataDir?: string; database?: DatabaseHandle; reconcileIntervalMs?: number } = {},
+  options: { dataDir?: string; database?: DatabaseHandle; reconcileIntervalMs?: number; jobUnresponsiveMs?: number } = {},
 ): Promise<LocalTestApp> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'weir-local-')));
   const logger = createLogger(process.env.WEIR_TEST_LOG_LEVEL ?? 'warn');
-  const parts = createLocalRuntime({ dataDir, cacheDir: undefined, checkpointIntervalMs: 1000 }, logger);
+  const parts = createLocalRuntime(
+    {
+      dataDir,
+      cacheDir: undefined,
+      checkpointIntervalMs: 1000,
+      ...(options.jobUnresponsiveMs !== undefined ? { jobUnresponsiveMs: options.jobUnresponsiveMs } : {}),
+    },
+    logger,
+  );
   const t = await startTestApp({
     runtime: parts.runtime,
     storage: parts.storage,

@@ -69,8 +69,11 @@ async function jobPids(): Promise<number[]> {
   return [...(await t.runtime.pids()).values()].flat();
 }
 
+/** A job process silent this long is killed (WEIR_JOB_UNRESPONSIVE_MS); generous for a loaded machine. */
+const UNRESPONSIVE_MS = 20_000;
+
 beforeAll(async () => {
-  t = await startLocalApp();
+  t = await startLocalApp({ jobUnresponsiveMs: UNRESPONSIVE_MS });
   ({ key } = await t.signUp('Local runtime'));
 }, 600_000);
 
@@ -251,6 +254,41 @@ describe('local runtime', () => {
     console.info(`kill -9 recovery: ${input.length} input records, ${output.length} output records, ${duplicates} duplicates`);
     await deactivate('Pipeline', copier);
     await until('pipeline', copier, 'STOPPED');
+  }, SLOW);
+
+  it('kills a job process that stops answering (SIGSTOP) after the limit, and brings it back', async () => {
+    const out = await stream('frozen_out', '{ name: "id", type: "BIGINT" }');
+    const gen = await datagen('frozen_gen', out, { 'rows-per-second': 5 });
+    await activate('Connection', gen);
+    await until('connection', gen, 'RUNNING', 180_000);
+    const uuid = decodeId(gen, 'Connection');
+    const [pid] = (await t.runtime.pids()).get(uuid)!;
+
+    // A frozen JVM: the process is there, its REST API never answers.
+    const frozenAt = Date.now();
+    process.kill(pid!, 'SIGSTOP');
+    try {
+      await waitFor('the frozen process gone', async () => ((await t.runtime.pids()).get(uuid)?.includes(pid!) ? undefined : true), 120_000);
+    } finally {
+      try {
+        process.kill(pid!, 'SIGKILL');
+      } catch {
+        /* gone, as it should be */
+      }
+    }
+    const frozenMs = Date.now() - frozenAt;
+    expect(frozenMs).toBeGreaterThanOrEqual(UNRESPONSIVE_MS); // silence is tolerated up to the limit
+
+    const recovered = await waitFor('the connection back RUNNING in a new process', async () => {
+      const pids = (await t.runtime.pids()).get(uuid) ?? [];
+      const s = await jobState('connection', gen);
+      return s.actualState === 'RUNNING' && pids.length === 1 && pids[0] !== pid ? s : undefined;
+    }, 180_000);
+    const states = recovered.history.edges.map((e) => e.node.state);
+    console.info(`frozen job process killed after ${frozenMs} ms (limit ${UNRESPONSIVE_MS} ms); history ${states.join(', ')}`);
+    expect(states).toContain('RECOVERING');
+    await deactivate('Connection', gen);
+    await until('connection', gen, 'STOPPED');
   }, SLOW);
 
   it('adopts running jobs after a gateway crash: one process per active job, none for inactive ones', async () => {

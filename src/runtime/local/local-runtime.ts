@@ -24,6 +24,11 @@ export interface LocalRuntimeOptions {
   readonly logger: Logger;
   readonly checkpointIntervalMs?: number;
   readonly stopGraceMs?: number;
+  /**
+   * How long a job process that was up may leave its REST API unanswered before it is
+   * killed, so that the reconciler restarts it from its last checkpoint (default 60 s).
+   */
+  readonly unresponsiveLimitMs?: number;
   readonly javaBin?: string;
 }
 
@@ -74,6 +79,9 @@ export class LocalRuntime implements Runtime {
   private readonly jobsDir: string;
   private readonly checkpointIntervalMs: number;
   private readonly stopGraceMs: number;
+  private readonly unresponsiveLimitMs: number;
+  /** Since when each job process (by pid) that was up has not answered, while it still does not. */
+  private readonly silentSince = new Map<number, number>();
   /** The marker prefix of this runtime's job processes. */
   readonly markerPrefix: string;
 
@@ -82,6 +90,7 @@ export class LocalRuntime implements Runtime {
     this.markerPrefix = `${MARKER}:${scopeOf(options.dataDir)}:`;
     this.checkpointIntervalMs = options.checkpointIntervalMs ?? 5 * SECOND;
     this.stopGraceMs = options.stopGraceMs ?? 10 * SECOND;
+    this.unresponsiveLimitMs = options.unresponsiveLimitMs ?? 60 * SECOND;
   }
 
   private jobDir(id: string): string {
@@ -184,6 +193,9 @@ export class LocalRuntime implements Runtime {
 
   async observe(): Promise<ObservedJob[]> {
     const live = new Map((await this.running()).map((p) => [p.id, p]));
+    for (const pid of this.silentSince.keys()) {
+      if (![...live.values()].some((p) => p.pid === pid)) this.silentSince.delete(pid);
+    }
     const observed: ObservedJob[] = [];
     let entries: string[] = [];
     try {
@@ -215,14 +227,37 @@ export class LocalRuntime implements Runtime {
         observed.push({ ...ref, phase: 'STARTING', reason: null }); // not up yet
         continue;
       }
+      const status = await jobStatus(events.restPort, run.flinkJobId);
+      if (status) {
+        this.silentSince.delete(process.pid);
+        observed.push({ ...ref, ...status });
+        continue;
+      }
       // Up before, silent now: busy, or dying (a killed process is listed until it is gone).
       // Not STARTING: that would tell a running job it went back to starting.
-      const status = await jobStatus(events.restPort, run.flinkJobId);
-      observed.push({ ...ref, phase: status?.phase ?? null, reason: status?.reason ?? null });
+      observed.push({ ...ref, phase: null, reason: null });
+      await this.boundSilence(process);
     }
     // Marked processes without a folder (deleted by hand): report them so they get removed.
     for (const process of live.values()) observed.push({ ...process, phase: 'STARTING', reason: null });
     return observed;
+  }
+
+  /**
+   * A process silent for longer than the limit is hung (a stuck JVM, a full GC that never
+   * ends): it is killed, and the next pass finds the job absent and restarts it.
+   */
+  private async boundSilence(process: Marked): Promise<void> {
+    const now = Date.now();
+    const since = this.silentSince.get(process.pid) ?? now;
+    this.silentSince.set(process.pid, since);
+    if (now - since < this.unresponsiveLimitMs) return;
+    this.options.logger.warn(
+      { accountId: process.accountId, jobId: process.id, pid: process.pid, silentMs: now - since },
+      'job process has not answered for longer than the limit; killing it so that it restarts from its last checkpoint',
+    );
+    this.silentSince.delete(process.pid);
+    await stopProcess(process.pid, 0);
   }
 
   /** Stops every job process (gateway shutdown); checkpoints stay for the next start. */

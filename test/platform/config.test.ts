@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+describe('loadConfig', () => {
+  it('gives the documented defaults for an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      runtime: 'local',
+      checkpointIntervalMs: 5000,
+      jobUnresponsiveMs: 60_000,
+      reconcileIntervalMs: 5000,
+      previewPoolSize: 2,
+      previewQueueTimeoutMs: 30_000,
+      kubernetes: undefined,
+    });
+  });
+
+  it('reads numbers from strings and treats an empty value as unset', () => {
+    const config = loadConfig({ WEIR_JOB_UNRESPONSIVE_MS: '15000', WEIR_PREVIEW_POOL_SIZE: '' });
+    expect(config.jobUnresponsiveMs).toBe(15_000);
+    expect(config.previewPoolSize).toBe(2);
+  });
+
+  it('names every invalid setting in one ConfigError', () => {
+    const load = () => loadConfig({ WEIR_JOB_UNRESPONSIVE_MS: '500', WEIR_PREVIEW_POOL_SIZE: 'many' });
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(/WEIR_JOB_UNRESPONSIVE_MS: .*1000/);
+    expect(load).toThrow(/WEIR_PREVIEW_POOL_SIZE: /);
+  });
+
+  it('asks for what the Kubernetes runtime cannot do without', () => {
+    expect(() => loadConfig({ WEIR_RUNTIME: 'kubernetes' })).toThrow(
+      'WEIR_RUNTIME=kubernetes needs WEIR_K8S_STORAGE_DIR and WEIR_K8S_KAFKA_BOOTSTRAP',
+    );
+  });
+});
