@@ -33,6 +33,7 @@ const ConfigSchema = z.object({
   WEIR_CACHE_DIR: z.string().min(1).optional(),
   WEIR_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
   WEIR_JOB_UNRESPONSIVE_MS: z.coerce.number().int().min(1000).default(60_000),
+  WEIR_JOB_START_TIMEOUT_MS: z.coerce.number().int().min(10_000).default(300_000),
   WEIR_MAX_BODY_BYTES: z.coerce.number().int().positive().default(256 * 1024),
   WEIR_SIGNUP_RATE_PER_MINUTE: z.coerce.number().int().positive().default(20),
   WEIR_RECONCILE_INTERVAL_MS: z.coerce.number().int().positive().default(5000),
@@ -63,6 +64,8 @@ export interface Config {
   readonly checkpointIntervalMs: number;
   /** Local runtime: how long a job process may leave its REST API unanswered before it is killed and restarted. */
   readonly jobUnresponsiveMs: number;
+  /** Local runtime: how long a job process may take to submit its job before it is killed and started again. */
+  readonly jobStartTimeoutMs: number;
   readonly maxBodyBytes: number;
   readonly signupRatePerMinute: number;
   readonly reconcileIntervalMs: number;
@@ -105,6 +108,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     cacheDir: c.WEIR_CACHE_DIR,
     checkpointIntervalMs: c.WEIR_CHECKPOINT_INTERVAL_MS,
     jobUnresponsiveMs: c.WEIR_JOB_UNRESPONSIVE_MS,
+    jobStartTimeoutMs: c.WEIR_JOB_START_TIMEOUT_MS,
     maxBodyBytes: c.WEIR_MAX_BODY_BYTES,
     signupRatePerMinute: c.WEIR_SIGNUP_RATE_PER_MINUTE,
     reconcileIntervalMs: c.WEIR_RECONCILE_INTERVAL_MS,

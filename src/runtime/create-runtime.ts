@@ -30,7 +30,7 @@ export interface RuntimeParts {
 
 export function createRuntime(
   config: Pick<Config, 'runtime' | 'dataDir' | 'cacheDir' | 'checkpointIntervalMs'> &
-    Partial<Pick<Config, 'jobUnresponsiveMs' | 'previewPoolSize' | 'previewQueueTimeoutMs' | 'kubernetes'>>,
+    Partial<Pick<Config, 'jobUnresponsiveMs' | 'jobStartTimeoutMs' | 'previewPoolSize' | 'previewQueueTimeoutMs' | 'kubernetes'>>,
   logger: Logger,
   /** The database: the Kubernetes runtime reads tier limits from it. */
   db?: Db,
@@ -84,7 +84,7 @@ export interface LocalRuntimeParts extends RuntimeParts {
 /** Flink and Kafka as processes on this machine, under `<dataDir>/local` and `<dataDir>/preview`. */
 export function createLocalRuntime(
   config: Pick<Config, 'dataDir' | 'cacheDir' | 'checkpointIntervalMs'> &
-    Partial<Pick<Config, 'jobUnresponsiveMs' | 'previewPoolSize' | 'previewQueueTimeoutMs'>>,
+    Partial<Pick<Config, 'jobUnresponsiveMs' | 'jobStartTimeoutMs' | 'previewPoolSize' | 'previewQueueTimeoutMs'>>,
   logger: Logger,
 ): LocalRuntimeParts {
   const dataDir = join(config.dataDir, 'local');
@@ -102,6 +102,7 @@ export function createLocalRuntime(
     logger: logger.child({ component: 'local-runtime' }),
     checkpointIntervalMs: config.checkpointIntervalMs,
     ...(config.jobUnresponsiveMs !== undefined ? { unresponsiveLimitMs: config.jobUnresponsiveMs } : {}),
+    ...(config.jobStartTimeoutMs !== undefined ? { startLimitMs: config.jobStartTimeoutMs } : {}),
   });
   const cluster = new SessionCluster({
     dir: join(config.dataDir, 'preview'),

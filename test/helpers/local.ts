@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Config } from '../../src/config.js';
 import { createLogger } from '../../src/platform/logger.js';
 import type { DatabaseHandle } from '../../src/platform/database.js';
 import { createLocalRuntime, type LocalRuntimeParts } from '../../src/runtime/create-runtime.js';
@@ -23,19 +24,17 @@ export interface LocalTestApp extends TestApp {
  * folder. The reconciler loop runs with a short interval, as in production.
  */
 export async function startLocalApp(
-  options: { dataDir?: string; database?: DatabaseHandle; reconcileIntervalMs?: number; jobUnresponsiveMs?: number } = {},
+  options: {
+    dataDir?: string;
+    database?: DatabaseHandle;
+    reconcileIntervalMs?: number;
+    /** The bounds on hung job processes (default: as in production). */
+    limits?: Partial<Pick<Config, 'jobUnresponsiveMs' | 'jobStartTimeoutMs'>>;
+  } = {},
 ): Promise<LocalTestApp> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'weir-local-')));
   const logger = createLogger(process.env.WEIR_TEST_LOG_LEVEL ?? 'warn');
-  const parts = createLocalRuntime(
-    {
-      dataDir,
-      cacheDir: undefined,
-      checkpointIntervalMs: 1000,
-      ...(options.jobUnresponsiveMs !== undefined ? { jobUnresponsiveMs: options.jobUnresponsiveMs } : {}),
-    },
-    logger,
-  );
+  const parts = createLocalRuntime({ dataDir, cacheDir: undefined, checkpointIntervalMs: 1000, ...options.limits }, logger);
   const t = await startTestApp({
     runtime: parts.runtime,
     storage: parts.storage,

@@ -8,6 +8,7 @@ describe('loadConfig', () => {
       runtime: 'local',
       checkpointIntervalMs: 5000,
       jobUnresponsiveMs: 60_000,
+      jobStartTimeoutMs: 300_000,
       reconcileIntervalMs: 5000,
       previewPoolSize: 2,
       previewQueueTimeoutMs: 30_000,

@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeId } from '../../src/graphql/global-id.js';
@@ -52,8 +52,14 @@ async function records(streamId: string, limit = 1000): Promise<Record<string, a
 }
 
 async function jobState(kind: 'pipeline' | 'connection', id: string) {
-  const data = await ok(`query ($id: ID!) { ${kind}(id: $id) { actualState actualReason history { edges { node { state } } } } }`, { id });
-  return data[kind] as { actualState: string; actualReason: string | null; history: { edges: { node: { state: string } }[] } };
+  const data = await ok(`query ($id: ID!) { ${kind}(id: $id) { actualState actualReason history { edges { node { state reason } } } } }`, {
+    id,
+  });
+  return data[kind] as {
+    actualState: string;
+    actualReason: string | null;
+    history: { edges: { node: { state: string; reason: string | null } }[] };
+  };
 }
 
 const until = (kind: 'pipeline' | 'connection', id: string, state: string, timeoutMs?: number) =>
@@ -65,15 +71,50 @@ const until = (kind: 'pipeline' | 'connection', id: string, state: string, timeo
 const activate = (kind: 'Pipeline' | 'Connection', id: string) => ok(`mutation ($id: ID!) { activate${kind}(id: $id) { id } }`, { id });
 const deactivate = (kind: 'Pipeline' | 'Connection', id: string) => ok(`mutation ($id: ID!) { deactivate${kind}(id: $id) { id } }`, { id });
 
+const reasons = (s: Awaited<ReturnType<typeof jobState>>) => s.history.edges.map((e) => e.node.reason);
+
+/** The job RUNNING in exactly one process, not `oldPid`. */
+const runningInNewProcess = (kind: 'pipeline' | 'connection', id: string, oldPid: number) =>
+  waitFor(`${kind} RUNNING in a new process`, async () => {
+    const pids = (await t.runtime.pids()).get(decodeId(id, kind === 'pipeline' ? 'Pipeline' : 'Connection')) ?? [];
+    const s = await jobState(kind, id);
+    return s.actualState === 'RUNNING' && pids.length === 1 && pids[0] !== oldPid ? s : undefined;
+  }, 180_000);
+
+/**
+ * Freezes a job process (SIGSTOP: there, but it never answers), runs `whileFrozen`, then
+ * waits for Weir to stop it. Returns how long that took; the process is killed in any case.
+ */
+async function frozenUntilStopped(uuid: string, pid: number, timeoutMs: number, whileFrozen = async () => {}): Promise<number> {
+  const frozenAt = Date.now();
+  process.kill(pid, 'SIGSTOP');
+  try {
+    await whileFrozen();
+    await waitFor('the frozen process gone', async () => ((await t.runtime.pids()).get(uuid)?.includes(pid) ? undefined : true), timeoutMs);
+    return Date.now() - frozenAt;
+  } finally {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone, as it should be */
+    }
+  }
+}
+
 async function jobPids(): Promise<number[]> {
   return [...(await t.runtime.pids()).values()].flat();
 }
 
-/** A job process silent this long is killed (WEIR_JOB_UNRESPONSIVE_MS); generous for a loaded machine. */
+/**
+ * The bounds on hung job processes (WEIR_JOB_UNRESPONSIVE_MS, WEIR_JOB_START_TIMEOUT_MS),
+ * shorter than in production but generous for a loaded machine: a job process submits its
+ * job 6.5–12.5 s after it starts here.
+ */
 const UNRESPONSIVE_MS = 20_000;
+const START_TIMEOUT_MS = 45_000;
 
 beforeAll(async () => {
-  t = await startLocalApp({ jobUnresponsiveMs: UNRESPONSIVE_MS });
+  t = await startLocalApp({ limits: { jobUnresponsiveMs: UNRESPONSIVE_MS, jobStartTimeoutMs: START_TIMEOUT_MS } });
   ({ key } = await t.signUp('Local runtime'));
 }, 600_000);
 
@@ -232,11 +273,7 @@ describe('local runtime', () => {
     const [pid] = (await t.runtime.pids()).get(uuid)!;
     process.kill(pid!, 'SIGKILL');
 
-    const recovered = await waitFor('the pipeline back RUNNING in a new process', async () => {
-      const pids = (await t.runtime.pids()).get(uuid) ?? [];
-      const s = await jobState('pipeline', copier);
-      return s.actualState === 'RUNNING' && pids.length === 1 && pids[0] !== pid ? s : undefined;
-    }, 180_000);
+    const recovered = await runningInNewProcess('pipeline', copier, pid!);
     expect(recovered.history.edges.map((e) => e.node.state)).toContain('RECOVERING');
 
     // Stop the source, then every record it wrote must reach the copy.
@@ -264,29 +301,37 @@ describe('local runtime', () => {
     const uuid = decodeId(gen, 'Connection');
     const [pid] = (await t.runtime.pids()).get(uuid)!;
 
-    // A frozen JVM: the process is there, its REST API never answers.
-    const frozenAt = Date.now();
-    process.kill(pid!, 'SIGSTOP');
-    try {
-      await waitFor('the frozen process gone', async () => ((await t.runtime.pids()).get(uuid)?.includes(pid!) ? undefined : true), 120_000);
-    } finally {
-      try {
-        process.kill(pid!, 'SIGKILL');
-      } catch {
-        /* gone, as it should be */
-      }
-    }
-    const frozenMs = Date.now() - frozenAt;
+    const frozenMs = await frozenUntilStopped(uuid, pid!, 120_000);
     expect(frozenMs).toBeGreaterThanOrEqual(UNRESPONSIVE_MS); // silence is tolerated up to the limit
 
-    const recovered = await waitFor('the connection back RUNNING in a new process', async () => {
-      const pids = (await t.runtime.pids()).get(uuid) ?? [];
-      const s = await jobState('connection', gen);
-      return s.actualState === 'RUNNING' && pids.length === 1 && pids[0] !== pid ? s : undefined;
-    }, 180_000);
+    const recovered = await runningInNewProcess('connection', gen, pid!);
     const states = recovered.history.edges.map((e) => e.node.state);
     console.info(`frozen job process killed after ${frozenMs} ms (limit ${UNRESPONSIVE_MS} ms); history ${states.join(', ')}`);
-    expect(states).toContain('RECOVERING');
+    expect(reasons(recovered)).toContain(`The job process did not answer for ${UNRESPONSIVE_MS / 1000} s; it was stopped and restarts from its latest checkpoint.`);
+    await deactivate('Connection', gen);
+    await until('connection', gen, 'STOPPED');
+  }, SLOW);
+
+  it('stops a job process that hangs before it submits its job (SIGSTOP at start), and starts it again', async () => {
+    const out = await stream('stuck_out', '{ name: "id", type: "BIGINT" }');
+    const gen = await datagen('stuck_gen', out, { 'rows-per-second': 5 });
+    const uuid = decodeId(gen, 'Connection');
+    const activatedAt = Date.now();
+    await activate('Connection', gen);
+    // Frozen as soon as it is there: seconds before its job could be submitted.
+    const pid = await waitFor('the job process', async () => (await t.runtime.pids()).get(uuid)?.[0], 60_000, 50);
+    await frozenUntilStopped(uuid, pid, 180_000, async () => {
+      const events = await readFile(join(t.dataDir, 'local', 'jobs', uuid, 'events.log'), 'utf8');
+      expect(events).not.toContain('WEIR_JOB_SUBMITTED');
+      expect((await jobState('connection', gen)).actualState).toBe('STARTING');
+    });
+    const stuckMs = Date.now() - activatedAt;
+    expect(stuckMs).toBeGreaterThanOrEqual(START_TIMEOUT_MS);
+
+    const recovered = await runningInNewProcess('connection', gen, pid);
+    const states = recovered.history.edges.map((e) => e.node.state);
+    console.info(`stuck job process stopped ${stuckMs} ms after activation (limit ${START_TIMEOUT_MS} ms); history ${states.join(', ')}`);
+    expect(reasons(recovered)).toContain(`The job process did not start within ${START_TIMEOUT_MS / 1000} s; it was stopped and starts again.`);
     await deactivate('Connection', gen);
     await until('connection', gen, 'STOPPED');
   }, SLOW);

@@ -29,6 +29,8 @@ export interface LocalRuntimeOptions {
    * killed, so that the reconciler restarts it from its last checkpoint (default 60 s).
    */
   readonly unresponsiveLimitMs?: number;
+  /** How long a job process may take to submit its job (announce its REST port) before it is killed and started again (default 300 s). */
+  readonly startLimitMs?: number;
   readonly javaBin?: string;
 }
 
@@ -80,6 +82,7 @@ export class LocalRuntime implements Runtime {
   private readonly checkpointIntervalMs: number;
   private readonly stopGraceMs: number;
   private readonly unresponsiveLimitMs: number;
+  private readonly startLimitMs: number;
   /** Since when each job process (by pid) that was up has not answered, while it still does not. */
   private readonly silentSince = new Map<number, number>();
   /** The marker prefix of this runtime's job processes. */
@@ -91,6 +94,7 @@ export class LocalRuntime implements Runtime {
     this.checkpointIntervalMs = options.checkpointIntervalMs ?? 5 * SECOND;
     this.stopGraceMs = options.stopGraceMs ?? 10 * SECOND;
     this.unresponsiveLimitMs = options.unresponsiveLimitMs ?? 60 * SECOND;
+    this.startLimitMs = options.startLimitMs ?? 300 * SECOND;
   }
 
   private jobDir(id: string): string {
@@ -224,7 +228,13 @@ export class LocalRuntime implements Runtime {
       }
       if (!process) continue; // died without a word (kill -9, OOM): absent, to be restarted
       if (!events.restPort) {
-        observed.push({ ...ref, phase: 'STARTING', reason: null }); // not up yet
+        // Not up yet. A JVM that never gets there (hung before it submits its job) is killed.
+        const startingMs = Date.now() - Date.parse(run.startedAt);
+        if (startingMs >= this.startLimitMs) {
+          const reason = `The job process did not start within ${this.startLimitMs / SECOND} s; it was stopped and starts again.`;
+          observed.push({ ...ref, phase: 'RECOVERING', reason });
+          await this.kill(process, reason, { startingMs });
+        } else observed.push({ ...ref, phase: 'STARTING', reason: null });
         continue;
       }
       const status = await jobStatus(events.restPort, run.flinkJobId);
@@ -234,28 +244,25 @@ export class LocalRuntime implements Runtime {
         continue;
       }
       // Up before, silent now: busy, or dying (a killed process is listed until it is gone).
-      // Not STARTING: that would tell a running job it went back to starting.
-      observed.push({ ...ref, phase: null, reason: null });
-      await this.boundSilence(process);
+      // Not STARTING: that would tell a running job it went back to starting. Silent for
+      // longer than the limit, it is hung (a stuck JVM, a GC that never ends): killed.
+      const now = Date.now();
+      const since = this.silentSince.get(process.pid) ?? now;
+      this.silentSince.set(process.pid, since);
+      if (now - since >= this.unresponsiveLimitMs) {
+        const reason = `The job process did not answer for ${this.unresponsiveLimitMs / SECOND} s; it was stopped and restarts from its latest checkpoint.`;
+        observed.push({ ...ref, phase: 'RECOVERING', reason });
+        await this.kill(process, reason, { silentMs: now - since });
+      } else observed.push({ ...ref, phase: null, reason: null });
     }
     // Marked processes without a folder (deleted by hand): report them so they get removed.
     for (const process of live.values()) observed.push({ ...process, phase: 'STARTING', reason: null });
     return observed;
   }
 
-  /**
-   * A process silent for longer than the limit is hung (a stuck JVM, a full GC that never
-   * ends): it is killed, and the next pass finds the job absent and restarts it.
-   */
-  private async boundSilence(process: Marked): Promise<void> {
-    const now = Date.now();
-    const since = this.silentSince.get(process.pid) ?? now;
-    this.silentSince.set(process.pid, since);
-    if (now - since < this.unresponsiveLimitMs) return;
-    this.options.logger.warn(
-      { accountId: process.accountId, jobId: process.id, pid: process.pid, silentMs: now - since },
-      'job process has not answered for longer than the limit; killing it so that it restarts from its last checkpoint',
-    );
+  /** Kills a hung job process; the next pass finds the job absent and restarts it. */
+  private async kill(process: Marked, reason: string, measured: Record<string, number>): Promise<void> {
+    this.options.logger.warn({ accountId: process.accountId, jobId: process.id, pid: process.pid, ...measured }, reason);
     this.silentSince.delete(process.pid);
     await stopProcess(process.pid, 0);
   }
