@@ -8,7 +8,7 @@ import type { Logger } from '../platform/logger.js';
 import { freePort } from '../platform/net.js';
 import { SECOND } from '../platform/time.js';
 import type { FlinkDistribution } from '../runtime/local/flink-distribution.js';
-import { findMarkedProcesses, markerArg, spawnDetached, stopProcess } from '../runtime/local/processes.js';
+import { findMarkedProcesses, isAlive, markerArg, spawnDetached, stopProcess } from '../runtime/local/processes.js';
 import { flinkJson } from './flink-json.js';
 import { warmUpGateway } from './sql-gateway-client.js';
 
@@ -50,6 +50,9 @@ export class SessionCluster {
   readonly hash: string;
   private readonly memory: Memory;
   private starting: Promise<ClusterEndpoints> | undefined;
+  /** The SQL Gateway process, once started or adopted. */
+  private gatewayPid: number | undefined;
+  private healing: Promise<ClusterEndpoints> | undefined;
   /** The SQL Gateway's warm-up after a start (tests, benchmarks); never rejects. */
   warmedUp: Promise<void> = Promise.resolve();
   private closed = false;
@@ -80,15 +83,55 @@ export class SessionCluster {
     return this.options.distribution();
   }
 
-  /** Starts the JobManager and the SQL Gateway, or adopts running ones; once. */
+  /**
+   * Starts the JobManager and the SQL Gateway, or adopts running ones; once. Later calls
+   * (one per preview) also bring back a SQL Gateway process that died (see healGateway).
+   */
   start(): Promise<ClusterEndpoints> {
     // A preview still cleaning up after close() must not bring the cluster back.
     if (this.closed) return Promise.reject(new PreviewClusterError('The preview cluster is closed.'));
-    this.starting ??= this.startOrAdopt().catch((error) => {
+    if (this.starting) return this.starting.then((endpoints) => this.healGateway(endpoints));
+    this.starting = this.startOrAdopt().catch((error) => {
       this.starting = undefined;
       throw error;
     });
     return this.starting;
+  }
+
+  /**
+   * The SQL Gateway holds nothing a preview needs once the preview has ended (sessions,
+   * plans), so one whose process died (a crash, the OOM killer, kill -9) is started again
+   * alone, on the same port with the same config; the JobManager and the pool's
+   * TaskManagers are untouched. Checked by pid: one `kill -0`, no request.
+   */
+  private healGateway(endpoints: ClusterEndpoints): Promise<ClusterEndpoints> {
+    if (this.gatewayPid === undefined || isAlive(this.gatewayPid) || this.closed) return Promise.resolve(endpoints);
+    this.healing ??= (async () => {
+      const log = this.options.logger;
+      const started = Date.now();
+      log.warn({ gw: this.gatewayPid, gatewayUrl: endpoints.gatewayUrl }, 'preview SQL Gateway process is gone; starting it again');
+      // A gateway that is dying but not gone yet (a zombie, say) is not left half there.
+      await Promise.all((await findMarkedProcesses(this.marker('gw'))).map((p) => stopProcess(p.pid, 0)));
+      this.gatewayPid = await this.spawnGateway(await this.options.distribution());
+      await waitUntil('the preview SQL Gateway', `${endpoints.gatewayUrl}/v2/info`, this.options.startTimeoutMs ?? 120 * SECOND);
+      log.info({ gw: this.gatewayPid, ms: Date.now() - started }, 'preview SQL Gateway started again');
+      // No warm-up: the preview waiting for this gateway warms it, and a warm-up beside it
+      // would only take the CPU it needs.
+      return endpoints;
+    })().finally(() => {
+      this.healing = undefined;
+    });
+    return this.healing;
+  }
+
+  private warmUp(endpoints: ClusterEndpoints): void {
+    const log = this.options.logger;
+    this.warmedUp = warmUpGateway(endpoints.gatewayUrl).then(
+      (ms) => log.info({ ms }, 'preview SQL Gateway warmed up'),
+      (error) => {
+        if (!this.closed) log.warn({ err: error }, 'preview SQL Gateway warm-up failed (the first preview will be slower)');
+      },
+    );
   }
 
   private async startOrAdopt(): Promise<ClusterEndpoints> {
@@ -99,6 +142,7 @@ export class SessionCluster {
     const [gw] = await findMarkedProcesses(this.marker('gw'));
     if (saved && jm && gw && (await answers(`${saved.jobManagerUrl}/overview`)) && (await answers(`${saved.gatewayUrl}/v2/info`))) {
       log.info({ jm: jm.pid, gw: gw.pid }, 'preview cluster adopted');
+      this.gatewayPid = gw.pid;
       return saved;
     }
     // Half a cluster (or one that does not answer) is replaced whole.
@@ -106,20 +150,10 @@ export class SessionCluster {
 
     const distribution = await this.options.distribution();
     const endpoints = await this.writeConfig();
-    const java = this.options.javaBin ?? 'java';
-    const common = (role: string) => [
-      ...distribution.jvmOptions,
-      `-Djava.io.tmpdir=${join(this.options.dir, role, 'tmp')}`,
-      `-Dlog4j2.configurationFile=${distribution.log4jConfig}`,
-    ];
-    for (const role of ['jm', 'gw']) {
-      await rm(join(this.options.dir, role, 'tmp'), { recursive: true, force: true });
-      await mkdir(join(this.options.dir, role, 'tmp'), { recursive: true });
-    }
     const jmPid = await spawnDetached({
-      command: java,
+      command: this.options.javaBin ?? 'java',
       args: [
-        ...common('jm'),
+        ...(await this.commonJvmArgs(distribution, 'jm')),
         ...this.memory.jobmanager.jvm,
         markerArg(this.marker('jm')),
         '-cp',
@@ -130,10 +164,33 @@ export class SessionCluster {
       ],
       logFile: join(this.options.dir, 'jm', 'jobmanager.log'),
     });
-    const gwPid = await spawnDetached({
-      command: java,
+    const gwPid = await this.spawnGateway(distribution);
+    this.gatewayPid = gwPid;
+    const timeoutMs = this.options.startTimeoutMs ?? 120 * SECOND;
+    await waitUntil('the preview JobManager', `${endpoints.jobManagerUrl}/overview`, timeoutMs);
+    await waitUntil('the preview SQL Gateway', `${endpoints.gatewayUrl}/v2/info`, timeoutMs);
+    log.info({ jm: jmPid, gw: gwPid, ms: Date.now() - started, ...endpoints }, 'preview cluster started');
+    this.warmUp(endpoints);
+    return endpoints;
+  }
+
+  /** The flags every JVM of the cluster gets, with an emptied temp folder of its role. */
+  private async commonJvmArgs(distribution: FlinkDistribution, role: 'jm' | 'gw'): Promise<string[]> {
+    await rm(join(this.options.dir, role, 'tmp'), { recursive: true, force: true });
+    await mkdir(join(this.options.dir, role, 'tmp'), { recursive: true });
+    return [
+      ...distribution.jvmOptions,
+      `-Djava.io.tmpdir=${join(this.options.dir, role, 'tmp')}`,
+      `-Dlog4j2.configurationFile=${distribution.log4jConfig}`,
+    ];
+  }
+
+  /** Starts the SQL Gateway on the written config (its port is in there); returns its pid. */
+  private async spawnGateway(distribution: FlinkDistribution): Promise<number> {
+    return spawnDetached({
+      command: this.options.javaBin ?? 'java',
       args: [
-        ...common('gw'),
+        ...(await this.commonJvmArgs(distribution, 'gw')),
         ...this.memory.sqlGateway.jvm,
         markerArg(this.marker('gw')),
         '-cp',
@@ -143,15 +200,6 @@ export class SessionCluster {
       env: { FLINK_CONF_DIR: this.confDir },
       logFile: join(this.options.dir, 'gw', 'sql-gateway.log'),
     });
-    const timeoutMs = this.options.startTimeoutMs ?? 120 * SECOND;
-    await waitUntil('the preview JobManager', `${endpoints.jobManagerUrl}/overview`, timeoutMs);
-    await waitUntil('the preview SQL Gateway', `${endpoints.gatewayUrl}/v2/info`, timeoutMs);
-    log.info({ jm: jmPid, gw: gwPid, ms: Date.now() - started, ...endpoints }, 'preview cluster started');
-    this.warmedUp = warmUpGateway(endpoints.gatewayUrl).then(
-      (ms) => log.info({ ms }, 'preview SQL Gateway warmed up'),
-      (error) => log.warn({ err: error }, 'preview SQL Gateway warm-up failed (the first preview will be slower)'),
-    );
-    return endpoints;
   }
 
   private async savedEndpoints(): Promise<ClusterEndpoints | undefined> {

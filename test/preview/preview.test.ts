@@ -170,6 +170,26 @@ describe('preview on the session cluster', () => {
     expect(endOf(events).message).toMatch(/idd/);
   }, SLOW);
 
+  it('starts a SQL Gateway process that died again, alone, and the next preview runs', async () => {
+    const cluster = gateway.parts.preview.cluster;
+    const before = await cluster.pids();
+    expect(before.gw).toHaveLength(1);
+    process.kill(before.gw[0]!, 'SIGKILL');
+    await waitFor('the SQL Gateway process gone', async () => (isAlive(before.gw[0]!) ? undefined : true), 20_000);
+
+    const requested = Date.now();
+    const events = await preview({ sql: "SELECT id, amount FROM orders WHERE who = 'b'", timeLimitSeconds: 60 }, (e) => rowsOf(e).length >= 10);
+    console.info(`first preview after the SQL Gateway was killed: 10 rows ${Date.now() - requested} ms after the request`);
+    expect(startOf(events), JSON.stringify(events)).toBeDefined();
+    expect(rowsOf(events)).toHaveLength(10);
+    const after = await cluster.pids();
+    expect(after.gw).toHaveLength(1);
+    expect(after.gw[0]).not.toBe(before.gw[0]);
+    expect(after.jm).toEqual(before.jm); // the JobManager (and with it the pool) was left alone
+    const tm = await findMarkedProcesses(`weir-preview-tm:${cluster.hash}:${startOf(events).taskManager}`);
+    await waitFor('its TaskManager gone', async () => (tm.every((p) => !isAlive(p.pid)) ? true : undefined), 20_000);
+  }, SLOW);
+
   it('rejects sandbox violations before anything reaches Flink', async () => {
     const events = await preview({ sql: "SELECT * FROM orders /*+ OPTIONS('topic' = 'x') */" });
     expect(events[0].errors[0].extensions.code).toBe('VALIDATION');
