@@ -8,7 +8,7 @@ import type { Logger } from '../platform/logger.js';
 import { freePort } from '../platform/net.js';
 import { SECOND } from '../platform/time.js';
 import type { FlinkDistribution } from '../runtime/local/flink-distribution.js';
-import { findMarkedProcesses, isAlive, markerArg, spawnDetached, stopProcess } from '../runtime/local/processes.js';
+import { findMarkedProcesses, hasExited, markerArg, spawnDetached, stopProcess } from '../runtime/local/processes.js';
 import { flinkJson } from './flink-json.js';
 import { warmUpGateway } from './sql-gateway-client.js';
 
@@ -50,7 +50,8 @@ export class SessionCluster {
   readonly hash: string;
   private readonly memory: Memory;
   private starting: Promise<ClusterEndpoints> | undefined;
-  /** The SQL Gateway process, once started or adopted. */
+  /** The JobManager and SQL Gateway processes, once started or adopted. */
+  private jobManagerPid: number | undefined;
   private gatewayPid: number | undefined;
   private healing: Promise<ClusterEndpoints> | undefined;
   /** The SQL Gateway's warm-up after a start (tests, benchmarks); never rejects. */
@@ -85,12 +86,16 @@ export class SessionCluster {
 
   /**
    * Starts the JobManager and the SQL Gateway, or adopts running ones; once. Later calls
-   * (one per preview) also bring back a SQL Gateway process that died (see healGateway).
+   * (several per preview) also bring back a process of the cluster that died: see heal().
    */
   start(): Promise<ClusterEndpoints> {
     // A preview still cleaning up after close() must not bring the cluster back.
     if (this.closed) return Promise.reject(new PreviewClusterError('The preview cluster is closed.'));
-    if (this.starting) return this.starting.then((endpoints) => this.healGateway(endpoints));
+    if (this.starting) return this.starting.then((endpoints) => this.heal(endpoints));
+    return this.startOnce();
+  }
+
+  private startOnce(): Promise<ClusterEndpoints> {
     this.starting = this.startOrAdopt().catch((error) => {
       this.starting = undefined;
       throw error;
@@ -99,18 +104,31 @@ export class SessionCluster {
   }
 
   /**
-   * The SQL Gateway holds nothing a preview needs once the preview has ended (sessions,
-   * plans), so one whose process died (a crash, the OOM killer, kill -9) is started again
-   * alone, on the same port with the same config; the JobManager and the pool's
-   * TaskManagers are untouched. Checked by pid: one `kill -0`, no request.
+   * Brings back a JobManager or SQL Gateway process that died (a crash, the OOM killer,
+   * kill -9), checked by pid (`kill -0` and /proc), no request.
+   * - The SQL Gateway holds nothing a preview needs once the preview has ended (sessions,
+   *   plans), so it is started again alone, on the same port with the same config; the
+   *   JobManager and the pool's TaskManagers are untouched.
+   * - Without its JobManager the cluster is gone: it is started again whole, on new ports,
+   *   and the TaskManagers of the old one are stopped (the pool replaces idle ones it
+   *   finds gone; previews that ran on the old cluster end with an error).
    */
-  private healGateway(endpoints: ClusterEndpoints): Promise<ClusterEndpoints> {
-    if (this.gatewayPid === undefined || isAlive(this.gatewayPid) || this.closed) return Promise.resolve(endpoints);
+  private async heal(endpoints: ClusterEndpoints): Promise<ClusterEndpoints> {
+    if (this.closed || this.healing) return this.healing ?? endpoints;
+    const { jobManagerPid, gatewayPid } = this;
+    const exited = (pid: number | undefined) => (pid === undefined ? Promise.resolve(false) : hasExited(pid));
+    const [jobManagerGone, gatewayGone] = await Promise.all([exited(jobManagerPid), exited(gatewayPid)]);
+    if (!jobManagerGone && !gatewayGone) return endpoints;
+    // Healed by another caller while this one looked: look again at the new processes.
+    if (this.jobManagerPid !== jobManagerPid || this.gatewayPid !== gatewayPid) return this.start();
+    const log = this.options.logger;
     this.healing ??= (async () => {
-      const log = this.options.logger;
+      if (jobManagerGone) {
+        log.warn({ jm: this.jobManagerPid }, 'preview JobManager process is gone; starting the preview cluster again');
+        return this.startOnce(); // what is left of the old cluster is stopped first
+      }
       const started = Date.now();
       log.warn({ gw: this.gatewayPid, gatewayUrl: endpoints.gatewayUrl }, 'preview SQL Gateway process is gone; starting it again');
-      // A gateway that is dying but not gone yet (a zombie, say) is not left half there.
       await Promise.all((await findMarkedProcesses(this.marker('gw'))).map((p) => stopProcess(p.pid, 0)));
       this.gatewayPid = await this.spawnGateway(await this.options.distribution());
       await waitUntil('the preview SQL Gateway', `${endpoints.gatewayUrl}/v2/info`, this.options.startTimeoutMs ?? 120 * SECOND);
@@ -142,6 +160,7 @@ export class SessionCluster {
     const [gw] = await findMarkedProcesses(this.marker('gw'));
     if (saved && jm && gw && (await answers(`${saved.jobManagerUrl}/overview`)) && (await answers(`${saved.gatewayUrl}/v2/info`))) {
       log.info({ jm: jm.pid, gw: gw.pid }, 'preview cluster adopted');
+      this.jobManagerPid = jm.pid;
       this.gatewayPid = gw.pid;
       return saved;
     }
@@ -165,6 +184,7 @@ export class SessionCluster {
       logFile: join(this.options.dir, 'jm', 'jobmanager.log'),
     });
     const gwPid = await this.spawnGateway(distribution);
+    this.jobManagerPid = jmPid;
     this.gatewayPid = gwPid;
     const timeoutMs = this.options.startTimeoutMs ?? 120 * SECOND;
     await waitUntil('the preview JobManager', `${endpoints.jobManagerUrl}/overview`, timeoutMs);

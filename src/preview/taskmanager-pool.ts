@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../platform/logger.js';
 import { SECOND } from '../platform/time.js';
-import { findMarkedProcesses, isAlive, markerArg, spawnDetached, stopProcess } from '../runtime/local/processes.js';
+import { findMarkedProcesses, hasExited, isAlive, markerArg, spawnDetached, stopProcess } from '../runtime/local/processes.js';
 import { flinkJson } from './flink-json.js';
 import { JobPlacements } from './job-placement.js';
 import { LeaseQueue, type PooledTaskManager } from './lease-queue.js';
@@ -64,9 +64,13 @@ export class TaskManagerPool implements PreviewPool {
     return this.options.logger;
   }
 
-  /** Starts the cluster (or adopts it) and fills the pool; once. */
+  /**
+   * Starts the cluster (or adopts it) and fills the pool, once; then, at every lease,
+   * replaces idle TaskManagers whose process is gone.
+   */
   start(): Promise<void> {
-    this.started ??= (async () => {
+    if (this.started) return this.started.then(() => this.replaceGone());
+    this.started = (async () => {
       const { jobManagerUrl } = await this.options.cluster.start();
       // TaskManagers left by an earlier gateway may have run previews: retire them all.
       for (const p of await findMarkedProcesses(this.options.cluster.marker('tm'))) await stopProcess(p.pid, 10 * SECOND);
@@ -77,6 +81,22 @@ export class TaskManagerPool implements PreviewPool {
       throw error;
     });
     return this.started;
+  }
+
+  /**
+   * An idle TaskManager whose process is gone (killed, or stopped with a JobManager that
+   * died and was started again: see SessionCluster.heal) leaves the pool, and a new one
+   * replaces it. Checked by pid (`kill -0` and /proc) per idle TaskManager.
+   */
+  private async replaceGone(): Promise<void> {
+    await this.options.cluster.start(); // brings back a JobManager or SQL Gateway that died
+    const idle = this.queue.values().filter((tm) => tm.state === 'idle');
+    const exited = await Promise.all(idle.map((tm) => hasExited(tm.pid)));
+    const gone = idle.filter((_, i) => exited[i]);
+    if (gone.length === 0) return;
+    for (const tm of gone) this.queue.delete(tm.id);
+    this.log.warn({ taskManagers: gone.map((tm) => tm.id) }, 'idle preview TaskManager processes are gone; replacing them');
+    this.replenish();
   }
 
   private async cancelRunningJobs(jobManagerUrl: string): Promise<void> {
@@ -98,7 +118,9 @@ export class TaskManagerPool implements PreviewPool {
   private async stopTaskManager(tm: TaskManager): Promise<void> {
     try {
       await stopProcess(tm.pid, 10 * SECOND);
-      await this.waitRegistered(tm.id, false, 20 * SECOND).catch((error) => this.log.warn({ err: error, taskManager: tm.id }, 'retired TaskManager still listed'));
+      await this.waitRegistered(tm.id, false, 20 * SECOND).catch((error) => {
+        if (!this.closed) this.log.warn({ err: error, taskManager: tm.id }, 'retired TaskManager still listed');
+      });
     } finally {
       await rm(join(this.options.cluster.dir, 'tm', tm.id), { recursive: true, force: true });
     }
@@ -106,6 +128,7 @@ export class TaskManagerPool implements PreviewPool {
 
   /** Under the submission lock: retires idle TaskManagers that a job the JobManager knows ran on. */
   private async retireUsed(): Promise<void> {
+    if (this.closed) return; // the cluster's close() stops every TaskManager
     const { jobManagerUrl } = await this.options.cluster.start();
     const ran = await this.placements.taskManagersOfJobs(jobManagerUrl);
     for (const tm of this.queue.values()) {

@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LandedOnUsedTaskManagerError, type Lease } from '../../src/preview/preview-backend.js';
-import { findMarkedProcesses, isAlive } from '../../src/runtime/local/processes.js';
+import { findMarkedProcesses, hasExited, isAlive } from '../../src/runtime/local/processes.js';
 import type { TestApp } from '../helpers/app.js';
 import { waitFor } from '../helpers/local.js';
 import { endOf, rowsOf, runPreview, startOf, startPreviewGateway, type PreviewGateway } from '../helpers/preview.js';
@@ -24,6 +24,13 @@ async function ok(query: string, variables: Record<string, unknown> = {}) {
 }
 
 const preview = (input: Record<string, unknown>, stopAfter?: (events: any[]) => boolean) => runPreview(t, key, input, stopAfter);
+
+/** Waits until the process of the TaskManager a preview ran on has exited. */
+async function taskManagerGone(events: any[]): Promise<void> {
+  const tm = startOf(events).taskManager as string;
+  const pids = await findMarkedProcesses(`weir-preview-tm:${gateway.parts.preview.cluster.hash}:${tm}`);
+  await waitFor(`TaskManager ${tm} gone`, async () => (pids.every((p) => !isAlive(p.pid)) ? true : undefined), 20_000);
+}
 
 beforeAll(async () => {
   gateway = await startPreviewGateway('preview', { poolSize: 2 });
@@ -81,15 +88,12 @@ describe('preview on the session cluster', () => {
     expect(endOf(events)).toMatchObject({ reason: 'TIMEOUT' });
     expect(ranFor).toBeGreaterThan(4_500);
     expect(ranFor).toBeLessThan(8_000);
-    const tm = startOf(events).taskManager as string;
-    await waitFor('the TaskManager gone', async () => ((await findMarkedProcesses(`weir-preview-tm:${gateway.parts.preview.cluster.hash}:${tm}`)).length === 0 ? true : undefined), 20_000);
+    await taskManagerGone(events);
   }, SLOW);
 
   it('cancels the job and retires the TaskManager when the subscription is closed', async () => {
     const events = await preview({ sql: 'SELECT id FROM orders', timeLimitSeconds: 120 }, (e) => rowsOf(e).length > 0);
-    const tm = startOf(events).taskManager as string;
-    const pids = await findMarkedProcesses(`weir-preview-tm:${gateway.parts.preview.cluster.hash}:${tm}`);
-    await waitFor('the TaskManager gone', async () => (pids.every((p) => !isAlive(p.pid)) ? true : undefined), 20_000);
+    await taskManagerGone(events);
     const { jobManagerUrl } = await gateway.parts.preview.cluster.start();
     await waitFor('no running job', async () => {
       const { jobs } = (await (await fetch(`${jobManagerUrl}/jobs`)).json()) as { jobs: { status: string }[] };
@@ -170,24 +174,44 @@ describe('preview on the session cluster', () => {
     expect(endOf(events).message).toMatch(/idd/);
   }, SLOW);
 
-  it('starts a SQL Gateway process that died again, alone, and the next preview runs', async () => {
+  /**
+   * Kills the cluster's JobManager or SQL Gateway (SIGKILL), then runs a preview that must
+   * return its 10 rows; the pids before and after, the killed role's in a new process.
+   */
+  async function previewAfterKilling(role: 'jm' | 'gw', what: string) {
     const cluster = gateway.parts.preview.cluster;
     const before = await cluster.pids();
-    expect(before.gw).toHaveLength(1);
-    process.kill(before.gw[0]!, 'SIGKILL');
-    await waitFor('the SQL Gateway process gone', async () => (isAlive(before.gw[0]!) ? undefined : true), 20_000);
+    expect(before[role]).toHaveLength(1);
+    process.kill(before[role][0]!, 'SIGKILL');
+    await waitFor(`the ${what} process gone`, async () => ((await hasExited(before[role][0]!)) ? true : undefined), 20_000);
 
     const requested = Date.now();
     const events = await preview({ sql: "SELECT id, amount FROM orders WHERE who = 'b'", timeLimitSeconds: 60 }, (e) => rowsOf(e).length >= 10);
-    console.info(`first preview after the SQL Gateway was killed: 10 rows ${Date.now() - requested} ms after the request`);
+    console.info(`first preview after the ${what} was killed: 10 rows ${Date.now() - requested} ms after the request`);
     expect(startOf(events), JSON.stringify(events)).toBeDefined();
     expect(rowsOf(events)).toHaveLength(10);
+    await taskManagerGone(events);
     const after = await cluster.pids();
-    expect(after.gw).toHaveLength(1);
-    expect(after.gw[0]).not.toBe(before.gw[0]);
+    expect(after[role]).toHaveLength(1);
+    expect(after[role][0]).not.toBe(before[role][0]);
+    return { before, after };
+  }
+
+  it('starts a SQL Gateway process that died again, alone, and the next preview runs', async () => {
+    const { before, after } = await previewAfterKilling('gw', 'SQL Gateway');
     expect(after.jm).toEqual(before.jm); // the JobManager (and with it the pool) was left alone
-    const tm = await findMarkedProcesses(`weir-preview-tm:${cluster.hash}:${startOf(events).taskManager}`);
-    await waitFor('its TaskManager gone', async () => (tm.every((p) => !isAlive(p.pid)) ? true : undefined), 20_000);
+  }, SLOW);
+
+  it('starts the cluster again when its JobManager died; the pool refills and the next preview runs', async () => {
+    const { cluster, pool } = gateway.parts.preview;
+    const { before, after } = await previewAfterKilling('jm', 'JobManager');
+    // No TaskManager of the old cluster is left; the pool is whole on the new JobManager.
+    expect(after.tm.filter((pid) => before.tm.includes(pid))).toEqual([]);
+    const { jobManagerUrl } = await cluster.start();
+    await waitFor('the pool refilled on the new JobManager', async () => {
+      const { taskmanagers } = (await (await fetch(`${jobManagerUrl}/taskmanagers`)).json()) as { taskmanagers: unknown[] };
+      return pool.stats().idle === 2 && taskmanagers.length === 2 ? true : undefined;
+    }, 60_000);
   }, SLOW);
 
   it('rejects sandbox violations before anything reaches Flink', async () => {

@@ -107,6 +107,11 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+/** The process has exited: gone, or a zombie its parent has not reaped yet. */
+export async function hasExited(pid: number): Promise<boolean> {
+  return !isAlive(pid) || (await isZombie(pid));
+}
+
 /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
 export async function stopProcess(pid: number, graceMs: number): Promise<void> {
   const signal = (sig: NodeJS.Signals) => {
