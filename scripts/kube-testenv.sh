@@ -139,9 +139,10 @@ pid_file() { printf '%s/run/%s.pid' "$1" "$2"; }
 
 # Alive and really ours: every process is started with <dir> in its arguments.
 ours_alive() {
-  local dir="$1" pid="$2"
+  local dir="$1" pid="$2" cmdline
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$dir/"
+  cmdline="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" || return 1
+  [[ $cmdline == *"$dir/"* ]]
 }
 
 read_pid() { local f; f="$(pid_file "$1" "$2")"; if [ -f "$f" ]; then cat "$f"; fi; }
@@ -183,7 +184,14 @@ start_process() {
   local dir="$1" name="$2"; shift 2
   # Own session, no terminal, output to a log: the process outlives this script.
   setsid "$@" </dev/null >"$dir/logs/$name.log" 2>&1 &
-  local pid=$!
+  local pid=$! waited=0
+  # Until it has exec'd the binary, $! is a copy of this shell, whose command line does
+  # not name our folder: ours_alive would take that moment for an exit (it did, on a
+  # loaded machine). Wait for the exec, or for the process to be gone (5 s at most).
+  while kill -0 "$pid" 2>/dev/null && ! ours_alive "$dir" "$pid" && [ "$waited" -lt 100 ]; do
+    sleep 0.05
+    waited=$((waited + 1))
+  done
   printf '%s\n' "$pid" >"$(pid_file "$dir" "$name")"
   log "started $name (pid $pid, log $dir/logs/$name.log)"
 }

@@ -2,7 +2,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LandedOnUsedTaskManagerError, type Lease } from '../../src/preview/preview-backend.js';
-import { findMarkedProcesses, hasExited, isAlive } from '../../src/runtime/local/processes.js';
+import { findMarkedProcesses, hasExited } from '../../src/runtime/local/processes.js';
 import type { TestApp } from '../helpers/app.js';
 import { waitFor } from '../helpers/local.js';
 import { endOf, rowsOf, runPreview, startOf, startPreviewGateway, type PreviewGateway } from '../helpers/preview.js';
@@ -29,7 +29,7 @@ const preview = (input: Record<string, unknown>, stopAfter?: (events: any[]) => 
 async function taskManagerGone(events: any[]): Promise<void> {
   const tm = startOf(events).taskManager as string;
   const pids = await findMarkedProcesses(`weir-preview-tm:${gateway.parts.preview.cluster.hash}:${tm}`);
-  await waitFor(`TaskManager ${tm} gone`, async () => (pids.every((p) => !isAlive(p.pid)) ? true : undefined), 20_000);
+  await waitFor(`TaskManager ${tm} gone`, async () => ((await Promise.all(pids.map((p) => hasExited(p.pid)))).every(Boolean) ? true : undefined), 20_000);
 }
 
 beforeAll(async () => {
