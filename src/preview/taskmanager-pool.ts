@@ -92,7 +92,8 @@ export class TaskManagerPool implements PreviewPool {
     await this.options.cluster.start(); // brings back a JobManager or SQL Gateway that died
     const idle = this.queue.values().filter((tm) => tm.state === 'idle');
     const exited = await Promise.all(idle.map((tm) => hasExited(tm.pid)));
-    const gone = idle.filter((_, i) => exited[i]);
+    // Still idle: one granted meanwhile is its lease's to fail and retire.
+    const gone = idle.filter((tm, i) => exited[i] && tm.state === 'idle');
     if (gone.length === 0) return;
     for (const tm of gone) this.queue.delete(tm.id);
     this.log.warn({ taskManagers: gone.map((tm) => tm.id) }, 'idle preview TaskManager processes are gone; replacing them');
