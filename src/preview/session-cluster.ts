@@ -50,9 +50,8 @@ export class SessionCluster {
   readonly hash: string;
   private readonly memory: Memory;
   private starting: Promise<ClusterEndpoints> | undefined;
-  /** The JobManager and SQL Gateway processes, once started or adopted. */
-  private jobManagerPid: number | undefined;
-  private gatewayPid: number | undefined;
+  /** The JobManager and SQL Gateway processes, once started or adopted; replaced whole when one is. */
+  private processes: { readonly jm: number; readonly gw: number } | undefined;
   private healing: Promise<ClusterEndpoints> | undefined;
   /** The SQL Gateway's warm-up after a start (tests, benchmarks); never rejects. */
   warmedUp: Promise<void> = Promise.resolve();
@@ -114,25 +113,24 @@ export class SessionCluster {
    *   finds gone; previews that ran on the old cluster end with an error).
    */
   private async heal(endpoints: ClusterEndpoints): Promise<ClusterEndpoints> {
-    if (this.closed || this.healing) return this.healing ?? endpoints;
-    const { jobManagerPid, gatewayPid } = this;
-    const exited = (pid: number | undefined) => (pid === undefined ? Promise.resolve(false) : hasExited(pid));
-    const [jobManagerGone, gatewayGone] = await Promise.all([exited(jobManagerPid), exited(gatewayPid)]);
+    const pids = this.processes;
+    if (this.closed || this.healing || !pids) return this.healing ?? endpoints;
+    const [jobManagerGone, gatewayGone] = await Promise.all([hasExited(pids.jm), hasExited(pids.gw)]);
     if (!jobManagerGone && !gatewayGone) return endpoints;
     // Healed by another caller while this one looked: look again at the new processes.
-    if (this.jobManagerPid !== jobManagerPid || this.gatewayPid !== gatewayPid) return this.start();
+    if (this.processes !== pids) return this.start();
     const log = this.options.logger;
     this.healing ??= (async () => {
       if (jobManagerGone) {
-        log.warn({ jm: this.jobManagerPid }, 'preview JobManager process is gone; starting the preview cluster again');
+        log.warn({ jm: pids.jm }, 'preview JobManager process is gone; starting the preview cluster again');
         return this.startOnce(); // what is left of the old cluster is stopped first
       }
       const started = Date.now();
-      log.warn({ gw: this.gatewayPid, gatewayUrl: endpoints.gatewayUrl }, 'preview SQL Gateway process is gone; starting it again');
+      log.warn({ gw: pids.gw, gatewayUrl: endpoints.gatewayUrl }, 'preview SQL Gateway process is gone; starting it again');
       await Promise.all((await findMarkedProcesses(this.marker('gw'))).map((p) => stopProcess(p.pid, 0)));
-      this.gatewayPid = await this.spawnGateway(await this.options.distribution());
+      this.processes = { ...pids, gw: await this.spawnGateway(await this.options.distribution()) };
       await waitUntil('the preview SQL Gateway', `${endpoints.gatewayUrl}/v2/info`, this.options.startTimeoutMs ?? 120 * SECOND);
-      log.info({ gw: this.gatewayPid, ms: Date.now() - started }, 'preview SQL Gateway started again');
+      log.info({ gw: this.processes.gw, ms: Date.now() - started }, 'preview SQL Gateway started again');
       // No warm-up: the preview waiting for this gateway warms it, and a warm-up beside it
       // would only take the CPU it needs.
       return endpoints;
@@ -160,8 +158,7 @@ export class SessionCluster {
     const [gw] = await findMarkedProcesses(this.marker('gw'));
     if (saved && jm && gw && (await answers(`${saved.jobManagerUrl}/overview`)) && (await answers(`${saved.gatewayUrl}/v2/info`))) {
       log.info({ jm: jm.pid, gw: gw.pid }, 'preview cluster adopted');
-      this.jobManagerPid = jm.pid;
-      this.gatewayPid = gw.pid;
+      this.processes = { jm: jm.pid, gw: gw.pid };
       return saved;
     }
     // Half a cluster (or one that does not answer) is replaced whole.
@@ -184,8 +181,7 @@ export class SessionCluster {
       logFile: join(this.options.dir, 'jm', 'jobmanager.log'),
     });
     const gwPid = await this.spawnGateway(distribution);
-    this.jobManagerPid = jmPid;
-    this.gatewayPid = gwPid;
+    this.processes = { jm: jmPid, gw: gwPid };
     const timeoutMs = this.options.startTimeoutMs ?? 120 * SECOND;
     await waitUntil('the preview JobManager', `${endpoints.jobManagerUrl}/overview`, timeoutMs);
     await waitUntil('the preview SQL Gateway', `${endpoints.gatewayUrl}/v2/info`, timeoutMs);

@@ -86,10 +86,10 @@ export class TaskManagerPool implements PreviewPool {
   /**
    * An idle TaskManager whose process is gone (killed, or stopped with a JobManager that
    * died and was started again: see SessionCluster.heal) leaves the pool, and a new one
-   * replaces it. Checked by pid (`kill -0` and /proc) per idle TaskManager.
+   * replaces it. Checked by pid (`kill -0` and /proc) per idle TaskManager. A preview has
+   * called the cluster's start() (which heals it) just before it leases.
    */
   private async replaceGone(): Promise<void> {
-    await this.options.cluster.start(); // brings back a JobManager or SQL Gateway that died
     const idle = this.queue.values().filter((tm) => tm.state === 'idle');
     const exited = await Promise.all(idle.map((tm) => hasExited(tm.pid)));
     // Still idle: one granted meanwhile is its lease's to fail and retire.

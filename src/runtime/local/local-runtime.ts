@@ -196,10 +196,10 @@ export class LocalRuntime implements Runtime {
   }
 
   async observe(): Promise<ObservedJob[]> {
-    const live = new Map((await this.running()).map((p) => [p.id, p]));
-    for (const pid of this.silentSince.keys()) {
-      if (![...live.values()].some((p) => p.pid === pid)) this.silentSince.delete(pid);
-    }
+    const processes = await this.running();
+    const live = new Map(processes.map((p) => [p.id, p]));
+    const livePids = new Set(processes.map((p) => p.pid));
+    for (const pid of this.silentSince.keys()) if (!livePids.has(pid)) this.silentSince.delete(pid);
     const observed: ObservedJob[] = [];
     let entries: string[] = [];
     try {
