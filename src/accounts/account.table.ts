@@ -8,6 +8,13 @@ export interface TierTable {
   max_active_jobs: number;
   max_task_count: number;
   max_concurrent_previews: number;
+  max_streams: number;
+  max_pipelines: number;
+  max_connections: number;
+  /** Open subscriptions (WebSocket and SSE together) of one API key. */
+  max_subscriptions_per_key: number;
+  /** Open subscriptions of all the account's keys together. */
+  max_subscriptions_per_account: number;
 }
 
 export interface AccountTable {
