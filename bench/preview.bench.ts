@@ -34,6 +34,7 @@ import { TaskManagerPool } from '../src/preview/taskmanager-pool.js';
 import { createLocalRuntime } from '../src/runtime/create-runtime.js';
 import { flinkDistribution } from '../src/runtime/local/flink-distribution.js';
 import { previewStreamTable } from '../src/runtime/local/job-sql.js';
+import { previewGroupOf } from '../src/streams/kafka-principals.js';
 import { startTestApp } from '../test/helpers/app.js';
 import { waitFor } from '../test/helpers/local.js';
 
@@ -177,7 +178,7 @@ try {
   const BIG_INPUT = { sql: BIG_SQL, rowLimit: BIG, timeLimitSeconds: 120 };
   const actor = await app.services.accounts.authenticate(key);
   const plan = await app.services.previews.prepare(actor, BIG_INPUT);
-  const bootstrapServers = await storage.bootstrapServers();
+  const access = await storage.grantPreview(actor.accountId);
 
   /** The same preview straight from the SQL Gateway, on a leased TaskManager. */
   async function direct(): Promise<Run> {
@@ -200,7 +201,7 @@ try {
       });
       for (const stream of plan.streams) {
         const topic = storage.topicFor(actor.accountId, stream.id);
-        await gateway.execute(session, previewStreamTable(stream, { bootstrapServers, topic, from: 'EARLIEST' }));
+        await gateway.execute(session, previewStreamTable(stream, { access, groupId: previewGroupOf(actor.accountId), topic, from: 'EARLIEST' }));
       }
       operation = await gateway.submit(session, plan.query);
       let token = 0;

@@ -22,6 +22,10 @@ const ConfigSchema = z.object({
   WEIR_K8S_RUNNER_JAR: z.string().min(1).default('/opt/weir/sql-runner.jar'),
   WEIR_K8S_STORAGE_DIR: z.string().min(1).optional(),
   WEIR_K8S_KAFKA_BOOTSTRAP: z.string().min(1).optional(),
+  WEIR_K8S_KAFKA_SECURITY_PROTOCOL: z.enum(['SASL_PLAINTEXT', 'SASL_SSL']).default('SASL_SSL'),
+  WEIR_K8S_KAFKA_SASL_MECHANISM: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']).default('SCRAM-SHA-512'),
+  WEIR_K8S_KAFKA_USERNAME: z.string().min(1).optional(),
+  WEIR_K8S_KAFKA_PASSWORD: z.string().min(1).optional(),
   WEIR_K8S_EGRESS: z.string().default('[]'),
   WEIR_K8S_OPERATOR_NAMESPACE: z.string().min(1).default('flink-operator'),
   WEIR_K8S_SERVICE_ACCOUNT: z.string().min(1).default('flink'),
@@ -130,8 +134,12 @@ const EgressSchema = z.array(
 );
 
 function kubernetesSettings(c: z.infer<typeof ConfigSchema>): KubernetesSettings {
-  const missing = (['WEIR_K8S_STORAGE_DIR', 'WEIR_K8S_KAFKA_BOOTSTRAP'] as const).filter((key) => !c[key]);
-  if (missing.length) throw new ConfigError(`Invalid configuration:\n  WEIR_RUNTIME=kubernetes needs ${missing.join(' and ')}`);
+  const required = ['WEIR_K8S_STORAGE_DIR', 'WEIR_K8S_KAFKA_BOOTSTRAP', 'WEIR_K8S_KAFKA_USERNAME', 'WEIR_K8S_KAFKA_PASSWORD'] as const;
+  const missing = required.filter((key) => !c[key]);
+  if (missing.length) {
+    const list = missing.length === 1 ? missing[0] : `${missing.slice(0, -1).join(', ')} and ${missing.at(-1)}`;
+    throw new ConfigError(`Invalid configuration:\n  WEIR_RUNTIME=kubernetes needs ${list}`);
+  }
   let egress: unknown;
   try {
     egress = JSON.parse(c.WEIR_K8S_EGRESS);
@@ -151,7 +159,11 @@ function kubernetesSettings(c: z.infer<typeof ConfigSchema>): KubernetesSettings
     runnerJar: c.WEIR_K8S_RUNNER_JAR,
     storageDir: c.WEIR_K8S_STORAGE_DIR!,
     checkpointIntervalMs: c.WEIR_CHECKPOINT_INTERVAL_MS,
-    kafkaBootstrap: c.WEIR_K8S_KAFKA_BOOTSTRAP!,
+    kafka: {
+      bootstrapServers: c.WEIR_K8S_KAFKA_BOOTSTRAP!,
+      securityProtocol: c.WEIR_K8S_KAFKA_SECURITY_PROTOCOL,
+      admin: { mechanism: c.WEIR_K8S_KAFKA_SASL_MECHANISM, username: c.WEIR_K8S_KAFKA_USERNAME!, password: c.WEIR_K8S_KAFKA_PASSWORD! },
+    },
     egress: parsedEgress.data as KubernetesSettings['egress'],
     operatorNamespace: c.WEIR_K8S_OPERATOR_NAMESPACE,
     serviceAccount: c.WEIR_K8S_SERVICE_ACCOUNT,

@@ -58,7 +58,7 @@ export function createServices(deps: ServiceDeps): Services {
     ),
     streams,
     records: new RecordsService(streams, deps.storage, logger),
-    connections: new ConnectionService(db, jobs, logger),
+    connections: new ConnectionService(db, jobs, logger, deps.storage),
     pipelines: new PipelineService(db, jobs, logger),
     jobs,
     statusEvents: deps.statusEvents ?? new StatusEvents(),

@@ -10,10 +10,14 @@ import type { Logger } from '../platform/logger.js';
 import { checkIdentifier } from '../platform/names.js';
 import type { PageQuery } from '../platform/pagination.js';
 import { isUniqueViolation } from '../platform/unique-violation.js';
+import type { StreamStorage } from '../streams/stream-storage.js';
 import * as streamRepo from '../streams/stream.repository.js';
 import * as repo from './connection.repository.js';
-import type { ConnectionRow, ConnectionType } from './connection.table.js';
-import { validateConnectionProperties } from './connector-catalog.js';
+import type { ConnectionRow, ConnectionType, PropertyValue } from './connection.table.js';
+import { isSecretOption, validateConnectionProperties } from './connector-catalog.js';
+
+/** Where an external system's address is given, per connector: checked against the platform's own. */
+const SERVER_OPTIONS: Readonly<Record<string, string>> = { kafka: 'properties.bootstrap.servers' };
 
 export interface CreateConnectionInput {
   readonly name: string;
@@ -42,12 +46,35 @@ function asObject(value: unknown): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+function knownSecrets(connector: string, secrets: Readonly<Record<string, PropertyValue>>): Record<string, PropertyValue> {
+  return Object.fromEntries(Object.entries(secrets).filter(([key]) => isSecretOption(connector, key)));
+}
+
 export class ConnectionService {
   constructor(
     private readonly db: Db,
     private readonly jobs: JobService,
     private readonly logger: Logger,
+    /** Knows the platform's own brokers, which no connection may name. */
+    private readonly storage?: Pick<StreamStorage, 'platformServerNamed'>,
   ) {}
+
+  /**
+   * Tenants' connections reach external systems only: a connection to the platform's own
+   * Kafka is refused (its ACLs would refuse the job too, later and less clearly).
+   */
+  private async refusePlatformServers(connector: string, properties: Readonly<Record<string, unknown>>): Promise<void> {
+    const key = SERVER_OPTIONS[connector];
+    const servers = key === undefined ? undefined : properties[key];
+    if (typeof servers !== 'string' || !this.storage) return;
+    const named = await this.storage.platformServerNamed(servers);
+    if (named !== undefined) {
+      throw ValidationError.of(
+        ['input', 'properties', key!],
+        `${named} is the platform's own Kafka, which connections may not use; to bring data into a stream, publish to it or use a SOURCE connection from your own Kafka`,
+      );
+    }
+  }
 
   async create(actor: Actor | null, input: CreateConnectionInput): Promise<ConnectionRow> {
     const a = requireRole(actor, 'MEMBER');
@@ -63,6 +90,7 @@ export class ConnectionService {
       streamFields: stream.fields.map((f) => f.name),
       path: ['input'],
     });
+    await this.refusePlatformServers(input.connector, validated.properties);
     try {
       const row = await repo.insertConnection(this.db, {
         id: newId(),
@@ -100,6 +128,12 @@ export class ConnectionService {
     const a = requireRole(actor, 'MEMBER');
     const name = input.name != null ? checkIdentifier(['input', 'name'], input.name) : undefined;
     const taskCount = input.taskCount != null ? checkTaskCount(['input', 'taskCount'], input.taskCount) : undefined;
+    if (input.properties != null) {
+      // Before the transaction (it may look host names up). The server list is never a
+      // secret, so the new properties hold it whole.
+      const connector = (await repo.findConnection(this.db, a.accountId, id))?.connector;
+      if (connector) await this.refusePlatformServers(connector, asObject(input.properties));
+    }
     try {
       return await this.db.transaction().execute(async (trx) => {
         const current = await repo.findConnection(trx, a.accountId, id);
@@ -110,8 +144,9 @@ export class ConnectionService {
           validated = validateConnectionProperties({
             connector: current.connector,
             type: current.type,
-            // Secrets are write-only, so a client cannot send them back: omitted ones are kept.
-            properties: { ...current.secret_properties, ...asObject(input.properties) },
+            // Secrets are write-only, so a client cannot send them back: omitted ones are
+            // kept, unless the catalogue no longer knows them (a JAAS line of older Weirs).
+            properties: { ...knownSecrets(current.connector, current.secret_properties), ...asObject(input.properties) },
             streamFields: stream!.fields.map((f) => f.name),
             path: ['input'],
           });

@@ -2,6 +2,8 @@ import { ValidationError, type ValidationProblem } from '../platform/errors.js';
 import type { ConnectionType, PropertyValue } from './connection.table.js';
 import type {
   ConnectorDefinition,
+  FlinkOptions,
+  FlinkOptionsInput,
   OptionCondition,
   OptionDefinition,
 } from './connectors/connector-definition.js';
@@ -24,6 +26,12 @@ export const MAX_PROPERTY_VALUE_BYTES = 16 * 1024;
 
 export function findConnector(name: string): ConnectorDefinition | undefined {
   return CONNECTORS.find((connector) => connector.name === name);
+}
+
+/** The options Flink's connector gets for a stored connection (ConnectorDefinition.flinkOptions). */
+export function flinkOptionsOf(connector: string, input: FlinkOptionsInput): FlinkOptions {
+  const definition = findConnector(connector);
+  return definition?.flinkOptions?.(input) ?? { properties: input.properties, secretProperties: input.secretProperties };
 }
 
 /** False for unknown connectors and keys: callers redact by this, and unknown keys are never stored. */

@@ -13,6 +13,7 @@ import { SECOND } from '../platform/time.js';
 import { previewStreamTable } from '../runtime/local/job-sql.js';
 import type { StreamBinding } from '../runtime/runtime.js';
 import { analyzeSelectSql, pipelineSelectSql } from '../sql/select-sql.js';
+import { previewGroupOf } from '../streams/kafka-principals.js';
 import type { StreamStorage } from '../streams/stream-storage.js';
 import * as streamRepo from '../streams/stream.repository.js';
 import { flinkJson } from './flink-json.js';
@@ -280,7 +281,7 @@ export class PreviewService {
     run.client = client;
     let landed = false;
     try {
-      const bootstrapServers = await deps.storage.bootstrapServers();
+      const access = await deps.storage.grantPreview(plan.actor.accountId);
       run.session = await client.openSession(`weir-preview-${plan.actor.accountId}`, {
         'parallelism.default': '1',
         'table.exec.resource.default-parallelism': '1',
@@ -293,7 +294,10 @@ export class PreviewService {
       for (const stream of plan.streams) {
         const topic = deps.storage.topicFor(plan.actor.accountId, stream.id);
         await deps.storage.ensureTopic(topic);
-        await client.execute(run.session, previewStreamTable(stream, { bootstrapServers, topic, from: stream.from }));
+        await client.execute(
+          run.session,
+          previewStreamTable(stream, { access, groupId: previewGroupOf(plan.actor.accountId), topic, from: stream.from }),
+        );
       }
       mark('tables');
       run.operation = await client.submit(run.session, plan.query);

@@ -1,5 +1,6 @@
 import type { Db } from '../platform/database.js';
 import * as connectionRepo from '../connections/connection.repository.js';
+import { flinkOptionsOf } from '../connections/connector-catalog.js';
 import * as pipelineRepo from '../pipelines/pipeline.repository.js';
 import * as streamRepo from '../streams/stream.repository.js';
 import type { StreamRow } from '../streams/stream.table.js';
@@ -40,14 +41,19 @@ export async function loadJobSpec(db: Db, job: JobStateRow): Promise<JobSpec | u
   const connection = await connectionRepo.findConnection(db, job.account_id, job.id);
   if (!connection) return undefined;
   const stream = await streamRepo.findStream(db, job.account_id, connection.stream_id);
+  const options = flinkOptionsOf(connection.connector, {
+    type: connection.type,
+    properties: connection.properties,
+    secretProperties: connection.secret_properties,
+  });
   return {
     ...base,
     program: {
       type: 'CONNECTION',
       connector: connection.connector,
       connectionType: connection.type,
-      properties: connection.properties,
-      secretProperties: connection.secret_properties,
+      properties: options.properties,
+      secretProperties: options.secretProperties,
       stream: binding(stream!),
     },
   };

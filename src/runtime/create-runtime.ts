@@ -40,12 +40,20 @@ export function createRuntime(
       const settings = config.kubernetes;
       if (!settings || !db) throw new Error('the kubernetes runtime needs its WEIR_K8S_* settings and the database');
       // Streams live in an external Kafka that both the gateway and the Flink pods reach.
-      const storage = new KafkaStreamStorage({ broker: { ensureStarted: async () => settings.kafkaBootstrap }, logger });
+      const storage = new KafkaStreamStorage({
+        broker: {
+          ensureStarted: async () => settings.kafka,
+          listenerAddresses: async () => settings.kafka.bootstrapServers.split(',').map((server) => server.trim()),
+        },
+        logger,
+      });
       const runtime = createKubernetesRuntime(settings, {
         db,
         logger,
         topicFor: (accountId, streamId) => storage.topicFor(accountId, streamId),
         ensureTopic: (topic) => storage.ensureTopic(topic),
+        grantJob: (job) => storage.grantJob(job),
+        revokeJob: (job) => storage.revokeJob(job),
       });
       const preview = createKubernetesPreview(settings, {
         logger,

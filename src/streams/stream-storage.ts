@@ -1,3 +1,5 @@
+import type { StreamAccess } from './kafka-endpoint.js';
+
 /**
  * Where a stream's records live: one log per stream (a Kafka topic in the local runtime),
  * created on the stream's first use. Values are JSON texts in the form Flink's `json`
@@ -32,8 +34,18 @@ export interface StreamStorage {
   publish(topic: string, values: readonly string[], keys?: readonly (string | null)[]): Promise<void>;
   /** Reads without waiting for new records; bounded by a short timeout. */
   read(topic: string, options: ReadOptions): Promise<StoredRecord[]>;
-  /** What Flink's Kafka connector needs (`properties.bootstrap.servers`); starts the broker if needed. */
-  bootstrapServers(): Promise<string>;
+  /**
+   * Credentials for one job, good for its account's streams only (and its own consumer
+   * group and transactional ids). A new password on every call: call it on each
+   * deployment. Starts the broker if needed.
+   */
+  grantJob(job: { readonly accountId: string; readonly id: string }): Promise<StreamAccess>;
+  /** Takes the job's credentials away; fine when it has none. */
+  revokeJob(job: { readonly accountId: string; readonly id: string }): Promise<void>;
+  /** Read-only credentials for the account's previews. */
+  grantPreview(accountId: string): Promise<StreamAccess>;
+  /** The first of `servers` (a `bootstrap.servers` list) that is one of the platform's own brokers. */
+  platformServerNamed(servers: string): Promise<string | undefined>;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ConnectionType } from '../../src/connections/connection.table.js';
 import {
+  flinkOptionsOf,
   CONNECTORS,
   findConnector,
   isSecretOption,
@@ -75,7 +76,8 @@ describe('the catalog', () => {
       for (const option of connector.options) {
         if (option.default === undefined || option.onlyWhen || option.perField) continue;
         const type: ConnectionType = option.appliesTo?.[0] ?? connector.types[0]!;
-        const required = Object.fromEntries(connector.options.filter((o) => o.required).map((o) => [o.key, 'x']));
+        const example = (key: string) => (KAFKA as Record<string, string>)[key] ?? 'x';
+        const required = Object.fromEntries(connector.options.filter((o) => o.required).map((o) => [o.key, example(o.key)]));
         const result = validate({
           connector: connector.name,
           type,
@@ -87,13 +89,16 @@ describe('the catalog', () => {
   });
 
   it('knows which options are secret', () => {
-    expect(isSecretOption('kafka', 'properties.sasl.jaas.config')).toBe(true);
+    expect(isSecretOption('kafka', 'sasl.password')).toBe(true);
+    expect(isSecretOption('kafka', 'sasl.username')).toBe(false);
+    // Weir writes the JAAS line itself: it names a class, so it is not a user's to set.
+    expect(isSecretOption('kafka', 'properties.sasl.jaas.config')).toBe(false);
     expect(isSecretOption('kafka', 'properties.ssl.truststore.password')).toBe(true);
     expect(isSecretOption('kafka', 'properties.ssl.keystore.password')).toBe(true);
     expect(isSecretOption('kafka', 'topic')).toBe(false);
     expect(isSecretOption('kafka', 'no.such.option')).toBe(false);
     expect(isSecretOption('datagen', 'fields.id.kind')).toBe(false);
-    expect(isSecretOption('nope', 'properties.sasl.jaas.config')).toBe(false);
+    expect(isSecretOption('nope', 'sasl.password')).toBe(false);
   });
 });
 
@@ -144,18 +149,20 @@ describe('validateConnectionProperties accepts', () => {
         'sink.transactional-id-prefix': 'weir-orders',
         'properties.security.protocol': 'SASL_SSL',
         'properties.sasl.mechanism': 'SCRAM-SHA-512',
-        'properties.sasl.jaas.config': 'org.apache.kafka.common.security.scram.ScramLoginModule required;',
+        'sasl.username': 'orders-writer',
+        'sasl.password': 'p"w\\d',
         'properties.ssl.truststore.password': 'changeit',
       },
     });
     expect(result.secretProperties).toEqual({
-      'properties.sasl.jaas.config': 'org.apache.kafka.common.security.scram.ScramLoginModule required;',
+      'sasl.password': 'p"w\\d',
       'properties.ssl.truststore.password': 'changeit',
     });
     expect(Object.keys(result.properties).sort()).toEqual([
       'properties.bootstrap.servers',
       'properties.sasl.mechanism',
       'properties.security.protocol',
+      'sasl.username',
       'sink.delivery-guarantee',
       'sink.transactional-id-prefix',
       'topic',
@@ -315,7 +322,7 @@ describe('validateConnectionProperties rejects', () => {
     // Bytes, not characters: 6,000 three-byte characters are over 16 KiB.
     const wide = problemOf(() => validate({ properties: { ...KAFKA, topic: '€'.repeat(6000) } }));
     expect(wide.path).toEqual(['input', 'properties', 'topic']);
-    expect(() => validate({ properties: { ...KAFKA, topic: 't'.repeat(16 * 1024) } })).not.toThrow();
+    expect(() => validate({ properties: { ...KAFKA, 'sasl.username': 't'.repeat(16 * 1024) } })).not.toThrow();
   });
 
   it('with the input path as given, or from the properties when there is none', () => {
@@ -333,11 +340,77 @@ describe('validateConnectionProperties rejects', () => {
   it('without echoing a secret value', () => {
     const problem = problemOf(() =>
       validate({
-        properties: { ...KAFKA, 'properties.security.protocol': 'SASL_SSL', 'properties.sasl.jaas.config': 987654 },
+        properties: {
+          ...KAFKA,
+          'properties.security.protocol': 'SASL_SSL',
+          'properties.sasl.mechanism': 'PLAIN',
+          'sasl.username': 'u',
+          'sasl.password': 987654,
+        },
       }),
     );
-    expect(problem.path).toEqual(['input', 'properties', 'properties.sasl.jaas.config']);
+    expect(problem.path).toEqual(['input', 'properties', 'sasl.password']);
     expect(problem.message).toBe('expected STRING, got a number');
+  });
+});
+
+describe('kafka connections', () => {
+  it('name one topic: lists and patterns are refused', () => {
+    for (const topic of ['a;b', 'a,b', 'weir.*', 'a b', '..', 'x'.repeat(250)]) {
+      const problem = problemOf(() => validate({ properties: { ...KAFKA, topic } }));
+      expect(problem.path, topic).toEqual(['input', 'properties', 'topic']);
+      expect(problem.message).toMatch(/must be one topic name/);
+    }
+    expect(validate({ properties: { ...KAFKA, topic: 'Orders_v2.eu-1' } }).properties.topic).toBe('Orders_v2.eu-1');
+  });
+
+  it('name servers as host:port', () => {
+    for (const servers of ['kafka', 'kafka:9092;other:9092', 'http://kafka:9092', 'kafka:9092,']) {
+      const problem = problemOf(() => validate({ properties: { ...KAFKA, 'properties.bootstrap.servers': servers } }));
+      expect(problem.path, servers).toEqual(['input', 'properties', 'properties.bootstrap.servers']);
+    }
+    const ok = validate({ properties: { ...KAFKA, 'properties.bootstrap.servers': 'a.example.com:9092, 10.0.0.1:9093,[::1]:9094' } });
+    expect(ok.properties['properties.bootstrap.servers']).toBe('a.example.com:9092, 10.0.0.1:9093,[::1]:9094');
+  });
+
+  it('take a mechanism from a fixed list and no line breaks in the credentials', () => {
+    const sasl = { ...KAFKA, 'properties.security.protocol': 'SASL_SSL', 'sasl.username': 'u', 'sasl.password': 'p' };
+    const mechanism = problemOf(() => validate({ properties: { ...sasl, 'properties.sasl.mechanism': 'GSSAPI' } }));
+    expect(mechanism.path).toEqual(['input', 'properties', 'properties.sasl.mechanism']);
+    const injected = problemsOf(() =>
+      validate({ properties: { ...sasl, 'properties.sasl.mechanism': 'PLAIN', 'sasl.username': 'u"\nuser_admin="x', 'sasl.password': 'p\r' } }),
+    );
+    expect(injected.map((p) => p.path.at(-1))).toEqual(['sasl.username', 'sasl.password']);
+    expect(injected[1]!.message).not.toContain('p\r');
+    // The free-form JAAS line of older versions is not an option any more.
+    const jaas = problemOf(() => validate({ properties: { ...KAFKA, 'properties.sasl.jaas.config': 'com.sun.security.auth.module.JndiLoginModule required;' } }));
+    expect(jaas.path).toEqual(['input', 'properties', 'properties.sasl.jaas.config']);
+  });
+
+  it('become Flink options with a JAAS line Weir writes and the documented start position', () => {
+    const source = flinkOptionsOf('kafka', {
+      type: 'SOURCE',
+      properties: { ...KAFKA, 'properties.security.protocol': 'SASL_SSL', 'properties.sasl.mechanism': 'SCRAM-SHA-256', 'sasl.username': 'reader' },
+      secretProperties: { 'sasl.password': 'p"w\\d', 'properties.ssl.truststore.password': 'changeit' },
+    });
+    expect(source.properties).toEqual({
+      'scan.startup.mode': 'earliest-offset',
+      ...KAFKA,
+      'properties.security.protocol': 'SASL_SSL',
+      'properties.sasl.mechanism': 'SCRAM-SHA-256',
+    });
+    expect(source.secretProperties).toEqual({
+      'properties.ssl.truststore.password': 'changeit',
+      'properties.sasl.jaas.config': 'org.apache.kafka.common.security.scram.ScramLoginModule required username="reader" password="p\\"w\\\\d";',
+    });
+    // A given start position stays; sinks get none; a JAAS line stored by an older version is dropped.
+    const latest = flinkOptionsOf('kafka', { type: 'SOURCE', properties: { ...KAFKA, 'scan.startup.mode': 'latest-offset' }, secretProperties: {} });
+    expect(latest.properties['scan.startup.mode']).toBe('latest-offset');
+    const sink = flinkOptionsOf('kafka', { type: 'SINK', properties: KAFKA, secretProperties: { 'properties.sasl.jaas.config': 'old' } });
+    expect(sink).toEqual({ properties: KAFKA, secretProperties: {} });
+    // Connectors without a translation pass through.
+    const gen = { type: 'SOURCE' as const, properties: { 'rows-per-second': 5 }, secretProperties: {} };
+    expect(flinkOptionsOf('datagen', gen)).toEqual({ properties: gen.properties, secretProperties: {} });
   });
 });
 
@@ -348,7 +421,7 @@ describe('required options', () => {
         const required = connector.options.filter(
           (o) => o.required && (!o.appliesTo || o.appliesTo.includes(type)),
         );
-        const all = Object.fromEntries(required.map((o) => [o.key, 'x']));
+        const all = Object.fromEntries(required.map((o) => [o.key, (KAFKA as Record<string, string>)[o.key] ?? 'x']));
         expect(() => validate({ connector: connector.name, type, properties: all })).not.toThrow();
         if (required.length === 0) return;
         const problems = problemsOf(() => validate({ connector: connector.name, type, properties: {} }));
@@ -397,14 +470,16 @@ describe('options that depend on other options', () => {
     expect(problem.path).toEqual(['input', 'properties', 'sink.transactional-id-prefix']);
   });
 
-  it('require a JAAS config for SASL, but tolerate unused security settings', () => {
-    const missing = problemOf(() =>
+  it('require a mechanism, user name and password for SASL, but tolerate unused security settings', () => {
+    const missing = problemsOf(() =>
       validate({ properties: { ...KAFKA, 'properties.security.protocol': 'SASL_PLAINTEXT' } }),
     );
-    expect(missing).toEqual({
-      path: ['input', 'properties', 'properties.sasl.jaas.config'],
-      message: 'is required when properties.security.protocol is SASL_PLAINTEXT or SASL_SSL',
-    });
+    expect(missing).toEqual(
+      ['properties.sasl.mechanism', 'sasl.username', 'sasl.password'].map((key) => ({
+        path: ['input', 'properties', key],
+        message: 'is required when properties.security.protocol is SASL_PLAINTEXT or SASL_SSL',
+      })),
+    );
 
     // Kafka ignores them under PLAINTEXT, and stored secrets come back on every update.
     const unused = validate({

@@ -150,7 +150,8 @@ describe('connections', () => {
             'properties.bootstrap.servers': 'broker:9092',
             'properties.security.protocol': 'SASL_SSL',
             'properties.sasl.mechanism': 'PLAIN',
-            'properties.sasl.jaas.config': 'secret-jaas',
+            'sasl.username': 'events-reader',
+            'sasl.password': 'secret-pw',
           },
         },
       },
@@ -163,9 +164,17 @@ describe('connections', () => {
       desiredState: 'INACTIVE',
       actualState: 'STOPPED',
       stream: { name: 'events' },
-      secretPropertyKeys: ['properties.sasl.jaas.config'],
+      secretPropertyKeys: ['sasl.password'],
     });
-    expect(created.createConnection.properties).not.toHaveProperty('properties.sasl.jaas.config');
+    expect(created.createConnection.properties).not.toHaveProperty('sasl.password');
+    expect(created.createConnection.properties['sasl.username']).toBe('events-reader');
+
+    // A free-form JAAS line an older version stored is dropped at the next update, not an error.
+    await t.database.db
+      .updateTable('connections')
+      .set({ secret_properties: JSON.stringify({ 'sasl.password': 'secret-pw', 'properties.sasl.jaas.config': 'old' }) as never })
+      .where('name', '=', 'events_in')
+      .execute();
 
     // Update without the secret: it is kept. The stored row still has it, apart.
     const updated = await ok(
@@ -177,13 +186,14 @@ describe('connections', () => {
           'properties.bootstrap.servers': 'broker:9092',
           'properties.security.protocol': 'SASL_SSL',
           'properties.sasl.mechanism': 'PLAIN',
+          'sasl.username': 'events-reader',
         },
       },
     );
     expect(updated.updateConnection.properties.topic).toBe('events_v2');
-    expect(updated.updateConnection.secretPropertyKeys).toEqual(['properties.sasl.jaas.config']);
+    expect(updated.updateConnection.secretPropertyKeys).toEqual(['sasl.password']);
     const row = await t.database.db.selectFrom('connections').select(['secret_properties', 'spec_version']).where('name', '=', 'events_in').executeTakeFirstOrThrow();
-    expect(row.secret_properties).toEqual({ 'properties.sasl.jaas.config': 'secret-jaas' });
+    expect(row.secret_properties).toEqual({ 'sasl.password': 'secret-pw' });
     expect(row.spec_version).toBe(2);
 
     const sink = await t.gql(
@@ -202,7 +212,8 @@ describe('connections', () => {
     expect(names).toEqual(expect.arrayContaining(['datagen', 'kafka']));
     const kafka = result.data!.connectors.find((c: any) => c.name === 'kafka');
     expect(kafka.options.find((o: any) => o.key === 'topic')).toMatchObject({ required: true, secret: false });
-    expect(kafka.options.find((o: any) => o.key === 'properties.sasl.jaas.config')).toMatchObject({ secret: true });
+    expect(kafka.options.find((o: any) => o.key === 'sasl.password')).toMatchObject({ secret: true });
+    expect(kafka.options.find((o: any) => o.key === 'properties.sasl.jaas.config')).toBeUndefined();
   });
 });
 

@@ -247,7 +247,8 @@ describe('bad input', () => {
             'properties.bootstrap.servers': 'localhost:9092',
             'properties.security.protocol': 'SASL_SSL',
             'properties.sasl.mechanism': 'PLAIN',
-            'properties.sasl.jaas.config': 'org.apache.kafka.common.security.plain.PlainLoginModule required password="hunter2";',
+            'sasl.username': 'orders-reader',
+            'sasl.password': 'hunter2',
           },
         },
       },
@@ -255,7 +256,7 @@ describe('bad input', () => {
     );
     expect(created.errors).toBeUndefined();
     expect(JSON.stringify(created)).not.toContain('hunter2');
-    expect(created.data!.createConnection.secretPropertyKeys).toEqual(['properties.sasl.jaas.config']);
+    expect(created.data!.createConnection.secretPropertyKeys).toEqual(['sasl.password']);
     const listed = await t.gql('{ connections { edges { node { properties secretPropertyKeys } } } }', {}, { key });
     expect(JSON.stringify(listed)).not.toContain('hunter2');
   });

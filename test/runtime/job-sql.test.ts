@@ -24,7 +24,14 @@ const users: StreamBinding = {
   ],
   primaryKey: ['id'],
 };
-const kafka = { bootstrapServers: '127.0.0.1:9092', topicFor: (s: StreamBinding) => `weir.a.${s.id}`, groupId: 'weir-j1' };
+const access = {
+  bootstrapServers: '127.0.0.1:9092',
+  clientProperties: { 'security.protocol': 'SASL_PLAINTEXT', 'sasl.mechanism': 'SCRAM-SHA-512', 'sasl.jaas.config': 'J' },
+};
+const kafka = { access, topicFor: (s: StreamBinding) => `weir.a.${s.id}`, groupId: 'weir-j1' };
+const principal =
+  "'properties.bootstrap.servers' = '127.0.0.1:9092', 'properties.security.protocol' = 'SASL_PLAINTEXT', " +
+  "'properties.sasl.mechanism' = 'SCRAM-SHA-512', 'properties.sasl.jaas.config' = 'J'";
 const base = { kind: 'PIPELINE' as const, id: 'j1', accountId: 'a', name: 'p', specVersion: 1, taskSize: 'S' as const, taskCount: 1 };
 
 describe('job SQL', () => {
@@ -36,10 +43,11 @@ describe('job SQL', () => {
     const [input, output, insert] = jobStatements(spec, kafka);
     expect(input).toBe(
       "CREATE TEMPORARY TABLE `orders` (`id` BIGINT NOT NULL, `amount` DECIMAL(10, 2)) WITH ('connector' = 'kafka', 'topic' = 'weir.a.s1', " +
-        "'properties.bootstrap.servers' = '127.0.0.1:9092', 'format' = 'json', 'json.timestamp-format.standard' = 'SQL', " +
+        `${principal}, 'format' = 'json', 'json.timestamp-format.standard' = 'SQL', ` +
         "'json.encode.decimal-as-plain-number' = 'true', 'properties.group.id' = 'weir-j1', 'scan.startup.mode' = 'earliest-offset')",
     );
     expect(output).toContain("'topic' = 'weir.a.s2'");
+    expect(output).toContain(principal);
     expect(output).toContain("'sink.delivery-guarantee' = 'at-least-once'");
     expect(insert).toBe('INSERT INTO big_orders SELECT * FROM orders WHERE amount > 100');
   });
@@ -50,6 +58,10 @@ describe('job SQL', () => {
     expect(statements[1]).toContain('PRIMARY KEY (`id`) NOT ENFORCED');
     expect(statements[1]).toContain("'connector' = 'upsert-kafka'");
     expect(statements[1]).toContain("'key.format' = 'json'");
+    expect(statements[1]).toContain(principal);
+    // Reading a CHANGE stream, the job stays in its own consumer group.
+    const asInput = jobStatements({ ...spec, program: { ...spec.program, inputs: [users], output: orders } } as JobSpec, kafka)[0];
+    expect(asInput).toContain("'properties.group.id' = 'weir-j1'");
   });
 
   it('feeds a stream from a datagen source, quoting option values', () => {
@@ -92,6 +104,8 @@ describe('job SQL', () => {
     expect(sink).toContain("'topic' = 'ext''ernal'");
     expect(sink).toContain("'format' = 'json'");
     expect(sink).toContain("'properties.sasl.jaas.config' = 'x'");
+    // The external side never gets the job's own principal.
+    expect(sink).not.toContain("'J'");
     expect(insert).toBe(`INSERT INTO \`${EXTERNAL_TABLE}\` SELECT \`id\`, \`amount\` FROM \`orders\``);
   });
 });

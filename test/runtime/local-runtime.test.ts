@@ -1,10 +1,11 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { decodeId } from '../../src/graphql/global-id.js';
 import { processesOfScope } from '../../src/runtime/local/processes.js';
 import { latestCheckpoint } from '../../src/runtime/local/local-runtime.js';
 import { codes } from '../helpers/app.js';
+import { startExternalKafka } from '../helpers/kafka.js';
 import { startLocalApp, waitFor, type LocalTestApp } from '../helpers/local.js';
 
 /**
@@ -195,9 +196,10 @@ describe('local runtime', () => {
   }, SLOW);
 
   it('moves records in from an external Kafka topic and out to another (kafka SOURCE and SINK connections)', async () => {
-    const storage = t.parts.storage!;
-    const bootstrap = await storage.bootstrapServers();
-    // "External" topics: on the local broker, outside any stream.
+    // The user's own Kafka: a broker apart from the platform's, reached with SASL.
+    const external = await startExternalKafka();
+    onTestFinished(() => external.close());
+    const storage = external.storage;
     await storage.ensureTopic('external_in');
     await storage.ensureTopic('external_out');
     await storage.publish('external_in', [1, 2, 3].map((id) => JSON.stringify({ id, label: `ext-${id}` })));
@@ -213,7 +215,7 @@ describe('local runtime', () => {
             streamId: inbound,
             properties: {
               topic,
-              'properties.bootstrap.servers': bootstrap,
+              ...external.connectionProperties,
               ...(type === 'SOURCE' ? { 'scan.startup.mode': 'earliest-offset', 'properties.group.id': `weir-test-${name}` } : {}),
             },
           },

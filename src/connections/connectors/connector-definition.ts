@@ -58,6 +58,24 @@ export interface ConnectorDefinition {
   readonly options: readonly OptionDefinition[];
   /** Rules between option values that the declarative fields cannot say. */
   readonly check?: (input: OptionCheckInput) => readonly OptionProblem[];
+  /**
+   * The options Flink's connector is given, from the stored ones, where the two differ:
+   * Weir's own options (say, a user name and password) become Flink's, and defaults that
+   * are not Flink's own are filled in. Absent: the stored options as they are.
+   */
+  readonly flinkOptions?: (input: FlinkOptionsInput) => FlinkOptions;
+}
+
+export interface FlinkOptionsInput {
+  readonly type: ConnectionType;
+  readonly properties: Readonly<Record<string, PropertyValue>>;
+  readonly secretProperties: Readonly<Record<string, PropertyValue>>;
+}
+
+export interface FlinkOptions {
+  readonly properties: Readonly<Record<string, PropertyValue>>;
+  /** Whatever carries a secret, derived values included. */
+  readonly secretProperties: Readonly<Record<string, PropertyValue>>;
 }
 
 const PER_FIELD_PREFIX = 'fields.';

@@ -1,6 +1,8 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Db } from '../../platform/database.js';
 import type { Logger } from '../../platform/logger.js';
+import type { KafkaEndpoint, StreamAccess } from '../../streams/kafka-endpoint.js';
+import type { JobRef } from '../runtime.js';
 import { KubernetesTaskManagerPool } from '../../preview/kubernetes-pool.js';
 import { KubernetesSessionCluster } from '../../preview/kubernetes-session-cluster.js';
 import { KubernetesPreviewCluster } from './preview-cluster.js';
@@ -20,7 +22,8 @@ export interface KubernetesSettings {
   readonly runnerJar: string;
   readonly storageDir: string;
   readonly checkpointIntervalMs: number;
-  readonly kafkaBootstrap: string;
+  /** The Kafka that holds the streams, with the gateway's admin credentials. */
+  readonly kafka: KafkaEndpoint;
   readonly egress: readonly EgressTarget[];
   readonly operatorNamespace: string;
   readonly serviceAccount: string;
@@ -40,6 +43,9 @@ export interface KubernetesRuntimeDeps {
   /** The topic of a stream (the stream storage decides; the same names as Kafka holds). */
   readonly topicFor: (accountId: string, streamId: string) => string;
   readonly ensureTopic?: (topic: string) => Promise<void>;
+  /** A job's own Kafka principal (StreamStorage.grantJob / revokeJob). */
+  readonly grantJob: (job: JobRef) => Promise<StreamAccess>;
+  readonly revokeJob: (job: JobRef) => Promise<void>;
 }
 
 export function loadKubeConfig(kubeconfig: string | undefined): KubeConfig {
@@ -61,7 +67,7 @@ export function createKubernetesRuntime(settings: KubernetesSettings, deps: Kube
     runnerJarPath: settings.runnerJar,
     storageDir: settings.storageDir,
     checkpointIntervalMs: settings.checkpointIntervalMs,
-    kafka: { bootstrapServers: settings.kafkaBootstrap, topicFor: deps.topicFor, ensureTopic: deps.ensureTopic },
+    kafka: { topicFor: deps.topicFor, ensureTopic: deps.ensureTopic, grantJob: deps.grantJob, revokeJob: deps.revokeJob },
     egress: settings.egress,
     operatorNamespace: settings.operatorNamespace,
     serviceAccountName: settings.serviceAccount,

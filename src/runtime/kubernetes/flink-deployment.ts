@@ -1,4 +1,5 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
+import type { StreamAccess } from '../../streams/kafka-endpoint.js';
 import { jobStatements } from '../local/job-sql.js';
 import type { JobSpec, StreamBinding } from '../runtime.js';
 import {
@@ -60,8 +61,11 @@ export function jobLabels(spec: JobSpec, instance: string): Record<string, strin
 
 const trimSlash = (uri: string) => uri.replace(/\/+$/, '');
 
-/** The SQL runner's `--spec` (flink/README.md), as the job's JobManager reads it. */
-export function runnerSpec(spec: JobSpec, options: JobObjectsOptions, checkpointDir: string) {
+/**
+ * The SQL runner's `--spec` (flink/README.md), as the job's JobManager reads it. It holds
+ * the job's Kafka credentials (and connection secrets): it only ever goes into a Secret.
+ */
+export function runnerSpec(spec: JobSpec, options: JobObjectsOptions, checkpointDir: string, access: StreamAccess) {
   return {
     name: `weir-${kindLabel(spec.kind)}-${spec.name}`,
     // In a FlinkDeployment the runner's main() runs inside Flink's own application cluster.
@@ -70,20 +74,26 @@ export function runnerSpec(spec: JobSpec, options: JobObjectsOptions, checkpoint
     checkpointDir,
     checkpointIntervalMs: options.checkpointIntervalMs,
     statements: jobStatements(spec, {
-      bootstrapServers: options.kafka.bootstrapServers,
+      access,
       topicFor: (stream) => options.kafka.topicFor(spec.accountId, stream.id),
       groupId: `weir-${spec.id}`,
     }),
   };
 }
 
-export function specSecret(spec: JobSpec, namespace: string, options: JobObjectsOptions, checkpointDir: string): KubernetesObject & { stringData: Record<string, string> } {
+export function specSecret(
+  spec: JobSpec,
+  namespace: string,
+  options: JobObjectsOptions,
+  checkpointDir: string,
+  access: StreamAccess,
+): KubernetesObject & { stringData: Record<string, string> } {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: { name: specSecretNameOf(deploymentNameOf(spec)), namespace, labels: jobLabels(spec, options.instance) },
     type: 'Opaque',
-    stringData: { [SPEC_FILE]: JSON.stringify(runnerSpec(spec, options, checkpointDir)) },
+    stringData: { [SPEC_FILE]: JSON.stringify(runnerSpec(spec, options, checkpointDir, access)) },
   } as KubernetesObject & { stringData: Record<string, string> };
 }
 
@@ -123,7 +133,8 @@ function podTemplate(size: PodSize, withSpec: string | undefined, specVersion: n
  */
 export function flinkDeployment(spec: JobSpec, namespace: string, options: JobObjectsOptions): {
   deployment: FlinkDeploymentObject;
-  secret: KubernetesObject;
+  /** The runner spec's Secret, with the credentials this deployment of the job holds. */
+  secret: (access: StreamAccess) => KubernetesObject;
 } {
   const name = deploymentNameOf(spec);
   const base = `${trimSlash(options.storageDir)}/${spec.accountId}/${name}`;
@@ -167,5 +178,5 @@ export function flinkDeployment(spec: JobSpec, namespace: string, options: JobOb
       },
     },
   };
-  return { deployment, secret: specSecret(spec, namespace, options, `${base}/checkpoints`) };
+  return { deployment, secret: (access) => specSecret(spec, namespace, options, `${base}/checkpoints`, access) };
 }

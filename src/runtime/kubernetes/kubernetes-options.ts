@@ -2,6 +2,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { JobKind, TaskSize } from '../../jobs/job.table.js';
 import type { Logger } from '../../platform/logger.js';
 import { SECOND } from '../../platform/time.js';
+import type { StreamAccess } from '../../streams/kafka-endpoint.js';
 import type { JobRef } from '../runtime.js';
 
 /** What an account's tier allows; the namespace's ResourceQuota is derived from it. */
@@ -39,10 +40,12 @@ export interface KubernetesRuntimeOptions {
   /** Base URI for checkpoints, savepoints and HA metadata, e.g. `s3://weir-flink`. */
   readonly storageDir: string;
   readonly checkpointIntervalMs: number;
-  /** Kafka as Flink pods reach it, and the topic of each stream. */
+  /** Kafka as Flink pods reach it: the topic of each stream, and each job's principal. */
   readonly kafka: {
-    readonly bootstrapServers: string;
     topicFor(accountId: string, streamId: string): string;
+    /** New credentials for a job, good for its account's topics only (StreamStorage.grantJob). */
+    grantJob(job: JobRef): Promise<StreamAccess>;
+    revokeJob(job: JobRef): Promise<void>;
     /** Creates a stream's topic if missing (the stream storage's job). */
     ensureTopic?(topic: string): Promise<void>;
   };

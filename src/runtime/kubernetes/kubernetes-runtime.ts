@@ -78,7 +78,9 @@ export class KubernetesRuntime implements Runtime {
     for (const stream of streamsOf(spec)) {
       await this.options.kafka.ensureTopic?.(this.options.kafka.topicFor(spec.accountId, stream.id));
     }
-    const { deployment, secret } = flinkDeployment(spec, namespace, this.options);
+    const { deployment, secret: secretFor } = flinkDeployment(spec, namespace, this.options);
+    // Each deployment of the job holds credentials of its own; the last ones stop working.
+    const secret = secretFor(await this.options.kafka.grantJob(spec));
 
     // 1. The FlinkDeployment first, marked pending: a quota refusal leaves nothing behind,
     //    and a crash before step 3 leaves an object that observe() reports at version 0,
@@ -134,6 +136,7 @@ export class KubernetesRuntime implements Runtime {
     this.watch.forget(namespace, name);
     // Owned by the FlinkDeployment, so the garbage collector would get it; sooner is better.
     await this.deleteIgnoringAbsent({ apiVersion: 'v1', kind: 'Secret', metadata: { name: specSecretNameOf(name), namespace } });
+    await this.options.kafka.revokeJob(ref);
     this.logger.info({ accountId: ref.accountId, jobId: ref.id, namespace, name }, 'FlinkDeployment deleted');
   }
 

@@ -1,3 +1,4 @@
+import type { StreamAccess } from '../../streams/kafka-endpoint.js';
 import type { JobSpec, StreamBinding } from '../runtime.js';
 
 /**
@@ -7,7 +8,8 @@ import type { JobSpec, StreamBinding } from '../runtime.js';
  */
 
 export interface KafkaTarget {
-  readonly bootstrapServers: string;
+  /** The servers and the job's own principal (StreamStorage.grantJob). */
+  readonly access: StreamAccess;
   readonly topicFor: (stream: StreamBinding) => string;
   /** Consumer group of the job (offsets also live in its checkpoints). */
   readonly groupId: string;
@@ -38,6 +40,14 @@ const JSON_FORMAT = {
   'json.encode.decimal-as-plain-number': 'true',
 } as const;
 
+/** `properties.bootstrap.servers` and the principal's client settings, as Flink's options. */
+function connectionOptions(access: StreamAccess): Record<string, string> {
+  return {
+    'properties.bootstrap.servers': access.bootstrapServers,
+    ...prefixed('properties.', access.clientProperties),
+  };
+}
+
 function streamTable(stream: StreamBinding, kafka: KafkaTarget, role: 'read' | 'write'): string {
   const topic = kafka.topicFor(stream);
   const options: Record<string, string> =
@@ -45,7 +55,9 @@ function streamTable(stream: StreamBinding, kafka: KafkaTarget, role: 'read' | '
       ? {
           connector: 'upsert-kafka',
           topic,
-          'properties.bootstrap.servers': kafka.bootstrapServers,
+          ...connectionOptions(kafka.access),
+          // The job's principal may use its own group only (Flink would make up one).
+          ...(role === 'read' ? { 'properties.group.id': kafka.groupId } : {}),
           'key.format': 'json',
           'value.format': 'json',
           ...prefixed('key.', JSON_FORMAT),
@@ -54,7 +66,7 @@ function streamTable(stream: StreamBinding, kafka: KafkaTarget, role: 'read' | '
       : {
           connector: 'kafka',
           topic,
-          'properties.bootstrap.servers': kafka.bootstrapServers,
+          ...connectionOptions(kafka.access),
           format: 'json',
           ...JSON_FORMAT,
           ...(role === 'read'
@@ -64,7 +76,7 @@ function streamTable(stream: StreamBinding, kafka: KafkaTarget, role: 'read' | '
   return `CREATE TEMPORARY TABLE ${quoteIdentifier(stream.name)} (${columns(stream)}) ${withOptions(options)}`;
 }
 
-function prefixed(prefix: string, options: Record<string, string>): Record<string, string> {
+function prefixed(prefix: string, options: Readonly<Record<string, string>>): Record<string, string> {
   return Object.fromEntries(Object.entries(options).map(([key, value]) => [`${prefix}${key}`, value]));
 }
 
@@ -104,21 +116,28 @@ export function jobStatements(spec: JobSpec, kafka: KafkaTarget): string[] {
 }
 
 /**
- * A stream as a preview reads it: from its earliest or latest offset, without a consumer
- * group, so a preview neither commits offsets nor disturbs a pipeline's. CHANGE streams
- * (upsert-kafka) are always read from the start: their state is the whole log.
+ * A stream as a preview reads it: from its earliest or latest offset, never committing
+ * offsets (the group is the account's previews', only so that the read-only principal
+ * need not be let into groups Flink would make up). CHANGE streams (upsert-kafka) are
+ * always read from the start: their state is the whole log.
  */
 export function previewStreamTable(
   stream: StreamBinding,
-  target: { readonly bootstrapServers: string; readonly topic: string; readonly from: 'EARLIEST' | 'LATEST' },
+  target: {
+    readonly access: StreamAccess;
+    readonly groupId: string;
+    readonly topic: string;
+    readonly from: 'EARLIEST' | 'LATEST';
+  },
 ): string {
   if (stream.kind === 'CHANGE') {
-    return streamTable(stream, { bootstrapServers: target.bootstrapServers, topicFor: () => target.topic, groupId: '' }, 'write');
+    return streamTable(stream, { access: target.access, topicFor: () => target.topic, groupId: target.groupId }, 'read');
   }
   const options = {
     connector: 'kafka',
     topic: target.topic,
-    'properties.bootstrap.servers': target.bootstrapServers,
+    ...connectionOptions(target.access),
+    'properties.group.id': target.groupId,
     'properties.enable.auto.commit': 'false',
     'properties.commit.offsets.on.checkpoint': 'false',
     'scan.startup.mode': target.from === 'EARLIEST' ? 'earliest-offset' : 'latest-offset',

@@ -1,6 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Admin } from '@platformatic/kafka';
 import type { Logger } from '../../platform/logger.js';
 import { freePort } from '../../platform/net.js';
+import { clientOptions, jaasQuote, type KafkaEndpoint, type SaslCredentials } from '../../streams/kafka-endpoint.js';
 import { findMarkedProcesses, isAlive, markerArg, scopeOf, spawnDetached, stopProcess } from './processes.js';
 
 /**
@@ -16,6 +17,12 @@ import { findMarkedProcesses, isAlive, markerArg, scopeOf, spawnDetached, stopPr
  * detached and carries a marker, so a restarted gateway adopts it instead of starting a
  * second one; its port is chosen once and kept in `<dataDir>/kafka/port`, so running
  * Flink jobs keep their bootstrap servers across gateway restarts.
+ *
+ * Nobody gets in without credentials: both listeners take SASL only, and the broker
+ * authorizes every request (`StandardAuthorizer`, deny when no ACL matches). The gateway
+ * and the broker itself are `weir-admin` (PLAIN, a super user, password generated once in
+ * `<dataDir>/kafka/admin-password`); jobs and previews are SCRAM users with ACLs on their
+ * own account's topics (streams/kafka-principals.ts).
  */
 export interface KafkaBrokerOptions {
   /** The gateway's data dir; the broker keeps everything under `<dataDir>/kafka/`. */
@@ -41,6 +48,9 @@ const SECOND = 1000;
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN_CLASS = 'kafka.Kafka';
 const STORAGE_TOOL = 'kafka.tools.StorageTool';
+export const ADMIN_USER = 'weir-admin';
+/** In server.properties of brokers started with authentication; older ones lack it. */
+const AUTHENTICATED_MARK = 'sasl.enabled.mechanisms=';
 /** Largest record batch the broker accepts; a publish of 1 MiB of records plus overhead fits. */
 export const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
@@ -51,7 +61,8 @@ export class KafkaBroker {
   readonly #marker: string;
   #pid: number | undefined;
   #port: number | undefined;
-  #starting: Promise<string> | undefined;
+  #admin: SaslCredentials | undefined;
+  #starting: Promise<KafkaEndpoint> | undefined;
 
   constructor(options: KafkaBrokerOptions) {
     this.#options = options;
@@ -65,15 +76,21 @@ export class KafkaBroker {
     return this.#pid;
   }
 
+  /** Where the broker listens (clients and controller), without starting it; empty before its first start. */
+  async listenerAddresses(): Promise<string[]> {
+    const ports = await Promise.all([this.#persistedPort('port'), this.#persistedPort('controller-port')]);
+    return ports.filter((port): port is number => port !== undefined).map(bootstrap);
+  }
+
   /** The marker on the JVM's command line (`-Dweir.process=<marker>`). */
   get marker(): string {
     return this.#marker;
   }
 
-  /** `127.0.0.1:<port>` of a broker that answers; starts or adopts one if needed. */
-  async ensureStarted(): Promise<string> {
-    if (this.#pid !== undefined && this.#port !== undefined && !this.#starting && (await this.#isOurs(this.#pid))) {
-      return bootstrap(this.#port);
+  /** `127.0.0.1:<port>` of a broker that answers, as the admin; starts or adopts one if needed. */
+  async ensureStarted(): Promise<KafkaEndpoint> {
+    if (this.#pid !== undefined && this.#port !== undefined && this.#admin && !this.#starting && (await this.#isOurs(this.#pid))) {
+      return this.#endpoint(this.#port, this.#admin);
     }
     this.#starting ??= this.#start().finally(() => {
       this.#starting = undefined;
@@ -96,24 +113,41 @@ export class KafkaBroker {
     }
   }
 
-  async #start(): Promise<string> {
+  /** The same object while the broker stays the same, so clients can tell when it changed. */
+  #endpoint(port: number, admin: SaslCredentials): KafkaEndpoint {
+    if (this.#lastEndpoint?.bootstrapServers !== bootstrap(port) || this.#lastEndpoint.admin !== admin) {
+      this.#lastEndpoint = { bootstrapServers: bootstrap(port), securityProtocol: 'SASL_PLAINTEXT', admin };
+    }
+    return this.#lastEndpoint;
+  }
+
+  #lastEndpoint: KafkaEndpoint | undefined;
+
+  async #start(): Promise<KafkaEndpoint> {
     const started = Date.now();
+    const admin = await this.#adminCredentials();
     const [running, ...extra] = await findMarkedProcesses(this.#marker);
     if (extra.length > 0) {
       this.#log.warn({ pids: extra.map((p) => p.pid) }, 'more than one Kafka broker for this data dir; stopping the extra ones');
       await Promise.all(extra.map((p) => stopProcess(p.pid, this.#options.stopGraceMs ?? 30 * SECOND)));
     }
     const port = await this.#persistedPort('port');
-    if (running && port !== undefined) {
+    const authenticated = await this.#startedWithAuthentication();
+    if (running && port !== undefined && authenticated) {
       this.#log.info({ pid: running.pid, port }, 'adopting running Kafka broker');
       this.#pid = running.pid;
       this.#port = port;
-      await this.#waitUntilReady(running.pid, port, started);
-      return bootstrap(port);
+      this.#admin = admin;
+      await this.#waitUntilReady(running.pid, port, started, admin);
+      return this.#endpoint(port, admin);
     }
     if (running) {
-      // A broker without its port file cannot be told where it listens: replace it.
-      this.#log.warn({ pid: running.pid }, 'Kafka broker of this data dir has no port file; restarting it');
+      // A broker without its port file cannot be told where it listens, and one that an
+      // older Weir started without authentication lets anyone in: replace it.
+      this.#log.warn(
+        { pid: running.pid, reason: port === undefined ? 'no port file' : 'no authentication' },
+        'restarting the Kafka broker of this data dir',
+      );
       await stopProcess(running.pid, this.#options.stopGraceMs ?? 30 * SECOND);
     }
 
@@ -122,7 +156,9 @@ export class KafkaBroker {
     const brokerPort = port ?? (await this.#choosePort('port'));
     const controllerPort = (await this.#persistedPort('controller-port')) ?? (await this.#choosePort('controller-port'));
     const properties = join(this.#dir, 'server.properties');
-    await writeFile(properties, serverProperties({ brokerPort, controllerPort, logDir: join(this.#dir, 'data') }));
+    // It holds the admin password: this user only.
+    await writeFile(properties, serverProperties({ brokerPort, controllerPort, logDir: join(this.#dir, 'data'), admin }), { mode: 0o600 });
+    await chmod(properties, 0o600);
     if (!existsSync(join(this.#dir, 'data', 'meta.properties'))) {
       await this.#format(classpath, properties);
     }
@@ -137,14 +173,38 @@ export class KafkaBroker {
     });
     this.#pid = pid;
     this.#port = brokerPort;
+    this.#admin = admin;
     try {
-      await this.#waitUntilReady(pid, brokerPort, started);
+      await this.#waitUntilReady(pid, brokerPort, started, admin);
     } catch (error) {
       this.#pid = undefined;
       await stopProcess(pid, 5 * SECOND).catch(() => undefined);
       throw error;
     }
-    return bootstrap(brokerPort);
+    return this.#endpoint(brokerPort, admin);
+  }
+
+  /** The admin's password, generated once and kept (mode 0600) beside the broker's data. */
+  async #adminCredentials(): Promise<SaslCredentials> {
+    if (this.#admin) return this.#admin;
+    const file = join(this.#dir, 'admin-password');
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
+    const created = randomBytes(32).toString('base64url');
+    await writeFile(file, `${created}\n`, { mode: 0o600, flag: 'wx' }).catch((error: NodeJS.ErrnoException) => {
+      // Kept from an earlier start (or another process won the race): use that one.
+      if (error.code !== 'EEXIST') throw error;
+    });
+    const password = (await readFile(file, 'utf8')).trim();
+    return { mechanism: 'PLAIN', username: ADMIN_USER, password };
+  }
+
+  /** Whether the broker's last server.properties (written at its start) asked for SASL. */
+  async #startedWithAuthentication(): Promise<boolean> {
+    try {
+      return (await readFile(join(this.#dir, 'server.properties'), 'utf8')).includes(AUTHENTICATED_MARK);
+    } catch {
+      return false;
+    }
   }
 
   /** Alive and still the broker of this data dir (pids are reused). */
@@ -214,7 +274,7 @@ export class KafkaBroker {
     this.#log.info({ ms: Date.now() - started }, 'Kafka storage formatted');
   }
 
-  async #waitUntilReady(pid: number, port: number, started: number): Promise<void> {
+  async #waitUntilReady(pid: number, port: number, started: number, admin: SaslCredentials): Promise<void> {
     const timeoutMs = this.#options.startTimeoutMs ?? 90 * SECOND;
     const deadline = started + timeoutMs;
     let lastError: unknown;
@@ -223,7 +283,7 @@ export class KafkaBroker {
         throw new KafkaBrokerError(`the Kafka broker (pid ${pid}) exited while starting. Its log ends:\n${await this.#logTail()}`);
       }
       try {
-        if (await answersMetadata(port)) {
+        if (await answersMetadata(port, admin)) {
           this.#log.info({ pid, port, ms: Date.now() - started }, `Kafka broker ready in ${Date.now() - started} ms`);
           return;
         }
@@ -259,7 +319,7 @@ export class KafkaBroker {
 
   /** A port free now, written down so that it stays the broker's for good. */
   async #choosePort(file: string): Promise<number> {
-    await mkdir(this.#dir, { recursive: true });
+    await mkdir(this.#dir, { recursive: true, mode: 0o700 });
     const port = await freePort();
     await writeFile(join(this.#dir, file), `${port}\n`);
     return port;
@@ -270,17 +330,36 @@ function bootstrap(port: number): string {
   return `127.0.0.1:${port}`;
 }
 
-function serverProperties(options: { brokerPort: number; controllerPort: number; logDir: string }): string {
-  const { brokerPort, controllerPort, logDir } = options;
+function serverProperties(options: { brokerPort: number; controllerPort: number; logDir: string; admin: SaslCredentials }): string {
+  const { brokerPort, controllerPort, logDir, admin } = options;
+  // PLAIN with one user in the JAAS line: the admin, as the broker's client side (to the
+  // controller, to itself) and as the list of accepted PLAIN users (`user_<name>`).
+  const plainJaas =
+    `org.apache.kafka.common.security.plain.PlainLoginModule required username=${jaasQuote(admin.username)} ` +
+    `password=${jaasQuote(admin.password)} user_${admin.username}=${jaasQuote(admin.password)};`;
   const lines = {
     'process.roles': 'broker,controller',
     'node.id': '1',
     'controller.quorum.bootstrap.servers': `127.0.0.1:${controllerPort}`,
-    listeners: `PLAINTEXT://127.0.0.1:${brokerPort},CONTROLLER://127.0.0.1:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${brokerPort}`,
+    listeners: `CLIENT://127.0.0.1:${brokerPort},CONTROLLER://127.0.0.1:${controllerPort}`,
+    'advertised.listeners': `CLIENT://127.0.0.1:${brokerPort}`,
     'controller.listener.names': 'CONTROLLER',
-    'inter.broker.listener.name': 'PLAINTEXT',
-    'listener.security.protocol.map': 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    'inter.broker.listener.name': 'CLIENT',
+    'listener.security.protocol.map': 'CONTROLLER:SASL_PLAINTEXT,CLIENT:SASL_PLAINTEXT',
+    // Tenants' jobs and previews authenticate with SCRAM (users made at run time, kept in
+    // the metadata log); the admin with PLAIN from the JAAS line, which needs no metadata
+    // and so also works between broker and controller while the log is being read.
+    'sasl.enabled.mechanisms': 'PLAIN,SCRAM-SHA-512',
+    'sasl.mechanism.inter.broker.protocol': 'PLAIN',
+    'sasl.mechanism.controller.protocol': 'PLAIN',
+    'listener.name.client.sasl.enabled.mechanisms': 'PLAIN,SCRAM-SHA-512',
+    'listener.name.client.plain.sasl.jaas.config': plainJaas,
+    'listener.name.client.scram-sha-512.sasl.jaas.config': 'org.apache.kafka.common.security.scram.ScramLoginModule required;',
+    'listener.name.controller.sasl.enabled.mechanisms': 'PLAIN',
+    'listener.name.controller.plain.sasl.jaas.config': plainJaas,
+    'authorizer.class.name': 'org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+    'allow.everyone.if.no.acl.found': 'false',
+    'super.users': `User:${admin.username}`,
     'log.dirs': logDir,
     'num.partitions': '1',
     'auto.create.topics.enable': 'false',
@@ -318,10 +397,10 @@ function clusterId(): string {
 }
 
 /** True once the broker answers a metadata request and lists itself. */
-async function answersMetadata(port: number): Promise<boolean> {
+async function answersMetadata(port: number, credentials: SaslCredentials): Promise<boolean> {
   const admin = new Admin({
     clientId: 'weir-broker-probe',
-    bootstrapBrokers: [bootstrap(port)],
+    ...clientOptions({ bootstrapServers: bootstrap(port), securityProtocol: 'SASL_PLAINTEXT', admin: credentials }),
     connectTimeout: 1000,
     requestTimeout: 2000,
     retries: 0,

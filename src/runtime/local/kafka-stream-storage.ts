@@ -10,15 +10,24 @@ import {
   stringSerializers,
 } from '@platformatic/kafka';
 import type { Logger } from '../../platform/logger.js';
+import { clientOptions, type KafkaEndpoint, type StreamAccess } from '../../streams/kafka-endpoint.js';
+import { KafkaPrincipals, type JobPrincipalRef } from '../../streams/kafka-principals.js';
+import { platformServerNamed } from '../../streams/platform-servers.js';
 import { StreamStorageError, type ReadOptions, type StoredRecord, type StreamStorage } from '../../streams/stream-storage.js';
 
 /**
  * Streams as topics of the local Kafka broker: `weir.<accountUuid>.<streamUuid>`, one
  * partition each (one partition keeps a stream's order total, and a publish one batch).
- * The broker starts on the first call that needs it.
+ * The broker starts on the first call that needs it. The gateway is the cluster's admin;
+ * jobs and previews get principals of their own (KafkaPrincipals).
  */
 export interface KafkaStreamStorageOptions {
-  readonly broker: { ensureStarted(): Promise<string> };
+  readonly broker: {
+    /** Returns the same object for as long as the broker's address and admin stay the same. */
+    ensureStarted(): Promise<KafkaEndpoint>;
+    /** Every `host:port` the platform's brokers listen on, for platformServerNamed. */
+    listenerAddresses(): Promise<readonly string[]>;
+  };
   readonly logger: Logger;
   /** Bound on one `read`, start-up of an idle broker excluded. */
   readonly readTimeoutMs?: number;
@@ -27,7 +36,7 @@ export interface KafkaStreamStorageOptions {
 }
 
 interface Clients {
-  readonly bootstrap: string;
+  readonly endpoint: KafkaEndpoint;
   readonly admin: Admin;
   readonly producer: Producer<string, string, string, string>;
   /** Used for group-less reads only (listOffsets, fetch): it never joins its group. */
@@ -46,10 +55,12 @@ export class KafkaStreamStorage implements StreamStorage {
   /** Topics known to exist, or being created (concurrent callers share one creation). */
   readonly #topics = new Map<string, Promise<void>>();
   #closed = false;
+  readonly #principals: KafkaPrincipals;
 
   constructor(options: KafkaStreamStorageOptions) {
     this.#options = options;
     this.#log = options.logger.child({ component: 'kafka-stream-storage' });
+    this.#principals = new KafkaPrincipals({ endpoint: async () => (await this.#connect()).endpoint, logger: options.logger });
   }
 
   topicFor(accountId: string, streamId: string): string {
@@ -58,8 +69,20 @@ export class KafkaStreamStorage implements StreamStorage {
     return topic;
   }
 
-  async bootstrapServers(): Promise<string> {
-    return (await this.#connect()).bootstrap;
+  grantJob(job: JobPrincipalRef): Promise<StreamAccess> {
+    return this.#principals.grantJob(job);
+  }
+
+  revokeJob(job: JobPrincipalRef): Promise<void> {
+    return this.#principals.revokeJob(job);
+  }
+
+  grantPreview(accountId: string): Promise<StreamAccess> {
+    return this.#principals.grantPreview(accountId);
+  }
+
+  async platformServerNamed(servers: string): Promise<string | undefined> {
+    return platformServerNamed(servers, await this.#options.broker.listenerAddresses());
   }
 
   ensureTopic(topic: string): Promise<void> {
@@ -103,6 +126,7 @@ export class KafkaStreamStorage implements StreamStorage {
     const clients = this.#clients ?? (await this.#connecting?.catch(() => undefined));
     this.#clients = undefined;
     if (clients) await closeClients(clients);
+    await this.#principals.close();
   }
 
   get #readTimeoutMs(): number {
@@ -206,18 +230,18 @@ export class KafkaStreamStorage implements StreamStorage {
   /** Clients for the broker's current address; the broker is started or adopted first. */
   async #connect(): Promise<Clients> {
     if (this.#closed) throw new StreamStorageError('the stream storage is closed');
-    let bootstrap: string;
+    let endpoint: KafkaEndpoint;
     try {
-      bootstrap = await this.#options.broker.ensureStarted();
+      endpoint = await this.#options.broker.ensureStarted();
     } catch (error) {
       throw new StreamStorageError(`the Kafka broker is not available: ${(error as Error).message}`, { cause: error });
     }
-    if (this.#clients?.bootstrap === bootstrap) return this.#clients;
+    if (this.#clients?.endpoint === endpoint) return this.#clients;
     this.#connecting ??= (async () => {
       const previous = this.#clients;
       this.#clients = undefined;
       if (previous) await closeClients(previous);
-      const clients = createClients(bootstrap);
+      const clients = createClients(endpoint);
       this.#clients = clients;
       return clients;
     })().finally(() => {
@@ -247,9 +271,9 @@ export class KafkaStreamStorage implements StreamStorage {
   }
 }
 
-function createClients(bootstrap: string): Clients {
+function createClients(endpoint: KafkaEndpoint): Clients {
   const common = {
-    bootstrapBrokers: [bootstrap],
+    ...clientOptions(endpoint),
     connectTimeout: 2 * SECOND,
     requestTimeout: 5 * SECOND,
     retries: 3,
@@ -257,7 +281,7 @@ function createClients(bootstrap: string): Clients {
     autocreateTopics: false,
   };
   return {
-    bootstrap,
+    endpoint,
     admin: new Admin({ ...common, clientId: 'weir-admin' }),
     producer: new Producer({ ...common, clientId: 'weir-publish', serializers: stringSerializers, acks: ProduceAcks.ALL }),
     reader: new Consumer({ ...common, clientId: 'weir-read', groupId: 'weir-read-unused' }),

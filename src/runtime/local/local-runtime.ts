@@ -115,9 +115,10 @@ export class LocalRuntime implements Runtime {
 
     const distribution = await this.options.distribution();
     const storage = this.options.storage;
-    const bootstrapServers = await storage.bootstrapServers();
     const streams = streamsOf(spec);
     for (const stream of streams) await storage.ensureTopic(storage.topicFor(spec.accountId, stream.id));
+    // New credentials for each process: the one stopped above held the last ones.
+    const access = await storage.grantJob(spec);
 
     const dir = this.jobDir(spec.id);
     const flinkJobId = flinkJobIdOf(spec.id);
@@ -146,7 +147,7 @@ export class LocalRuntime implements Runtime {
         'restart-strategy.fixed-delay.delay': '2 s',
       },
       statements: jobStatements(spec, {
-        bootstrapServers,
+        access,
         topicFor: (stream) => storage.topicFor(spec.accountId, stream.id),
         groupId: `weir-${spec.id}`,
       }),
@@ -188,6 +189,7 @@ export class LocalRuntime implements Runtime {
 
   async remove(ref: JobRef): Promise<void> {
     for (const process of await this.running(ref.id)) await stopProcess(process.pid, this.stopGraceMs);
+    await this.options.storage.revokeJob(ref);
     // Checkpoints stay (a later activation may restore them); the run is over.
     await rm(join(this.jobDir(ref.id), 'run.json'), { force: true });
     await rm(join(this.jobDir(ref.id), 'events.log'), { force: true });

@@ -12,7 +12,8 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { createLogger } from '../../../src/platform/logger.js';
-import type { JobSpec, StreamBinding } from '../../../src/runtime/runtime.js';
+import type { JobRef, JobSpec, StreamBinding } from '../../../src/runtime/runtime.js';
+import { saslClientProperties, type StreamAccess } from '../../../src/streams/kafka-endpoint.js';
 import { FLINK_GROUP, FLINK_PLURAL, FLINK_VERSION } from '../../../src/runtime/kubernetes/flink-deployment.js';
 import { statusOf } from '../../../src/runtime/kubernetes/kube-errors.js';
 import { KubernetesRuntime } from '../../../src/runtime/kubernetes/kubernetes-runtime.js';
@@ -21,6 +22,30 @@ import type { KubernetesPreviewClusterOptions } from '../../../src/runtime/kuber
 import { serviceAccountToken, type KubeTestEnv } from '../../helpers/kube.js';
 
 export const FREE: TierLimits = { maxActiveJobs: 2, maxTaskCount: 4 };
+
+/**
+ * Stands in for the stream storage's job principals (tested against a real broker in
+ * test/runtime/kafka-tenancy.test.ts): every grant a new password, every call recorded.
+ */
+export class RecordedGrants {
+  readonly granted: { jobId: string; password: string }[] = [];
+  readonly revoked: string[] = [];
+
+  grantJob = async (job: JobRef): Promise<StreamAccess> => {
+    const password = `pw-${job.id}-${this.granted.length + 1}`;
+    this.granted.push({ jobId: job.id, password });
+    return {
+      bootstrapServers: KAFKA_BOOTSTRAP,
+      clientProperties: saslClientProperties('SASL_SSL', { mechanism: 'SCRAM-SHA-512', username: `weir-job-${job.id}`, password }),
+    };
+  };
+
+  revokeJob = async (job: JobRef): Promise<void> => {
+    this.revoked.push(job.id);
+  };
+}
+
+export const KAFKA_BOOTSTRAP = 'kafka.weir-streams.svc:9092';
 
 export function runtimeOptions(kubeConfig: KubeConfig, overrides: Partial<KubernetesRuntimeOptions> = {}): KubernetesRuntimeOptions {
   return {
@@ -33,7 +58,7 @@ export function runtimeOptions(kubeConfig: KubeConfig, overrides: Partial<Kubern
     runnerJarPath: '/opt/weir/sql-runner.jar',
     storageDir: 's3://weir-flink',
     checkpointIntervalMs: 10_000,
-    kafka: { bootstrapServers: 'kafka.weir-streams.svc:9092', topicFor: (accountId, streamId) => `weir.${accountId}.${streamId}` },
+    kafka: { topicFor: (accountId, streamId) => `weir.${accountId}.${streamId}`, ...grantsOf(new RecordedGrants()) },
     egress: [
       { namespace: 'weir-streams', ports: [9092] },
       { cidr: '10.0.0.0/8', ports: [443, 6443] },
@@ -47,6 +72,9 @@ export function runtimeOptions(kubeConfig: KubeConfig, overrides: Partial<Kubern
     ...overrides,
   };
 }
+
+/** The two calls a runtime's `kafka` options take, bound to `grants`. */
+export const grantsOf = (grants: RecordedGrants) => ({ grantJob: grants.grantJob, revokeJob: grants.revokeJob });
 
 export const newRuntime = (kubeConfig: KubeConfig, overrides: Partial<KubernetesRuntimeOptions> = {}) =>
   new KubernetesRuntime(runtimeOptions(kubeConfig, overrides));

@@ -5,7 +5,7 @@ import { flinkDeployment } from '../../../src/runtime/kubernetes/flink-deploymen
 import { statusOf } from '../../../src/runtime/kubernetes/kube-errors.js';
 import type { KubernetesRuntime } from '../../../src/runtime/kubernetes/kubernetes-runtime.js';
 import { startKubeTestEnv, type KubeTestEnv } from '../../helpers/kube.js';
-import { clients, connectionSpec, FREE, newRuntime, pipelineSpec, runtimeOptions } from './fixtures.js';
+import { clients, connectionSpec, FREE, newRuntime, pipelineSpec, RecordedGrants, runtimeOptions } from './fixtures.js';
 
 // Acceptance 1: what the runtime writes is valid for the real apiserver and the
 // operator's CRD schema, and that schema really is enforced.
@@ -54,7 +54,7 @@ describe('Kubernetes objects against the real apiserver', () => {
       const created = (await kube.objects.create(deployment, undefined, 'All')) as typeof deployment;
       // Nothing was pruned: the CRD knows every field we set.
       expect(created.spec).toEqual(deployment.spec);
-      await kube.objects.create(secret, undefined, 'All');
+      await kube.objects.create(secret(await new RecordedGrants().grantJob(spec)), undefined, 'All');
     }
   });
 
