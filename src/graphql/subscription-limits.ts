@@ -24,9 +24,13 @@ export function useSubscriptionLimits(): Plugin<GraphQLContext> {
         try {
           release = await services.subscriptions.take(actor);
         } catch (error) {
-          if (!(error instanceof SubscriptionLimitExceededError)) throw error;
-          logger.info({ keyId: actor.keyId, scope: error.scope, limit: error.limit }, 'subscription refused: limit reached');
-          return { errors: [new GraphQLError(error.message, { originalError: error })] };
+          if (error instanceof SubscriptionLimitExceededError) {
+            logger.info({ keyId: actor.keyId, scope: error.scope, limit: error.limit }, 'subscription refused: limit reached');
+          }
+          // A result, not a throw: graphql-ws closes the whole socket on a thrown error.
+          // The error boundary types the limit and masks (and logs) anything else.
+          const cause = error instanceof Error ? error : new Error(String(error));
+          return { errors: [new GraphQLError(cause.message, { originalError: cause })] };
         }
         try {
           const result: unknown = await subscribeFn(subscribeArgs);

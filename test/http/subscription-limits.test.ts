@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { FormattedExecutionResult } from 'graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -160,6 +160,11 @@ describe('subscription limits', () => {
     await unknown.ended;
     expect(codesOf(unknown.results[0]!)).toEqual(['NOT_FOUND']);
     expect(open(accountUuid)).toBe(0);
+    // The limits unreadable (say the database is down): that subscription fails, masked; the socket stays.
+    vi.spyOn(s.app.services.subscriptions, 'take').mockRejectedValueOnce(new Error('database unavailable'));
+    const failed = subscribe(client, STATUS);
+    await failed.ended;
+    expect(codesOf(failed.results[0]!)).toEqual(['INTERNAL_SERVER_ERROR']);
 
     Array.from({ length: PER_KEY }, () => subscribe(client, STATUS));
     await expect.poll(() => open(accountUuid), WAIT).toBe(PER_KEY);
