@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { useWeirErrors } from './graphql/error-plugin.js';
 import { useOperationLimits } from './graphql/limits.js';
+import { useSubscriptionLimits } from './graphql/subscription-limits.js';
 import { buildSchema } from './graphql/schema.js';
 import { StatusEvents } from './jobs/status-events.js';
 import type { Db } from './platform/database.js';
@@ -107,7 +108,7 @@ export function buildApp(deps: AppDeps): App {
     // useWeirErrors is the error boundary (it knows the request id); yoga's own masking
     // would run first and hide Weir's typed errors.
     maskedErrors: false,
-    plugins: [useOperationLimits(), useWeirErrors()],
+    plugins: [useOperationLimits(), useSubscriptionLimits(), useWeirErrors()],
     context: async (initial): Promise<GraphQLContext> => {
       const requestId = initial.requestId ?? randomUUID();
       let actor: Actor | null;

@@ -47,6 +47,8 @@ const ConfigSchema = z.object({
   WEIR_PREVIEW_POOL_SIZE: z.coerce.number().int().min(0).max(64).default(2),
   WEIR_PREVIEW_QUEUE_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   WEIR_PREVIEW_WARM_AT_START: boolish.default(false),
+  WEIR_WS_IDLE_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60_000),
+  WEIR_WS_MAX_SOCKETS_PER_KEY: z.coerce.number().int().positive().default(10),
 });
 
 export interface Config {
@@ -83,6 +85,10 @@ export interface Config {
   readonly previewQueueTimeoutMs: number;
   /** Start the preview cluster and pool at start-up instead of on the first preview. */
   readonly previewWarmAtStart: boolean;
+  /** A WebSocket with no operation in progress for this long is closed by the server. */
+  readonly wsIdleTimeoutMs: number;
+  /** Open WebSockets of one API key in this gateway; one more is refused at connection_init. */
+  readonly wsMaxSocketsPerKey: number;
 }
 
 export class ConfigError extends Error {
@@ -122,6 +128,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     previewPoolSize: c.WEIR_PREVIEW_POOL_SIZE,
     previewQueueTimeoutMs: c.WEIR_PREVIEW_QUEUE_TIMEOUT_MS,
     previewWarmAtStart: c.WEIR_PREVIEW_WARM_AT_START,
+    wsIdleTimeoutMs: c.WEIR_WS_IDLE_TIMEOUT_MS,
+    wsMaxSocketsPerKey: c.WEIR_WS_MAX_SOCKETS_PER_KEY,
   });
 }
 

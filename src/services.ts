@@ -1,6 +1,8 @@
 import { AccountService } from './accounts/account.service.js';
 import { ApiKeyCodec } from './accounts/api-key-codec.js';
+import { findTier } from './accounts/account.repository.js';
 import { KeyRevocations } from './accounts/key-revocations.js';
+import { SubscriptionSlots } from './accounts/subscription-slots.js';
 import { ConnectionService } from './connections/connection.service.js';
 import { JobService } from './jobs/job.service.js';
 import type { JobKind } from './jobs/job.table.js';
@@ -24,6 +26,8 @@ export interface Services {
   readonly jobs: JobService;
   readonly statusEvents: StatusEvents;
   readonly revocations: KeyRevocations;
+  /** Open subscriptions per API key and account, bounded by the tier. */
+  readonly subscriptions: SubscriptionSlots;
   readonly previews: PreviewService;
 }
 
@@ -63,6 +67,7 @@ export function createServices(deps: ServiceDeps): Services {
     jobs,
     statusEvents: deps.statusEvents ?? new StatusEvents(),
     revocations,
+    subscriptions: new SubscriptionSlots((tier) => findTier(db, tier)),
     previews: new PreviewService(
       db,
       deps.preview && deps.storage ? { ...deps.preview, storage: deps.storage } : undefined,

@@ -18,7 +18,10 @@ export interface HttpServer {
 
 export interface HttpDeps {
   readonly app: App;
-  readonly config: Pick<Config, 'host' | 'port' | 'maxBodyBytes' | 'shutdownGraceMs' | 'trustProxy'>;
+  readonly config: Pick<
+    Config,
+    'host' | 'port' | 'maxBodyBytes' | 'shutdownGraceMs' | 'trustProxy' | 'wsIdleTimeoutMs' | 'wsMaxSocketsPerKey'
+  >;
   /** Readiness: resolves when the gateway can serve (the database answers). */
   readonly ready: () => Promise<void>;
 }
@@ -147,7 +150,13 @@ export function createHttpServer(deps: HttpDeps): HttpServer {
       else res.destroy();
     });
   });
-  const ws = attachWebSocket({ server, app, maxPayloadBytes: config.maxBodyBytes });
+  const ws = attachWebSocket({
+    server,
+    app,
+    maxPayloadBytes: config.maxBodyBytes,
+    idleTimeoutMs: config.wsIdleTimeoutMs,
+    maxSocketsPerKey: config.wsMaxSocketsPerKey,
+  });
 
   return {
     server,

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'QUOTA_EXCEEDED'
   | 'RATE_LIMITED'
+  | 'SUBSCRIPTION_LIMIT_EXCEEDED'
   | 'UNAVAILABLE';
 
 export abstract class WeirError extends Error {
@@ -124,6 +125,23 @@ export class RateLimitedError extends WeirError {
   }
   override get details() {
     return { retryAfterMs: this.retryAfterMs };
+  }
+}
+
+/**
+ * One more open subscription would pass the tier's bound for the API key or for its
+ * account (counted per gateway). Ending another subscription frees a slot.
+ */
+export class SubscriptionLimitExceededError extends WeirError {
+  readonly code = 'SUBSCRIPTION_LIMIT_EXCEEDED';
+  override readonly name = 'SubscriptionLimitExceededError';
+  constructor(readonly scope: 'key' | 'account', readonly limit: number) {
+    super(
+      `Too many open subscriptions: this ${scope === 'key' ? 'API key' : 'account'} may keep ${limit} open per gateway; end one first.`,
+    );
+  }
+  override get details() {
+    return { scope: this.scope, limit: this.limit };
   }
 }
 

@@ -18,7 +18,7 @@ beforeAll(async () => {
   t = await startTestApp();
   http = createHttpServer({
     app: t.app,
-    config: { host: '127.0.0.1', port: 0, maxBodyBytes: MAX_BODY, shutdownGraceMs: 2000, trustProxy: false },
+    config: { ...t.config, host: '127.0.0.1', port: 0, maxBodyBytes: MAX_BODY, shutdownGraceMs: 2000 },
     ready: async () => void (await sql`select 1`.execute(t.database.db)),
   });
   await http.listen();
@@ -155,7 +155,7 @@ describe('graceful shutdown', () => {
     const other = await startTestApp();
     const server = createHttpServer({
       app: other.app,
-      config: { host: '127.0.0.1', port: 0, maxBodyBytes: MAX_BODY, shutdownGraceMs: 2000, trustProxy: false },
+      config: { ...other.config, host: '127.0.0.1', port: 0, maxBodyBytes: MAX_BODY, shutdownGraceMs: 2000 },
       ready: async () => {},
     });
     await server.listen();

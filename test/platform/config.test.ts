@@ -12,6 +12,8 @@ describe('loadConfig', () => {
       reconcileIntervalMs: 5000,
       previewPoolSize: 2,
       previewQueueTimeoutMs: 30_000,
+      wsIdleTimeoutMs: 60_000,
+      wsMaxSocketsPerKey: 10,
       kubernetes: undefined,
     });
   });
@@ -27,6 +29,16 @@ describe('loadConfig', () => {
     expect(load).toThrow(ConfigError);
     expect(load).toThrow(/WEIR_JOB_UNRESPONSIVE_MS: .*1000/);
     expect(load).toThrow(/WEIR_PREVIEW_POOL_SIZE: /);
+  });
+
+  it('bounds the WebSocket settings', () => {
+    expect(loadConfig({ WEIR_WS_IDLE_TIMEOUT_MS: '5000', WEIR_WS_MAX_SOCKETS_PER_KEY: '3' })).toMatchObject({
+      wsIdleTimeoutMs: 5000,
+      wsMaxSocketsPerKey: 3,
+    });
+    const load = () => loadConfig({ WEIR_WS_IDLE_TIMEOUT_MS: '10', WEIR_WS_MAX_SOCKETS_PER_KEY: '0' });
+    expect(load).toThrow(/WEIR_WS_IDLE_TIMEOUT_MS: .*1000/);
+    expect(load).toThrow(/WEIR_WS_MAX_SOCKETS_PER_KEY: /);
   });
 
   it('asks for what the Kubernetes runtime cannot do without', () => {
