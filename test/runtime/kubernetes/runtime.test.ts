@@ -4,7 +4,7 @@ import { KubernetesQuotaError } from '../../../src/runtime/kubernetes/kube-error
 import type { KubernetesRuntime } from '../../../src/runtime/kubernetes/kubernetes-runtime.js';
 import { RuntimeRejectedError } from '../../../src/runtime/runtime.js';
 import { startKubeTestEnv, waitFor, type KubeTestEnv } from '../../helpers/kube.js';
-import { clients, connectionSpec, newRuntime, pipelineSpec } from './fixtures.js';
+import { clients, connectionSpec, grantsOf, KAFKA_BOOTSTRAP, newRuntime, pipelineSpec, RecordedGrants, runtimeOptions } from './fixtures.js';
 
 describe('KubernetesRuntime against the real apiserver', () => {
   let env: KubeTestEnv;
@@ -91,6 +91,48 @@ describe('KubernetesRuntime against the real apiserver', () => {
     expect(await kube.deployments(namespace)).toEqual([]);
     expect(await secretsOf(namespace)).toEqual([]);
     expect((await runtime.observe()).find((j) => j.id === spec.id)).toBeUndefined();
+  });
+
+  it('gives each deployment of a job Kafka credentials of its own, in its spec Secret only, and revokes them on removal', async () => {
+    const grants = new RecordedGrants();
+    const own = newRuntime(env.admin, {
+      tierLimits: async () => ({ maxActiveJobs: 2, maxTaskCount: 4 }),
+      kafka: { ...runtimeOptions(env.admin).kafka, ...grantsOf(grants) },
+    });
+    try {
+      const accountId = randomUUID();
+      const namespace = own.namespaceOf(accountId);
+      const spec = pipelineSpec(accountId);
+      const specOf = async () => {
+        const [secret] = await secretsOf(namespace);
+        return JSON.parse(Buffer.from(secret!.data!['spec.json']!, 'base64').toString('utf8')) as { statements: string[] };
+      };
+      await own.apply(spec);
+      await own.apply(spec); // already at this version: no new credentials
+      expect(grants.granted.map((g) => g.jobId)).toEqual([spec.id]);
+      const first = grants.granted[0]!.password;
+      const tables = (await specOf()).statements.filter((s) => s.startsWith('CREATE TEMPORARY TABLE'));
+      expect(tables).toHaveLength(2);
+      for (const table of tables) {
+        expect(table).toContain(`'properties.bootstrap.servers' = '${KAFKA_BOOTSTRAP}'`);
+        expect(table).toContain("'properties.security.protocol' = 'SASL_SSL'");
+        expect(table).toContain(`username="weir-job-${spec.id}" password="${first}"`);
+      }
+      // The FlinkDeployment, which more can read than the Secret, carries none of it.
+      const [deployment] = await kube.deployments(namespace);
+      expect(JSON.stringify(deployment)).not.toContain(first);
+
+      await own.apply({ ...spec, specVersion: 2 });
+      const second = grants.granted[1]!.password;
+      expect(second).not.toBe(first);
+      expect(JSON.stringify(await specOf())).toContain(`password="${second}"`);
+      expect(JSON.stringify(await specOf())).not.toContain(first);
+
+      await own.remove(spec);
+      expect(grants.revoked).toEqual([spec.id]);
+    } finally {
+      await own.close();
+    }
   });
 
   it('refuses a job beyond the namespace quota with a readable reason, leaving nothing half-created', async () => {
