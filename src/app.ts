@@ -107,7 +107,7 @@ export function buildApp(deps: AppDeps): App {
     // useWeirErrors is the error boundary (it knows the request id); yoga's own masking
     // would run first and hide Weir's typed errors.
     maskedErrors: false,
-    plugins: [useOperationLimits(), useWeirErrors()],
+    plugins: [...useOperationLimits(), useWeirErrors()],
     context: async (initial): Promise<GraphQLContext> => {
       const requestId = initial.requestId ?? randomUUID();
       let actor: Actor | null;

@@ -2,6 +2,7 @@ import { builder } from '../graphql/builder.js';
 import { DeletePayloadRef, deleted } from '../graphql/delete-payload.js';
 import { decodeId } from '../graphql/global-id.js';
 import { registerNodeLoader } from '../graphql/node.js';
+import { costOf } from '../graphql/operation-cost.js';
 import { resolvePage } from '../graphql/pages.js';
 import { JobStatusInterface, TaskSizeEnum } from '../jobs/job.schema.js';
 import { StreamRef } from '../streams/stream.schema.js';
@@ -39,7 +40,11 @@ const ConnectorRef = builder.objectRef<ConnectorDefinition>('Connector').impleme
     name: t.exposeString('name'),
     description: t.exposeString('description'),
     types: t.field({ type: [ConnectionTypeEnum], resolve: (c) => c.types }),
-    options: t.field({ type: [ConnectorOptionRef], resolve: (c) => c.options }),
+    options: t.field({
+      type: [ConnectorOptionRef],
+      extensions: costOf({ listSize: Math.max(...CONNECTORS.map((c) => c.options.length)) }),
+      resolve: (c) => c.options,
+    }),
   }),
 });
 
@@ -94,6 +99,7 @@ builder.queryFields((t) => ({
   connectors: t.field({
     type: [ConnectorRef],
     description: 'The built-in connector catalog (public).',
+    extensions: costOf({ listSize: CONNECTORS.length }),
     resolve: () => CONNECTORS,
   }),
   connections: t.connection({

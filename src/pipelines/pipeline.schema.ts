@@ -2,6 +2,7 @@ import { builder } from '../graphql/builder.js';
 import { DeletePayloadRef, deleted } from '../graphql/delete-payload.js';
 import { decodeId } from '../graphql/global-id.js';
 import { registerNodeLoader } from '../graphql/node.js';
+import { costOf } from '../graphql/operation-cost.js';
 import { resolvePage } from '../graphql/pages.js';
 import { JobStatusInterface, TaskSizeEnum } from '../jobs/job.schema.js';
 import { StreamRef } from '../streams/stream.schema.js';
@@ -18,6 +19,8 @@ export const PipelineRef = builder.node(builder.objectRef<PipelineRow>('Pipeline
     taskCount: t.exposeInt('task_count', { description: 'Parallelism of the job.' }),
     inputStreams: t.field({
       type: [StreamRef],
+      // A pipeline's SQL names a few streams; the cost rule counts this many.
+      extensions: costOf({ listSize: 5 }),
       resolve: async (row, _args, ctx) => {
         const { inputIds } = await ctx.services.pipelines.streamIds(ctx.actor, row.id);
         return ctx.services.streams.byIds(ctx.actor, inputIds);
