@@ -6,6 +6,7 @@ import type { Config } from './config.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { useWeirErrors } from './graphql/error-plugin.js';
 import { useOperationLimits } from './graphql/limits.js';
+import { createLoaders } from './graphql/loaders.js';
 import { buildSchema } from './graphql/schema.js';
 import { StatusEvents } from './jobs/status-events.js';
 import type { Db } from './platform/database.js';
@@ -124,6 +125,7 @@ export function buildApp(deps: AppDeps): App {
         services,
         actor,
         clientAddress: initial.clientAddress ?? 'unknown',
+        loaders: createLoaders(services, actor),
       };
     },
   });

@@ -56,7 +56,7 @@ export const ConnectionRef = builder.node(builder.objectRef<ConnectionRow>('Conn
     name: t.exposeString('name'),
     connector: t.exposeString('connector'),
     type: t.field({ type: ConnectionTypeEnum, resolve: (row) => row.type }),
-    stream: t.field({ type: StreamRef, resolve: (row, _args, ctx) => ctx.services.streams.get(ctx.actor, row.stream_id) }),
+    stream: t.field({ type: StreamRef, resolve: (row, _args, ctx) => ctx.loaders.stream(row.stream_id) }),
     properties: t.field({
       type: 'JSON',
       description: 'Connector options, secret ones left out.',
@@ -149,6 +149,6 @@ builder.objectField(StreamRef, 'connections', (t) =>
   t.field({
     type: [ConnectionRef],
     description: 'Connections that feed or drain this stream.',
-    resolve: async (stream, _args, ctx) => (await ctx.services.streams.users(ctx.actor, stream.id)).connections,
+    resolve: (stream, _args, ctx) => ctx.loaders.connectionsOf(stream.id),
   }),
 );

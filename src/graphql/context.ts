@@ -1,6 +1,7 @@
 import type { Actor } from '../accounts/actor.js';
 import type { Logger } from '../platform/logger.js';
 import type { Services } from '../services.js';
+import type { Loaders } from './loaders.js';
 
 /** What every resolver gets. Resolvers call services; they hold no rules of their own. */
 export interface GraphQLContext {
@@ -11,4 +12,6 @@ export interface GraphQLContext {
   /** null: no API key was sent (only public fields such as signUp work). */
   readonly actor: Actor | null;
   readonly clientAddress: string;
+  /** Per-request batch loaders for relation fields. */
+  readonly loaders: Loaders;
 }

@@ -21,18 +21,9 @@ export const PipelineRef = builder.node(builder.objectRef<PipelineRow>('Pipeline
       type: [StreamRef],
       // A pipeline's SQL names a few streams; the cost rule counts this many.
       extensions: costOf({ listSize: 5 }),
-      resolve: async (row, _args, ctx) => {
-        const { inputIds } = await ctx.services.pipelines.streamIds(ctx.actor, row.id);
-        return ctx.services.streams.byIds(ctx.actor, inputIds);
-      },
+      resolve: (row, _args, ctx) => ctx.loaders.inputStreamsOf(row.id),
     }),
-    outputStream: t.field({
-      type: StreamRef,
-      resolve: async (row, _args, ctx) => {
-        const { outputId } = await ctx.services.pipelines.streamIds(ctx.actor, row.id);
-        return ctx.services.streams.get(ctx.actor, outputId!);
-      },
-    }),
+    outputStream: t.field({ type: StreamRef, resolve: (row, _args, ctx) => ctx.loaders.outputStreamOf(row.id) }),
     createdAt: t.field({ type: 'DateTime', resolve: (row) => row.created_at }),
     updatedAt: t.field({ type: 'DateTime', resolve: (row) => row.updated_at }),
   }),
@@ -107,6 +98,6 @@ builder.objectField(StreamRef, 'pipelines', (t) =>
   t.field({
     type: [PipelineRef],
     description: 'Pipelines that read or write this stream.',
-    resolve: async (stream, _args, ctx) => (await ctx.services.streams.users(ctx.actor, stream.id)).pipelines,
+    resolve: (stream, _args, ctx) => ctx.loaders.pipelinesOf(stream.id),
   }),
 );

@@ -89,9 +89,10 @@ export class PipelineService {
     return repo.listPipelines(this.db, a.accountId, page);
   }
 
-  async streamIds(actor: Actor | null, pipelineId: string) {
+  /** The streams each pipeline reads and writes, by pipeline id (callers pass ids of the caller's pipelines). */
+  async streamIdsOf(actor: Actor | null, pipelineIds: readonly string[]): Promise<Map<string, repo.PipelineStreams>> {
     requireRole(actor, 'VIEWER');
-    return repo.pipelineStreamIds(this.db, pipelineId);
+    return repo.pipelineStreamIdsOf(this.db, pipelineIds);
   }
 
   /** A change of SQL or resources bumps the spec version: an active pipeline is redeployed. */
