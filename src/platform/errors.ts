@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'QUOTA_EXCEEDED'
   | 'RATE_LIMITED'
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  | 'REQUEST_TIMEOUT';
 
 export abstract class WeirError extends Error {
   abstract readonly code: ErrorCode;
@@ -133,5 +134,17 @@ export class UnavailableError extends WeirError {
   override readonly name = 'UnavailableError';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
+  }
+}
+
+/** The operation ran past the request deadline and was cut; a mutation may still have taken effect. */
+export class RequestTimeoutError extends WeirError {
+  readonly code = 'REQUEST_TIMEOUT';
+  override readonly name = 'RequestTimeoutError';
+  constructor(readonly timeoutMs: number) {
+    super(`The request took longer than ${timeoutMs} ms and was stopped.`);
+  }
+  override get details() {
+    return { timeoutMs: this.timeoutMs };
   }
 }
