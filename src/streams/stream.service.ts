@@ -1,5 +1,6 @@
 import type { Actor } from '../accounts/actor.js';
 import { requireRole } from '../accounts/actor.js';
+import { assertRoomForOne } from '../accounts/object-limits.js';
 import type { Db } from '../platform/database.js';
 import { ConflictError, NotFoundError, ValidationError, type ValidationProblem } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
@@ -121,13 +122,16 @@ export class StreamService {
     const fields = checkFields(input.fields, primaryKey);
     checkPrimaryKey(input.kind, primaryKey, fields.map((f) => f.name));
     try {
-      const row = await repo.insertStream(this.db, {
-        id: newId(),
-        account_id: a.accountId,
-        name,
-        kind: input.kind,
-        fields,
-        primary_key: [...primaryKey],
+      const row = await this.db.transaction().execute(async (trx) => {
+        await assertRoomForOne(trx, a.accountId, 'streams', repo.countStreams);
+        return repo.insertStream(trx, {
+          id: newId(),
+          account_id: a.accountId,
+          name,
+          kind: input.kind,
+          fields,
+          primary_key: [...primaryKey],
+        });
       });
       this.logger.info({ accountId: a.accountId, streamId: row.id }, 'stream created');
       return row;
