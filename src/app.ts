@@ -6,10 +6,13 @@ import type { Config } from './config.js';
 import type { GraphQLContext } from './graphql/context.js';
 import { useWeirErrors } from './graphql/error-plugin.js';
 import { useOperationLimits } from './graphql/limits.js';
+import { createLoaders } from './graphql/loaders.js';
+import { useRequestDeadline } from './graphql/request-deadline.js';
 import { useSubscriptionLimits } from './graphql/subscription-limits.js';
 import { buildSchema } from './graphql/schema.js';
 import { StatusEvents } from './jobs/status-events.js';
 import type { Db } from './platform/database.js';
+import { Deadline } from './platform/deadline.js';
 import { WeirError } from './platform/errors.js';
 import type { Logger } from './platform/logger.js';
 import type { PreviewDeps } from './preview/preview.service.js';
@@ -108,7 +111,7 @@ export function buildApp(deps: AppDeps): App {
     // useWeirErrors is the error boundary (it knows the request id); yoga's own masking
     // would run first and hide Weir's typed errors.
     maskedErrors: false,
-    plugins: [useOperationLimits(), useSubscriptionLimits(), useWeirErrors()],
+    plugins: [...useOperationLimits(), useRequestDeadline(config.requestTimeoutMs), useSubscriptionLimits(), useWeirErrors()],
     context: async (initial): Promise<GraphQLContext> => {
       const requestId = initial.requestId ?? randomUUID();
       let actor: Actor | null;
@@ -119,12 +122,16 @@ export function buildApp(deps: AppDeps): App {
         logger.error({ err: error, requestId }, 'authentication failed unexpectedly');
         throw new GraphQLError('Unexpected error.', { extensions: { code: 'INTERNAL_SERVER_ERROR', requestId } });
       }
+      // The deadline also ends when the HTTP client goes away.
+      const deadline = new Deadline(initial.request?.signal);
       return {
         requestId,
         logger: logger.child({ requestId, ...(actor ? { accountId: actor.accountId } : {}) }),
         services,
         actor,
         clientAddress: initial.clientAddress ?? 'unknown',
+        deadline,
+        loaders: createLoaders(services, actor, deadline.signal),
       };
     },
   });

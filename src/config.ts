@@ -42,6 +42,7 @@ const ConfigSchema = z.object({
   WEIR_SIGNUP_RATE_PER_MINUTE: z.coerce.number().int().positive().default(20),
   WEIR_RECONCILE_INTERVAL_MS: z.coerce.number().int().positive().default(5000),
   WEIR_SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),
+  WEIR_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
   WEIR_GRAPHIQL: boolish.optional(),
   WEIR_TRUST_PROXY: boolish.default(false),
   WEIR_PREVIEW_POOL_SIZE: z.coerce.number().int().min(0).max(64).default(2),
@@ -76,6 +77,8 @@ export interface Config {
   readonly signupRatePerMinute: number;
   readonly reconcileIntervalMs: number;
   readonly shutdownGraceMs: number;
+  /** How long one query or mutation may run before it is cut with REQUEST_TIMEOUT (subscriptions excluded). */
+  readonly requestTimeoutMs: number;
   readonly graphiql: boolean;
   /** Take the client address for rate limits from X-Forwarded-For. */
   readonly trustProxy: boolean;
@@ -123,6 +126,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     signupRatePerMinute: c.WEIR_SIGNUP_RATE_PER_MINUTE,
     reconcileIntervalMs: c.WEIR_RECONCILE_INTERVAL_MS,
     shutdownGraceMs: c.WEIR_SHUTDOWN_GRACE_MS,
+    requestTimeoutMs: c.WEIR_REQUEST_TIMEOUT_MS,
     graphiql: c.WEIR_GRAPHIQL ?? c.NODE_ENV === 'development',
     trustProxy: c.WEIR_TRUST_PROXY,
     previewPoolSize: c.WEIR_PREVIEW_POOL_SIZE,

@@ -10,6 +10,14 @@ export async function findAccount(db: Db, id: string): Promise<AccountRow | unde
   return db.selectFrom('accounts').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
+/**
+ * Serialises an account's quota checks: a transaction that counts what the account holds
+ * or runs takes this first, and a concurrent one waits here until it commits.
+ */
+export async function lockAccount(db: Db, accountId: string): Promise<void> {
+  await db.selectFrom('accounts').select('id').where('id', '=', accountId).forUpdate().execute();
+}
+
 export async function findTier(db: Db, tier: Tier): Promise<TierRow> {
   return db.selectFrom('tiers').selectAll().where('name', '=', tier).executeTakeFirstOrThrow();
 }

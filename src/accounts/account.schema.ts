@@ -19,6 +19,9 @@ export const TierLimitsRef = builder.objectRef<TierRow>('TierLimits').implement(
     maxActiveJobs: t.exposeInt('max_active_jobs', { description: 'Active pipelines plus active connections.' }),
     maxTaskCount: t.exposeInt('max_task_count', { description: 'Sum of task counts over active jobs.' }),
     maxConcurrentPreviews: t.exposeInt('max_concurrent_previews'),
+    maxStreams: t.exposeInt('max_streams', { description: 'Streams the account may hold.' }),
+    maxPipelines: t.exposeInt('max_pipelines', { description: 'Pipelines the account may hold, active or not.' }),
+    maxConnections: t.exposeInt('max_connections', { description: 'Connections the account may hold, active or not.' }),
   }),
 });
 

@@ -2,6 +2,7 @@ import { builder } from '../graphql/builder.js';
 import { DeletePayloadRef, deleted } from '../graphql/delete-payload.js';
 import { decodeId } from '../graphql/global-id.js';
 import { registerNodeLoader } from '../graphql/node.js';
+import { costOf } from '../graphql/operation-cost.js';
 import { resolvePage } from '../graphql/pages.js';
 import { JobStatusInterface, TaskSizeEnum } from '../jobs/job.schema.js';
 import { StreamRef } from '../streams/stream.schema.js';
@@ -39,7 +40,11 @@ const ConnectorRef = builder.objectRef<ConnectorDefinition>('Connector').impleme
     name: t.exposeString('name'),
     description: t.exposeString('description'),
     types: t.field({ type: [ConnectionTypeEnum], resolve: (c) => c.types }),
-    options: t.field({ type: [ConnectorOptionRef], resolve: (c) => c.options }),
+    options: t.field({
+      type: [ConnectorOptionRef],
+      extensions: costOf({ listSize: Math.max(...CONNECTORS.map((c) => c.options.length)) }),
+      resolve: (c) => c.options,
+    }),
   }),
 });
 
@@ -51,7 +56,7 @@ export const ConnectionRef = builder.node(builder.objectRef<ConnectionRow>('Conn
     name: t.exposeString('name'),
     connector: t.exposeString('connector'),
     type: t.field({ type: ConnectionTypeEnum, resolve: (row) => row.type }),
-    stream: t.field({ type: StreamRef, resolve: (row, _args, ctx) => ctx.services.streams.get(ctx.actor, row.stream_id) }),
+    stream: t.field({ type: StreamRef, resolve: (row, _args, ctx) => ctx.loaders.stream(row.stream_id) }),
     properties: t.field({
       type: 'JSON',
       description: 'Connector options, secret ones left out.',
@@ -94,6 +99,7 @@ builder.queryFields((t) => ({
   connectors: t.field({
     type: [ConnectorRef],
     description: 'The built-in connector catalog (public).',
+    extensions: costOf({ listSize: CONNECTORS.length }),
     resolve: () => CONNECTORS,
   }),
   connections: t.connection({
@@ -143,6 +149,6 @@ builder.objectField(StreamRef, 'connections', (t) =>
   t.field({
     type: [ConnectionRef],
     description: 'Connections that feed or drain this stream.',
-    resolve: async (stream, _args, ctx) => (await ctx.services.streams.users(ctx.actor, stream.id)).connections,
+    resolve: (stream, _args, ctx) => ctx.loaders.connectionsOf(stream.id),
   }),
 );

@@ -1,5 +1,6 @@
 import type { Actor } from '../accounts/actor.js';
 import { requireRole } from '../accounts/actor.js';
+import { assertRoomForOne } from '../accounts/object-limits.js';
 import { checkTaskCount } from '../jobs/job-input.js';
 import { assertTaskHeadroom, type JobService } from '../jobs/job.service.js';
 import type { TaskSize } from '../jobs/job.table.js';
@@ -92,17 +93,20 @@ export class ConnectionService {
     });
     await this.refusePlatformServers(input.connector, validated.properties);
     try {
-      const row = await repo.insertConnection(this.db, {
-        id: newId(),
-        account_id: a.accountId,
-        name,
-        connector: input.connector,
-        type: input.type,
-        stream_id: stream.id,
-        properties: validated.properties,
-        secret_properties: validated.secretProperties,
-        task_size: input.taskSize ?? 'S',
-        task_count: taskCount,
+      const row = await this.db.transaction().execute(async (trx) => {
+        await assertRoomForOne(trx, a.accountId, 'connections', repo.countConnections);
+        return repo.insertConnection(trx, {
+          id: newId(),
+          account_id: a.accountId,
+          name,
+          connector: input.connector,
+          type: input.type,
+          stream_id: stream.id,
+          properties: validated.properties,
+          secret_properties: validated.secretProperties,
+          task_size: input.taskSize ?? 'S',
+          task_count: taskCount,
+        });
       });
       this.logger.info({ accountId: a.accountId, connectionId: row.id, connector: row.connector }, 'connection created');
       return row;

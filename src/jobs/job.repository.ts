@@ -42,11 +42,6 @@ export async function findJobState(db: Db, kind: JobKind, accountId: string, id:
   return row && ({ kind, ...row } satisfies JobStateRow);
 }
 
-/** Serialises quota checks of one account: activations of the same account queue here. */
-export async function lockAccount(db: Db, accountId: string): Promise<void> {
-  await db.selectFrom('accounts').select('id').where('id', '=', accountId).forUpdate().execute();
-}
-
 /** Active jobs of an account and the sum of their task counts. */
 export async function activeUsage(db: Db, accountId: string): Promise<{ jobs: number; tasks: number }> {
   const usage = await sql<{ jobs: string; tasks: string | null }>`

@@ -32,7 +32,7 @@ export class JobService {
     if (before.desired_state === 'ACTIVE') return;
     await this.admitByRuntime(kind, a.accountId, id);
     await this.db.transaction().execute(async (trx) => {
-      await repo.lockAccount(trx, a.accountId);
+      await accountRepo.lockAccount(trx, a.accountId);
       const job = await repo.findJobState(trx, kind, a.accountId, id);
       if (!job) throw new NotFoundError(TYPENAME[kind], id);
       if (job.desired_state === 'ACTIVE') return;
@@ -87,7 +87,7 @@ export class JobService {
  */
 export async function assertTaskHeadroom(db: Db, accountId: string, extraTasks: number): Promise<void> {
   if (extraTasks <= 0) return;
-  await repo.lockAccount(db, accountId);
+  await accountRepo.lockAccount(db, accountId);
   const account = await accountRepo.findAccount(db, accountId);
   const limits = await accountRepo.findTier(db, account!.tier);
   const usage = await repo.activeUsage(db, accountId);

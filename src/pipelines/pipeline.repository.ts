@@ -67,6 +67,34 @@ export async function pipelineStreamIds(db: Db, pipelineId: string): Promise<{ i
   };
 }
 
+/** The stream links of many pipelines, by pipeline id (a pipeline without links is left out). */
+export async function pipelineStreamIdsOf(db: Db, pipelineIds: readonly string[]): Promise<Map<string, PipelineStreams>> {
+  if (pipelineIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('pipeline_streams')
+    .select(['pipeline_id', 'stream_id', 'role'])
+    .where('pipeline_id', 'in', pipelineIds)
+    .execute();
+  const links = new Map<string, { outputId: string; inputIds: string[] }>();
+  for (const row of rows) {
+    const link = links.get(row.pipeline_id) ?? { outputId: '', inputIds: [] };
+    if (row.role === 'OUTPUT') link.outputId = row.stream_id;
+    else link.inputIds.push(row.stream_id);
+    links.set(row.pipeline_id, link);
+  }
+  return links;
+}
+
+/** How many pipelines the account holds (for its tier's limit). */
+export async function countPipelines(db: Db, accountId: string): Promise<number> {
+  const row = await db
+    .selectFrom('pipelines')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('account_id', '=', accountId)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
 export async function deletePipeline(db: Db, accountId: string, id: string): Promise<boolean> {
   const result = await db.deleteFrom('pipelines').where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
   return Number(result.numDeletedRows) > 0;

@@ -2,6 +2,7 @@ import { builder } from '../graphql/builder.js';
 import { DeletePayloadRef, deleted } from '../graphql/delete-payload.js';
 import { decodeId } from '../graphql/global-id.js';
 import { registerNodeLoader } from '../graphql/node.js';
+import { costOf } from '../graphql/operation-cost.js';
 import { resolvePage } from '../graphql/pages.js';
 import { JobStatusInterface, TaskSizeEnum } from '../jobs/job.schema.js';
 import { StreamRef } from '../streams/stream.schema.js';
@@ -18,18 +19,11 @@ export const PipelineRef = builder.node(builder.objectRef<PipelineRow>('Pipeline
     taskCount: t.exposeInt('task_count', { description: 'Parallelism of the job.' }),
     inputStreams: t.field({
       type: [StreamRef],
-      resolve: async (row, _args, ctx) => {
-        const { inputIds } = await ctx.services.pipelines.streamIds(ctx.actor, row.id);
-        return ctx.services.streams.byIds(ctx.actor, inputIds);
-      },
+      // A pipeline's SQL names a few streams; the cost rule counts this many.
+      extensions: costOf({ listSize: 5 }),
+      resolve: (row, _args, ctx) => ctx.loaders.inputStreamsOf(row.id),
     }),
-    outputStream: t.field({
-      type: StreamRef,
-      resolve: async (row, _args, ctx) => {
-        const { outputId } = await ctx.services.pipelines.streamIds(ctx.actor, row.id);
-        return ctx.services.streams.get(ctx.actor, outputId!);
-      },
-    }),
+    outputStream: t.field({ type: StreamRef, resolve: (row, _args, ctx) => ctx.loaders.outputStreamOf(row.id) }),
     createdAt: t.field({ type: 'DateTime', resolve: (row) => row.created_at }),
     updatedAt: t.field({ type: 'DateTime', resolve: (row) => row.updated_at }),
   }),
@@ -104,6 +98,6 @@ builder.objectField(StreamRef, 'pipelines', (t) =>
   t.field({
     type: [PipelineRef],
     description: 'Pipelines that read or write this stream.',
-    resolve: async (stream, _args, ctx) => (await ctx.services.streams.users(ctx.actor, stream.id)).pipelines,
+    resolve: (stream, _args, ctx) => ctx.loaders.pipelinesOf(stream.id),
   }),
 );

@@ -1,5 +1,6 @@
 import type { Actor } from '../accounts/actor.js';
 import { requireRole } from '../accounts/actor.js';
+import { assertRoomForOne } from '../accounts/object-limits.js';
 import { checkTaskCount } from '../jobs/job-input.js';
 import { assertTaskHeadroom, type JobService } from '../jobs/job.service.js';
 import type { TaskSize } from '../jobs/job.table.js';
@@ -63,6 +64,7 @@ export class PipelineService {
     try {
       return await this.db.transaction().execute(async (trx) => {
         const streams = await this.resolveStreams(trx, a.accountId, input.sql);
+        await assertRoomForOne(trx, a.accountId, 'pipelines', repo.countPipelines);
         const row = await repo.insertPipeline(
           trx,
           { id: newId(), account_id: a.accountId, name, sql: input.sql, task_size: input.taskSize ?? 'S', task_count: taskCount },
@@ -89,9 +91,10 @@ export class PipelineService {
     return repo.listPipelines(this.db, a.accountId, page);
   }
 
-  async streamIds(actor: Actor | null, pipelineId: string) {
+  /** The streams each pipeline reads and writes, by pipeline id (callers pass ids of the caller's pipelines). */
+  async streamIdsOf(actor: Actor | null, pipelineIds: readonly string[]): Promise<Map<string, repo.PipelineStreams>> {
     requireRole(actor, 'VIEWER');
-    return repo.pipelineStreamIds(this.db, pipelineId);
+    return repo.pipelineStreamIdsOf(this.db, pipelineIds);
   }
 
   /** A change of SQL or resources bumps the spec version: an active pipeline is redeployed. */

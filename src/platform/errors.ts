@@ -14,7 +14,8 @@ export type ErrorCode =
   | 'QUOTA_EXCEEDED'
   | 'RATE_LIMITED'
   | 'SUBSCRIPTION_LIMIT_EXCEEDED'
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  | 'REQUEST_TIMEOUT';
 
 export abstract class WeirError extends Error {
   abstract readonly code: ErrorCode;
@@ -151,5 +152,17 @@ export class UnavailableError extends WeirError {
   override readonly name = 'UnavailableError';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
+  }
+}
+
+/** The operation ran past the request deadline and was cut; a mutation may still have taken effect. */
+export class RequestTimeoutError extends WeirError {
+  readonly code = 'REQUEST_TIMEOUT';
+  override readonly name = 'RequestTimeoutError';
+  constructor(readonly timeoutMs: number) {
+    super(`The request took longer than ${timeoutMs} ms and was stopped.`);
+  }
+  override get details() {
+    return { timeoutMs: this.timeoutMs };
   }
 }

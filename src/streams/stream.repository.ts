@@ -76,32 +76,41 @@ export async function streamUsers(db: Db, streamId: string): Promise<{ pipelines
   return { pipelines: pipelines.map((r) => r.name), connections: connections.map((r) => r.name) };
 }
 
-/** Pipelines of the account that read or write the stream. */
-export async function pipelinesUsingStream(db: Db, accountId: string, streamId: string) {
+/** Pipelines of the account that read or write each of the streams, in creation order, by stream id. */
+export async function pipelinesUsingStreams(db: Db, accountId: string, streamIds: readonly string[]) {
+  if (streamIds.length === 0) return [];
   return db
     .selectFrom('pipelines')
+    .innerJoin('pipeline_streams', 'pipeline_streams.pipeline_id', 'pipelines.id')
     .selectAll('pipelines')
+    .select('pipeline_streams.stream_id')
+    // A pipeline that reads and writes the same stream is one user of it.
+    .distinctOn(['pipeline_streams.stream_id', 'pipelines.id'])
     .where('pipelines.account_id', '=', accountId)
-    .where((eb) =>
-      eb.exists(
-        eb
-          .selectFrom('pipeline_streams')
-          .select('pipeline_streams.pipeline_id')
-          .whereRef('pipeline_streams.pipeline_id', '=', 'pipelines.id')
-          .where('pipeline_streams.stream_id', '=', streamId),
-      ),
-    )
+    .where('pipeline_streams.stream_id', 'in', streamIds)
+    .orderBy('pipeline_streams.stream_id')
     .orderBy('pipelines.id')
     .execute();
 }
 
-/** Connections of the account that feed or drain the stream. */
-export async function connectionsUsingStream(db: Db, accountId: string, streamId: string) {
+/** Connections of the account that feed or drain each of the streams, in creation order. */
+export async function connectionsUsingStreams(db: Db, accountId: string, streamIds: readonly string[]) {
+  if (streamIds.length === 0) return [];
   return db
     .selectFrom('connections')
     .selectAll()
     .where('account_id', '=', accountId)
-    .where('stream_id', '=', streamId)
+    .where('stream_id', 'in', streamIds)
     .orderBy('id')
     .execute();
+}
+
+/** How many streams the account holds (for its tier's limit). */
+export async function countStreams(db: Db, accountId: string): Promise<number> {
+  const row = await db
+    .selectFrom('streams')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('account_id', '=', accountId)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
 }

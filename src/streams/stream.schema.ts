@@ -2,6 +2,7 @@ import { builder } from '../graphql/builder.js';
 import { DeletePayloadRef, deleted } from '../graphql/delete-payload.js';
 import { decodeId } from '../graphql/global-id.js';
 import { registerNodeLoader } from '../graphql/node.js';
+import { costOf } from '../graphql/operation-cost.js';
 import { resolvePage } from '../graphql/pages.js';
 import type { StreamField, StreamRow } from './stream.table.js';
 
@@ -24,7 +25,8 @@ export const StreamRef = builder.node(builder.objectRef<StreamRow>('Stream'), {
   fields: (t) => ({
     name: t.exposeString('name'),
     kind: t.field({ type: StreamKindEnum, resolve: (row) => row.kind }),
-    fields: t.field({ type: [StreamFieldRef], resolve: (row) => row.fields }),
+    // Part of the stream's row (no query); most streams have a handful of fields.
+    fields: t.field({ type: [StreamFieldRef], extensions: costOf({ listSize: 10 }), resolve: (row) => row.fields }),
     primaryKey: t.stringList({ resolve: (row) => row.primary_key }),
     createdAt: t.field({ type: 'DateTime', resolve: (row) => row.created_at }),
     updatedAt: t.field({ type: 'DateTime', resolve: (row) => row.updated_at }),

@@ -1,5 +1,6 @@
 import type { Actor } from '../accounts/actor.js';
 import { requireRole } from '../accounts/actor.js';
+import { assertRoomForOne } from '../accounts/object-limits.js';
 import type { Db } from '../platform/database.js';
 import { ConflictError, NotFoundError, ValidationError, type ValidationProblem } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
@@ -10,6 +11,8 @@ import { isUniqueViolation } from '../platform/unique-violation.js';
 import { isCompatibleWidening, parseFlinkType } from './flink-types.js';
 import * as repo from './stream.repository.js';
 import type { StreamField, StreamKind, StreamRow } from './stream.table.js';
+import type { ConnectionRow } from '../connections/connection.table.js';
+import type { PipelineRow } from '../pipelines/pipeline.table.js';
 
 export const MAX_FIELDS = 256;
 
@@ -119,13 +122,16 @@ export class StreamService {
     const fields = checkFields(input.fields, primaryKey);
     checkPrimaryKey(input.kind, primaryKey, fields.map((f) => f.name));
     try {
-      const row = await repo.insertStream(this.db, {
-        id: newId(),
-        account_id: a.accountId,
-        name,
-        kind: input.kind,
-        fields,
-        primary_key: [...primaryKey],
+      const row = await this.db.transaction().execute(async (trx) => {
+        await assertRoomForOne(trx, a.accountId, 'streams', repo.countStreams);
+        return repo.insertStream(trx, {
+          id: newId(),
+          account_id: a.accountId,
+          name,
+          kind: input.kind,
+          fields,
+          primary_key: [...primaryKey],
+        });
       });
       this.logger.info({ accountId: a.accountId, streamId: row.id }, 'stream created');
       return row;
@@ -152,14 +158,16 @@ export class StreamService {
     return repo.findStreamsByIds(this.db, a.accountId, ids);
   }
 
-  /** Pipelines and connections that use the stream (what blocks deleting it). */
-  async users(actor: Actor | null, streamId: string) {
+  /** Pipelines that read or write each stream, by stream id (streams no pipeline uses are left out). */
+  async pipelinesOf(actor: Actor | null, streamIds: readonly string[]): Promise<Map<string, PipelineRow[]>> {
     const a = requireRole(actor, 'VIEWER');
-    const [pipelines, connections] = await Promise.all([
-      repo.pipelinesUsingStream(this.db, a.accountId, streamId),
-      repo.connectionsUsingStream(this.db, a.accountId, streamId),
-    ]);
-    return { pipelines, connections };
+    return groupBy(await repo.pipelinesUsingStreams(this.db, a.accountId, streamIds), (row) => row.stream_id);
+  }
+
+  /** Connections that feed or drain each stream, by stream id. */
+  async connectionsOf(actor: Actor | null, streamIds: readonly string[]): Promise<Map<string, ConnectionRow[]>> {
+    const a = requireRole(actor, 'VIEWER');
+    return groupBy(await repo.connectionsUsingStreams(this.db, a.accountId, streamIds), (row) => row.stream_id);
   }
 
   async update(actor: Actor | null, id: string, input: UpdateStreamInput): Promise<StreamRow> {
@@ -208,6 +216,17 @@ export class StreamService {
       return current;
     });
   }
+}
+
+function groupBy<T>(rows: readonly T[], keyOf: (row: T) => string): Map<string, T[]> {
+  const groups = new Map<string, T[]>();
+  for (const row of rows) {
+    const key = keyOf(row);
+    const group = groups.get(key);
+    if (group) group.push(row);
+    else groups.set(key, [row]);
+  }
+  return groups;
 }
 
 function describeUsers(users: { pipelines: string[]; connections: string[] }): string {

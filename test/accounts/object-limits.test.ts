@@ -1,0 +1,82 @@
+import { expect, test } from 'vitest';
+import type { Db } from '../../src/platform/database.js';
+import { codes, startTestApp, type TestApp } from '../helpers/app.js';
+import { describeDatabases, type TestDatabase } from '../helpers/postgres.js';
+
+const LIMIT = 3;
+
+async function gatewayOn(database: TestDatabase): Promise<TestApp> {
+  await database.db.updateTable('tiers').set({ max_streams: LIMIT, max_pipelines: LIMIT, max_connections: LIMIT }).where('name', '=', 'FREE').execute();
+  // Not closed by the app: the helper closes the database after each test.
+  return startTestApp({ database: { db: database.db, kind: 'pglite', location: database.label, close: async () => {} } });
+}
+
+const createStream = (name: string) =>
+  `mutation { createStream(input: { name: "${name}", kind: APPEND, fields: [{ name: "id", type: "INT" }] }) { id } }`;
+
+const count = async (db: Db, table: 'streams' | 'pipelines' | 'connections' | 'pipeline_streams') =>
+  Number((await db.selectFrom(table).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
+
+describeDatabases((_label, open) => {
+  test("creations beyond the tier's object counts are QUOTA_EXCEEDED and change nothing", async () => {
+    const database = await open();
+    const t = await gatewayOn(database);
+    const { key } = await t.signUp('Limits');
+
+    const limits = await t.gql('{ viewer { limits { maxStreams maxPipelines maxConnections } } }', {}, { key });
+    expect(limits.data!.viewer.limits).toEqual({ maxStreams: LIMIT, maxPipelines: LIMIT, maxConnections: LIMIT });
+
+    const ids: string[] = [];
+    for (let i = 0; i < LIMIT; i++) {
+      const created = await t.gql(createStream(`s${i}`), {}, { key });
+      expect(created.errors).toBeUndefined();
+      ids.push(created.data!.createStream.id);
+    }
+    const refused = await t.gql(createStream('one_more'), {}, { key });
+    expect(codes(refused)).toEqual(['QUOTA_EXCEEDED']);
+    expect(refused.errors![0]!.extensions).toMatchObject({ quota: 'streams', limit: LIMIT, requested: LIMIT + 1 });
+    expect(await count(database.db, 'streams')).toBe(LIMIT);
+
+    for (let i = 0; i < LIMIT; i++) {
+      const created = await t.gql(`mutation { createPipeline(input: { name: "p${i}", sql: "INSERT INTO s1 SELECT id FROM s0" }) { id } }`, {}, { key });
+      expect(created.errors).toBeUndefined();
+      const connection = await t.gql(
+        `mutation ($s: ID!) { createConnection(input: { name: "c${i}", connector: "datagen", type: SOURCE, streamId: $s }) { id } }`,
+        { s: ids[0] },
+        { key },
+      );
+      expect(connection.errors).toBeUndefined();
+    }
+    const pipeline = await t.gql('mutation { createPipeline(input: { name: "px", sql: "INSERT INTO s1 SELECT id FROM s0" }) { id } }', {}, { key });
+    expect(codes(pipeline)).toEqual(['QUOTA_EXCEEDED']);
+    expect(pipeline.errors![0]!.extensions).toMatchObject({ quota: 'pipelines', limit: LIMIT });
+    const connection = await t.gql(
+      'mutation ($s: ID!) { createConnection(input: { name: "cx", connector: "datagen", type: SOURCE, streamId: $s }) { id } }',
+      { s: ids[0] },
+      { key },
+    );
+    expect(codes(connection)).toEqual(['QUOTA_EXCEEDED']);
+    expect(connection.errors![0]!.extensions).toMatchObject({ quota: 'connections', limit: LIMIT });
+    expect(await count(database.db, 'pipelines')).toBe(LIMIT);
+    expect(await count(database.db, 'connections')).toBe(LIMIT);
+    expect(await count(database.db, 'pipeline_streams')).toBe(2 * LIMIT);
+
+    // Another account has its own count.
+    const other = await t.signUp('Other');
+    expect((await t.gql(createStream('s0'), {}, { key: other.key })).errors).toBeUndefined();
+    await t.close();
+  });
+
+  test('concurrent creations cannot both take the last place', async () => {
+    const database = await open();
+    const t = await gatewayOn(database);
+    const { key } = await t.signUp('Race');
+    for (let i = 0; i < LIMIT - 1; i++) expect((await t.gql(createStream(`s${i}`), {}, { key })).errors).toBeUndefined();
+
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => t.gql(createStream(`race${i}`), {}, { key })));
+    expect(results.filter((result) => !result.errors)).toHaveLength(1);
+    expect(results.flatMap(codes).sort()).toEqual(Array(5).fill('QUOTA_EXCEEDED'));
+    expect(await count(database.db, 'streams')).toBe(LIMIT);
+    await t.close();
+  });
+});
