@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'QUOTA_EXCEEDED'
   | 'RATE_LIMITED'
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  | 'SQL_TOO_COMPLEX';
 
 export abstract class WeirError extends Error {
   abstract readonly code: ErrorCode;
@@ -79,6 +80,24 @@ export class ValidationError extends WeirError {
   override get details() {
     const first = this.problems[0];
     return { field: first?.path ?? [], problems: this.problems };
+  }
+}
+
+/**
+ * SQL whose check ran past its time limit, so it was stopped: valid or not, it is too
+ * costly to parse. Apart from VALIDATION because no line or column is at fault.
+ */
+export class SqlTooComplexError extends WeirError {
+  readonly code = 'SQL_TOO_COMPLEX';
+  override readonly name = 'SqlTooComplexError';
+  constructor(readonly path: readonly (string | number)[], readonly timeLimitMs: number) {
+    super(
+      `${path.length ? `${path.join('.')}: ` : ''}The SQL took longer than ${timeLimitMs} ms to check and was stopped; ` +
+        'simplify it (fewer nested expressions or subqueries)',
+    );
+  }
+  override get details() {
+    return { field: this.path, timeLimitMs: this.timeLimitMs };
   }
 }
 
