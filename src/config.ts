@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import type { KubernetesSettings } from './runtime/kubernetes/create-kubernetes-runtime.js';
 
@@ -43,6 +44,8 @@ const ConfigSchema = z.object({
   WEIR_PREVIEW_POOL_SIZE: z.coerce.number().int().min(0).max(64).default(2),
   WEIR_PREVIEW_QUEUE_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   WEIR_PREVIEW_WARM_AT_START: boolish.default(false),
+  WEIR_SQL_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
+  WEIR_SQL_CHECK_TIMEOUT_MS: z.coerce.number().int().min(10).default(2000),
 });
 
 export interface Config {
@@ -79,6 +82,10 @@ export interface Config {
   readonly previewQueueTimeoutMs: number;
   /** Start the preview cluster and pool at start-up instead of on the first preview. */
   readonly previewWarmAtStart: boolean;
+  /** Worker threads that parse and check SQL, off the event loop. */
+  readonly sqlWorkers: number;
+  /** How long one SQL check may run on its worker before the worker is terminated. */
+  readonly sqlCheckTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -118,6 +125,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     previewPoolSize: c.WEIR_PREVIEW_POOL_SIZE,
     previewQueueTimeoutMs: c.WEIR_PREVIEW_QUEUE_TIMEOUT_MS,
     previewWarmAtStart: c.WEIR_PREVIEW_WARM_AT_START,
+    sqlWorkers: c.WEIR_SQL_WORKERS ?? Math.min(2, availableParallelism()),
+    sqlCheckTimeoutMs: c.WEIR_SQL_CHECK_TIMEOUT_MS,
   });
 }
 

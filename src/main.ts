@@ -26,6 +26,8 @@ async function main(): Promise<void> {
   if (config.previewWarmAtStart && parts.preview) {
     parts.preview.pool.start().catch((error) => logger.error({ err: error }, 'warming the preview pool failed'));
   }
+  // The SQL workers start now, in the background, so the first pipeline is not the one that waits for them.
+  app.sql.warm();
   const http = createHttpServer({ app, config, ready: async () => void (await sql`select 1`.execute(database.db)) });
   await http.listen();
 
@@ -41,6 +43,7 @@ async function main(): Promise<void> {
     await http.close();
     stop.abort();
     await app.loop.done();
+    await app.close();
     await parts.close();
     await database.close();
     logger.info('stopped');

@@ -10,12 +10,10 @@ import type { Logger } from '../platform/logger.js';
 import { checkIdentifier } from '../platform/names.js';
 import type { PageQuery } from '../platform/pagination.js';
 import { isUniqueViolation } from '../platform/unique-violation.js';
-import { analyzePipelineSql } from '../sql/pipeline-sql.js';
+import type { SqlChecker } from '../sql/sql-checker.js';
 import * as streamRepo from '../streams/stream.repository.js';
 import * as repo from './pipeline.repository.js';
 import type { PipelineRow } from './pipeline.table.js';
-
-export const MAX_SQL_LENGTH = 64 * 1024;
 
 export interface CreatePipelineInput {
   readonly name: string;
@@ -36,15 +34,13 @@ export class PipelineService {
     private readonly db: Db,
     private readonly jobs: JobService,
     private readonly logger: Logger,
+    private readonly sql: SqlChecker,
   ) {}
 
   /** Checks the SQL against the account's streams and resolves the stream ids it touches. */
   private async resolveStreams(db: Db, accountId: string, sql: string) {
-    if (sql.length > MAX_SQL_LENGTH) {
-      throw ValidationError.of(['input', 'sql'], `must be at most ${MAX_SQL_LENGTH} characters (got ${sql.length})`);
-    }
     const names = new Set(await streamRepo.listStreamNames(db, accountId));
-    const analysis = analyzePipelineSql(sql, names, ['input', 'sql']);
+    const analysis = await this.sql.analyzePipeline(sql, names, ['input', 'sql']);
     const rows = await streamRepo.findStreamsByNames(db, accountId, [analysis.output, ...analysis.inputs]);
     const idOf = new Map(rows.map((row) => [row.name, row.id]));
     const outputId = idOf.get(analysis.output);
