@@ -30,6 +30,8 @@ export interface SqlCheckRequest<K extends SqlCheckKind = SqlCheckKind> {
 export type SqlCheckOutcome<K extends SqlCheckKind = SqlCheckKind> =
   | { readonly ok: true; readonly value: SqlChecks[K] }
   | { readonly ok: false; readonly problems: readonly ValidationProblem[] }
+  /** The parser ran out of stack (a long chain of operators, e.g. `- - - ... 1`). */
+  | { readonly ok: false; readonly stackExhausted: true }
   | { readonly ok: false; readonly unexpected: string };
 
 /** Runs one check where it is called (in a worker, see sql-check-worker.ts). */
@@ -40,6 +42,7 @@ export function runSqlCheck<K extends SqlCheckKind>(request: SqlCheckRequest<K>)
     return { ok: true, value };
   } catch (error) {
     if (error instanceof ValidationError) return { ok: false, problems: error.problems };
+    if (error instanceof RangeError && /call stack/i.test(error.message)) return { ok: false, stackExhausted: true };
     return { ok: false, unexpected: error instanceof Error ? (error.stack ?? error.message) : String(error) };
   }
 }

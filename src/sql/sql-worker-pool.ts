@@ -47,6 +47,9 @@ interface Job {
 interface Slot {
   readonly worker: Worker;
   readonly threadId: number;
+  /** Settles when the worker is ready (its warm-up done), or rejects if it dies first. */
+  readonly started: Promise<void>;
+  readonly markStarted: (error?: Error) => void;
   ready: boolean;
   running?: Job & { readonly id: number; readonly timer: NodeJS.Timeout };
 }
@@ -85,9 +88,10 @@ export class SqlWorkerPool implements SqlChecker {
     return this.check('pipelineSelect', sql, knownStreams, path);
   }
 
-  /** Starts every worker now rather than on first use (the gateway does at start-up). */
-  warm(): void {
+  /** Starts every worker now rather than on first use (the gateway does at start-up); resolves once all are ready. */
+  async warm(): Promise<void> {
     while (!this.closed && this.slots.size < this.options.size) this.spawn();
+    await Promise.all([...this.slots].map((slot) => slot.started));
   }
 
   stats(): SqlWorkerPoolStats {
@@ -160,7 +164,12 @@ export class SqlWorkerPool implements SqlChecker {
   private spawn(): void {
     // execArgv: [] because the entry registers tsx itself (sql-check-worker-entry.mjs).
     const worker = new Worker(ENTRY, { execArgv: [], resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB } });
-    const slot: Slot = { worker, threadId: worker.threadId, ready: false };
+    let markStarted: Slot['markStarted'] = () => {};
+    const started = new Promise<void>((resolve, reject) => {
+      markStarted = (error) => (error ? reject(error) : resolve());
+    });
+    started.catch(() => undefined);
+    const slot: Slot = { worker, threadId: worker.threadId, started, markStarted, ready: false };
     this.slots.add(slot);
     this.started += 1;
     worker.on('message', (reply: SqlWorkerReply) => this.onReply(slot, reply));
@@ -172,6 +181,7 @@ export class SqlWorkerPool implements SqlChecker {
     if ('ready' in reply) {
       slot.ready = true;
       slot.worker.unref();
+      slot.markStarted();
     } else if (slot.running?.id === reply.id) {
       const job = slot.running;
       clearTimeout(job.timer);
@@ -204,6 +214,7 @@ export class SqlWorkerPool implements SqlChecker {
     this.slots.delete(slot);
     this.options.logger.error({ err: error, threadId: slot.threadId, ready: slot.ready }, 'a SQL check worker died');
     const failure = new Error('The SQL check worker died', { cause: error });
+    slot.markStarted(failure);
     if (slot.running) {
       clearTimeout(slot.running.timer);
       slot.running.reject(failure);
@@ -226,5 +237,6 @@ export class SqlWorkerPool implements SqlChecker {
 function settle(job: Job, outcome: SqlCheckOutcome): void {
   if (outcome.ok) job.resolve(outcome.value);
   else if ('problems' in outcome) job.reject(new ValidationError(outcome.problems));
+  else if ('stackExhausted' in outcome) job.reject(new SqlTooComplexError(job.request.path));
   else job.reject(new Error(`The SQL check failed unexpectedly: ${outcome.unexpected}`));
 }
