@@ -27,7 +27,11 @@ async function main(): Promise<void> {
     parts.preview.pool.start().catch((error) => logger.error({ err: error }, 'warming the preview pool failed'));
   }
   // The SQL workers start now, in the background, so the first pipeline is not the one that waits for them.
-  app.sql.warm();
+  const warming = Date.now();
+  app.sql
+    .warm()
+    .then(() => logger.info({ ms: Date.now() - warming }, 'SQL workers ready'))
+    .catch((error) => logger.error({ err: error }, 'starting the SQL workers failed'));
   const http = createHttpServer({ app, config, ready: async () => void (await sql`select 1`.execute(database.db)) });
   await http.listen();
 
