@@ -226,6 +226,8 @@ export class SqlWorkerPool implements SqlChecker {
 
   private stop(slot: Slot): void {
     this.slots.delete(slot);
+    // A warm() waiting for this worker learns it will not come (no-op once it was ready).
+    slot.markStarted(new UnavailableError('The SQL check worker was stopped before it was ready.'));
     const stopped = slot.worker
       .terminate()
       .catch(() => undefined)
