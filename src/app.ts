@@ -21,6 +21,7 @@ import { findJobState } from './jobs/job.repository.js';
 import { loadJobSpec } from './reconcile/spec-loader.js';
 import { ReconcileLoop } from './reconcile/loop.js';
 import type { Runtime } from './runtime/runtime.js';
+import { SqlWorkerPool } from './sql/sql-worker-pool.js';
 import type { StreamStorage } from './streams/stream-storage.js';
 import { createServices, type Services } from './services.js';
 
@@ -50,8 +51,12 @@ export interface App {
   readonly reconciler: Reconciler;
   readonly loop: ReconcileLoop;
   readonly logger: Logger;
+  /** Where pipeline and preview SQL is parsed and checked (worker threads, started on first use). */
+  readonly sql: SqlWorkerPool;
   /** Reads the API key of a request: undefined when none was sent. */
   authenticate(authorization: string | null | undefined): Promise<Actor | undefined>;
+  /** Stops what the app itself started (the SQL workers); the database, runtime and server are their owners'. */
+  close(): Promise<void>;
 }
 
 function bearer(header: string | null | undefined): string | undefined {
@@ -69,8 +74,14 @@ export function buildApp(deps: AppDeps): App {
   const events = new StatusEvents();
   const reconciler = new Reconciler(db, deps.runtime, events, logger.child({ component: 'reconciler' }));
   const loop = new ReconcileLoop(reconciler, config.reconcileIntervalMs, logger.child({ component: 'reconcile-loop' }));
+  const sqlPool = new SqlWorkerPool({
+    size: config.sqlWorkers,
+    timeLimitMs: config.sqlCheckTimeoutMs,
+    logger: logger.child({ component: 'sql-workers' }),
+  });
   const services = createServices({
     db,
+    sql: sqlPool,
     secret: deps.secret,
     signupRatePerMinute: config.signupRatePerMinute,
     logger,
@@ -136,5 +147,5 @@ export function buildApp(deps: AppDeps): App {
     },
   });
 
-  return { yoga, services, reconciler, loop, logger, authenticate };
+  return { yoga, services, reconciler, loop, logger, sql: sqlPool, authenticate, close: () => sqlPool.close() };
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import type { KubernetesSettings } from './runtime/kubernetes/create-kubernetes-runtime.js';
 
@@ -50,6 +51,8 @@ const ConfigSchema = z.object({
   WEIR_PREVIEW_WARM_AT_START: boolish.default(false),
   WEIR_WS_IDLE_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60_000),
   WEIR_WS_MAX_SOCKETS_PER_KEY: z.coerce.number().int().positive().default(10),
+  WEIR_SQL_WORKERS: z.coerce.number().int().min(1).max(64).optional(),
+  WEIR_SQL_CHECK_TIMEOUT_MS: z.coerce.number().int().min(10).default(2000),
 });
 
 export interface Config {
@@ -92,6 +95,10 @@ export interface Config {
   readonly wsIdleTimeoutMs: number;
   /** Open WebSockets of one API key in this gateway; one more is refused at connection_init. */
   readonly wsMaxSocketsPerKey: number;
+  /** Worker threads that parse and check SQL, off the event loop. */
+  readonly sqlWorkers: number;
+  /** How long one SQL check may run on its worker before the worker is terminated. */
+  readonly sqlCheckTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -134,6 +141,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     previewWarmAtStart: c.WEIR_PREVIEW_WARM_AT_START,
     wsIdleTimeoutMs: c.WEIR_WS_IDLE_TIMEOUT_MS,
     wsMaxSocketsPerKey: c.WEIR_WS_MAX_SOCKETS_PER_KEY,
+    sqlWorkers: c.WEIR_SQL_WORKERS ?? Math.min(2, availableParallelism()),
+    sqlCheckTimeoutMs: c.WEIR_SQL_CHECK_TIMEOUT_MS,
   });
 }
 

@@ -26,6 +26,12 @@ async function main(): Promise<void> {
   if (config.previewWarmAtStart && parts.preview) {
     parts.preview.pool.start().catch((error) => logger.error({ err: error }, 'warming the preview pool failed'));
   }
+  // The SQL workers start now, in the background, so the first pipeline is not the one that waits for them.
+  const warming = Date.now();
+  app.sql
+    .warm()
+    .then(() => logger.info({ ms: Date.now() - warming }, 'SQL workers ready'))
+    .catch((error) => logger.error({ err: error }, 'starting the SQL workers failed'));
   const http = createHttpServer({ app, config, ready: async () => void (await sql`select 1`.execute(database.db)) });
   await http.listen();
 
@@ -41,6 +47,7 @@ async function main(): Promise<void> {
     await http.close();
     stop.abort();
     await app.loop.done();
+    await app.close();
     await parts.close();
     await database.close();
     logger.info('stopped');

@@ -12,6 +12,7 @@ import type { Db } from './platform/database.js';
 import type { Logger } from './platform/logger.js';
 import { PreviewService, type PreviewDeps } from './preview/preview.service.js';
 import { RateLimiter } from './platform/rate-limiter.js';
+import type { SqlChecker } from './sql/sql-checker.js';
 import { RecordsService } from './streams/records.service.js';
 import type { StreamStorage } from './streams/stream-storage.js';
 import { StreamService } from './streams/stream.service.js';
@@ -36,6 +37,8 @@ export interface ServiceDeps {
   readonly secret: string;
   readonly signupRatePerMinute: number;
   readonly logger: Logger;
+  /** Parses and checks pipeline and preview SQL, off the event loop. */
+  readonly sql: SqlChecker;
   /** Asks the reconciler for a pass now (after a desired-state change). */
   readonly wakeReconciler: () => void;
   /** The runtime's admission check at activation (e.g. a Kubernetes ResourceQuota). */
@@ -63,7 +66,7 @@ export function createServices(deps: ServiceDeps): Services {
     streams,
     records: new RecordsService(streams, deps.storage, logger),
     connections: new ConnectionService(db, jobs, logger, deps.storage),
-    pipelines: new PipelineService(db, jobs, logger),
+    pipelines: new PipelineService(db, jobs, logger, deps.sql),
     jobs,
     statusEvents: deps.statusEvents ?? new StatusEvents(),
     revocations,
@@ -72,6 +75,7 @@ export function createServices(deps: ServiceDeps): Services {
       db,
       deps.preview && deps.storage ? { ...deps.preview, storage: deps.storage } : undefined,
       logger.child({ component: 'preview' }),
+      deps.sql,
     ),
   };
 }

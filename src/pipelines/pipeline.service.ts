@@ -11,12 +11,11 @@ import type { Logger } from '../platform/logger.js';
 import { checkIdentifier } from '../platform/names.js';
 import type { PageQuery } from '../platform/pagination.js';
 import { isUniqueViolation } from '../platform/unique-violation.js';
-import { analyzePipelineSql } from '../sql/pipeline-sql.js';
+import type { PipelineSqlAnalysis } from '../sql/pipeline-sql.js';
+import type { SqlChecker } from '../sql/sql-checker.js';
 import * as streamRepo from '../streams/stream.repository.js';
 import * as repo from './pipeline.repository.js';
 import type { PipelineRow } from './pipeline.table.js';
-
-export const MAX_SQL_LENGTH = 64 * 1024;
 
 export interface CreatePipelineInput {
   readonly name: string;
@@ -37,15 +36,21 @@ export class PipelineService {
     private readonly db: Db,
     private readonly jobs: JobService,
     private readonly logger: Logger,
+    private readonly sql: SqlChecker,
   ) {}
 
-  /** Checks the SQL against the account's streams and resolves the stream ids it touches. */
-  private async resolveStreams(db: Db, accountId: string, sql: string) {
-    if (sql.length > MAX_SQL_LENGTH) {
-      throw ValidationError.of(['input', 'sql'], `must be at most ${MAX_SQL_LENGTH} characters (got ${sql.length})`);
-    }
-    const names = new Set(await streamRepo.listStreamNames(db, accountId));
-    const analysis = analyzePipelineSql(sql, names, ['input', 'sql']);
+  /**
+   * Checks the SQL against the account's streams. Outside any transaction: the check may
+   * take the SQL checker's whole time limit, and must not hold a database connection
+   * (with the embedded database, the only one) while it runs.
+   */
+  private async checkSql(accountId: string, sql: string): Promise<PipelineSqlAnalysis> {
+    const names = new Set(await streamRepo.listStreamNames(this.db, accountId));
+    return this.sql.analyzePipeline(sql, names, ['input', 'sql']);
+  }
+
+  /** The ids of the streams a checked SQL text writes and reads. */
+  private async resolveStreams(db: Db, accountId: string, analysis: PipelineSqlAnalysis) {
     const rows = await streamRepo.findStreamsByNames(db, accountId, [analysis.output, ...analysis.inputs]);
     const idOf = new Map(rows.map((row) => [row.name, row.id]));
     const outputId = idOf.get(analysis.output);
@@ -61,9 +66,10 @@ export class PipelineService {
     const a = requireRole(actor, 'MEMBER');
     const name = checkIdentifier(['input', 'name'], input.name);
     const taskCount = checkTaskCount(['input', 'taskCount'], input.taskCount ?? 1);
+    const analysis = await this.checkSql(a.accountId, input.sql);
     try {
       return await this.db.transaction().execute(async (trx) => {
-        const streams = await this.resolveStreams(trx, a.accountId, input.sql);
+        const streams = await this.resolveStreams(trx, a.accountId, analysis);
         await assertRoomForOne(trx, a.accountId, 'pipelines', repo.countPipelines);
         const row = await repo.insertPipeline(
           trx,
@@ -102,11 +108,17 @@ export class PipelineService {
     const a = requireRole(actor, 'MEMBER');
     const name = input.name != null ? checkIdentifier(['input', 'name'], input.name) : undefined;
     const taskCount = input.taskCount != null ? checkTaskCount(['input', 'taskCount'], input.taskCount) : undefined;
+    let analysis: PipelineSqlAnalysis | undefined;
+    if (input.sql != null) {
+      // Another account's pipeline is NOT_FOUND whatever its SQL, as inside the transaction.
+      if (!(await repo.findPipeline(this.db, a.accountId, id))) throw new NotFoundError('Pipeline', id);
+      analysis = await this.checkSql(a.accountId, input.sql);
+    }
     try {
       return await this.db.transaction().execute(async (trx) => {
         const current = await repo.findPipeline(trx, a.accountId, id);
         if (!current) throw new NotFoundError('Pipeline', id);
-        if (input.sql != null) await repo.linkStreams(trx, id, await this.resolveStreams(trx, a.accountId, input.sql));
+        if (analysis) await repo.linkStreams(trx, id, await this.resolveStreams(trx, a.accountId, analysis));
         if (taskCount !== undefined && current.desired_state === 'ACTIVE') {
           await assertTaskHeadroom(trx, a.accountId, taskCount - current.task_count);
         }

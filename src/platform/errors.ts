@@ -15,7 +15,8 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'SUBSCRIPTION_LIMIT_EXCEEDED'
   | 'UNAVAILABLE'
-  | 'REQUEST_TIMEOUT';
+  | 'REQUEST_TIMEOUT'
+  | 'SQL_TOO_COMPLEX';
 
 export abstract class WeirError extends Error {
   abstract readonly code: ErrorCode;
@@ -81,6 +82,32 @@ export class ValidationError extends WeirError {
   override get details() {
     const first = this.problems[0];
     return { field: first?.path ?? [], problems: this.problems };
+  }
+}
+
+/**
+ * SQL the checker gave up on: its check ran past the time limit (and was stopped) or
+ * past the parser's stack. Valid or not, it is too costly to parse; apart from
+ * VALIDATION because no line or column is at fault.
+ */
+export class SqlTooComplexError extends WeirError {
+  readonly code = 'SQL_TOO_COMPLEX';
+  override readonly name = 'SqlTooComplexError';
+  constructor(
+    // Not `path`: graphql-js passes an error with an array `path` through as its own.
+    readonly field: readonly (string | number)[],
+    /** The checker's time limit when that was the bound reached; undefined: its stack. */
+    readonly timeLimitMs?: number,
+  ) {
+    const prefix = field.length ? `${field.join('.')}: ` : '';
+    super(
+      timeLimitMs !== undefined
+        ? `${prefix}The SQL took longer than ${timeLimitMs} ms to check and was stopped; simplify it (fewer nested expressions or subqueries)`
+        : `${prefix}The SQL nests too deeply for the SQL checker; simplify it (fewer nested expressions or operators)`,
+    );
+  }
+  override get details() {
+    return { field: this.field, ...(this.timeLimitMs !== undefined ? { timeLimitMs: this.timeLimitMs } : {}) };
   }
 }
 

@@ -5,14 +5,13 @@ import type { Actor } from '../accounts/actor.js';
 import { requireRole } from '../accounts/actor.js';
 import * as accountRepo from '../accounts/account.repository.js';
 import * as pipelineRepo from '../pipelines/pipeline.repository.js';
-import { MAX_SQL_LENGTH } from '../pipelines/pipeline.service.js';
 import type { Db } from '../platform/database.js';
 import { NotFoundError, UnavailableError, ValidationError } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
 import { SECOND } from '../platform/time.js';
 import { previewStreamTable } from '../runtime/local/job-sql.js';
 import type { StreamBinding } from '../runtime/runtime.js';
-import { analyzeSelectSql, pipelineSelectSql } from '../sql/select-sql.js';
+import type { SqlChecker } from '../sql/sql-checker.js';
 import { previewGroupOf } from '../streams/kafka-principals.js';
 import type { StreamStorage } from '../streams/stream-storage.js';
 import * as streamRepo from '../streams/stream.repository.js';
@@ -124,6 +123,7 @@ export class PreviewService {
     private readonly db: Db,
     private readonly deps: PreviewDeps | undefined,
     private readonly logger: Logger,
+    private readonly sql: SqlChecker,
   ) {}
 
   /** Checks the input and the SQL; throws typed errors (nothing has reached Flink). */
@@ -143,14 +143,11 @@ export class PreviewService {
     const known = new Set(await streamRepo.listStreamNames(this.db, a.accountId));
     let analysis;
     if (input.sql != null) {
-      if (input.sql.length > MAX_SQL_LENGTH) {
-        throw ValidationError.of(['input', 'sql'], `must be at most ${MAX_SQL_LENGTH} characters (got ${input.sql.length})`);
-      }
-      analysis = analyzeSelectSql(input.sql, known, ['input', 'sql']);
+      analysis = await this.sql.analyzeSelect(input.sql, known, ['input', 'sql']);
     } else {
       const pipeline = await pipelineRepo.findPipeline(this.db, a.accountId, input.pipelineId!);
       if (!pipeline) throw new NotFoundError('Pipeline', input.pipelineId!);
-      analysis = pipelineSelectSql(pipeline.sql, known, ['input', 'pipelineId']);
+      analysis = await this.sql.pipelineSelect(pipeline.sql, known, ['input', 'pipelineId']);
     }
     const rows = await streamRepo.findStreamsByNames(this.db, a.accountId, analysis.inputs);
     const from = new Map<string, StartPosition>();

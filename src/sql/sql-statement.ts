@@ -1,4 +1,5 @@
-import { FlinkSQL } from 'dt-sql-parser';
+// The Flink dialect alone: the package's index loads every dialect's parser (seconds at start-up).
+import { FlinkSQL } from 'dt-sql-parser/dist/parser/flink/index.js';
 import type { ParseError } from 'dt-sql-parser';
 import { FlinkSqlParser } from 'dt-sql-parser/dist/lib/flink/FlinkSqlParser.js';
 import type { SqlStatementContext } from 'dt-sql-parser/dist/lib/flink/FlinkSqlParser.js';

@@ -83,6 +83,7 @@ export async function startTestApp(
       return { key: result.data!.signUp.secret, accountId, accountUuid: decodeId(accountId, 'Account') };
     },
     async close() {
+      await app.close();
       if (!options.database) await database.close();
     },
   };

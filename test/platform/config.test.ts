@@ -43,7 +43,20 @@ describe('loadConfig', () => {
 
   it('asks for what the Kubernetes runtime cannot do without', () => {
     expect(() => loadConfig({ WEIR_RUNTIME: 'kubernetes' })).toThrow(
-      'WEIR_RUNTIME=kubernetes needs WEIR_K8S_STORAGE_DIR and WEIR_K8S_KAFKA_BOOTSTRAP',
+      'WEIR_RUNTIME=kubernetes needs WEIR_K8S_STORAGE_DIR, WEIR_K8S_KAFKA_BOOTSTRAP, WEIR_K8S_KAFKA_USERNAME and WEIR_K8S_KAFKA_PASSWORD',
     );
+    const kafka = loadConfig({
+      WEIR_RUNTIME: 'kubernetes',
+      WEIR_K8S_STORAGE_DIR: 's3://weir',
+      WEIR_K8S_KAFKA_BOOTSTRAP: 'kafka:9093',
+      WEIR_K8S_KAFKA_USERNAME: 'weir-gateway',
+      WEIR_K8S_KAFKA_PASSWORD: 'pw',
+    }).kubernetes!.kafka;
+    // Authenticated, and over TLS unless told otherwise.
+    expect(kafka).toEqual({
+      bootstrapServers: 'kafka:9093',
+      securityProtocol: 'SASL_SSL',
+      admin: { mechanism: 'SCRAM-SHA-512', username: 'weir-gateway', password: 'pw' },
+    });
   });
 });

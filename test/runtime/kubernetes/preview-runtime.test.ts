@@ -20,7 +20,7 @@ const PREVIEW = `subscription ($input: PreviewInput!) { preview(input: $input) {
   ... on PreviewEnded { reason message } } }`;
 
 const DEPLOY = resolve(import.meta.dirname, '../../../deploy');
-const REQUIRED = { WEIR_RUNTIME: 'kubernetes', WEIR_K8S_STORAGE_DIR: 's3://weir-flink', WEIR_K8S_KAFKA_BOOTSTRAP: 'kafka:9092' };
+const REQUIRED = { WEIR_RUNTIME: 'kubernetes', WEIR_K8S_STORAGE_DIR: 's3://weir-flink', WEIR_K8S_KAFKA_BOOTSTRAP: 'kafka:9092', WEIR_K8S_KAFKA_USERNAME: 'weir-gateway', WEIR_K8S_KAFKA_PASSWORD: 'pw' };
 
 describe('the preview settings of WEIR_RUNTIME=kubernetes', () => {
   it('default to the namespace deploy/rbac.yaml grants and deploy/config.yaml sets', async () => {
@@ -90,6 +90,8 @@ describe('previews on the Kubernetes runtime, from configuration', () => {
       WEIR_K8S_INSTANCE: 'weir-test',
       WEIR_K8S_STORAGE_DIR: 's3://weir-flink',
       WEIR_K8S_KAFKA_BOOTSTRAP: '127.0.0.1:9',
+      WEIR_K8S_KAFKA_USERNAME: 'weir-gateway',
+      WEIR_K8S_KAFKA_PASSWORD: 'pw',
       WEIR_K8S_PREVIEW_JOBMANAGER_URL: jobManagerUrl,
       WEIR_PREVIEW_POOL_SIZE: '3',
       WEIR_PREVIEW_QUEUE_TIMEOUT_MS: '3000',
