@@ -1,6 +1,7 @@
-import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../platform/logger.js';
+import { mkdirPrivate, PRIVATE_FILE_MODE } from '../../platform/private-files.js';
 import { SECOND } from '../../platform/time.js';
 import type { StreamStorage } from '../../streams/stream-storage.js';
 import type { JobKind, TaskSize } from '../../jobs/job.table.js';
@@ -125,8 +126,8 @@ export class LocalRuntime implements Runtime {
     const checkpoints = join(dir, 'checkpoints', `v${spec.specVersion}`);
     // Every Flink JVM unpacks ~60 MB into its temp folder; a killed one leaves it behind.
     await rm(join(dir, 'tmp'), { recursive: true, force: true });
-    await mkdir(join(dir, 'tmp'), { recursive: true });
-    await mkdir(checkpoints, { recursive: true });
+    await mkdirPrivate(join(dir, 'tmp'));
+    await mkdirPrivate(checkpoints);
     const restoreFrom = await latestCheckpoint(join(checkpoints, flinkJobId));
 
     const runnerSpec = {
@@ -153,8 +154,8 @@ export class LocalRuntime implements Runtime {
     };
     // The spec may carry connection secrets: readable by this user only.
     const specFile = join(dir, 'runner-spec.json');
-    await writeFile(specFile, JSON.stringify(runnerSpec, null, 2), { mode: 0o600 });
-    await chmod(specFile, 0o600);
+    await writeFile(specFile, JSON.stringify(runnerSpec, null, 2), { mode: PRIVATE_FILE_MODE });
+    await chmod(specFile, PRIVATE_FILE_MODE);
     const record: RunRecord = {
       kind: spec.kind,
       accountId: spec.accountId,
@@ -162,8 +163,8 @@ export class LocalRuntime implements Runtime {
       flinkJobId,
       startedAt: new Date().toISOString(),
     };
-    await writeFile(join(dir, 'run.json'), JSON.stringify(record));
-    await writeFile(join(dir, 'events.log'), '');
+    await writeFile(join(dir, 'run.json'), JSON.stringify(record), { mode: PRIVATE_FILE_MODE });
+    await writeFile(join(dir, 'events.log'), '', { mode: PRIVATE_FILE_MODE });
 
     const pid = await spawnDetached({
       command: this.options.javaBin ?? 'java',

@@ -39,9 +39,10 @@ export function markerArg(marker: string): string {
 }
 
 export async function spawnDetached(options: SpawnOptions): Promise<number> {
-  await mkdir(dirname(options.logFile), { recursive: true });
-  const log = openSync(options.logFile, 'a');
-  const out = options.stdoutFile ? openSync(options.stdoutFile, 'a') : log;
+  await mkdir(dirname(options.logFile), { recursive: true, mode: 0o700 });
+  // Logs may quote job SQL and connector errors: owner-only, like everything in the data folder.
+  const log = openSync(options.logFile, 'a', 0o600);
+  const out = options.stdoutFile ? openSync(options.stdoutFile, 'a', 0o600) : log;
   try {
     const child = spawn(options.command, [...options.args], {
       cwd: options.cwd,
