@@ -5,7 +5,31 @@ import type { JobStateRow } from '../jobs/job.repository.js';
 import type { ActualState } from '../jobs/job.table.js';
 import type { StatusEvents } from '../jobs/status-events.js';
 import { RuntimeRejectedError, type ObservedJob, type Runtime } from '../runtime/runtime.js';
+import {
+  countRestarts,
+  decideRestart,
+  DEFAULT_RESTART_POLICY,
+  HALF_MADE_REASON,
+  overBudget,
+  REDEPLOY_REASON,
+  restartReason,
+  type RestartPolicy,
+} from './restart-policy.js';
 import { loadJobSpec } from './spec-loader.js';
+
+export interface ReconcilerOptions {
+  readonly restartPolicy?: RestartPolicy;
+  /** The clock backoffs are timed by (tests). */
+  readonly now?: () => number;
+  /** Jitter of backoffs, in [0, 1). */
+  readonly random?: () => number;
+}
+
+/** Records an observed state; true when that was a change (a transition). */
+type Recorder = (job: JobStateRow, state: ActualState, reason: string | null) => Promise<boolean>;
+
+/** States of a job that the runtime should be holding: one absent in them died. */
+const UP: ReadonlySet<ActualState> = new Set(['STARTING', 'RUNNING', 'RECOVERING']);
 
 export interface PassResult {
   readonly applied: number;
@@ -19,12 +43,21 @@ export interface PassResult {
  * including after a crash halfway through the previous pass.
  */
 export class Reconciler {
+  private readonly policy: RestartPolicy;
+  private readonly now: () => number;
+  private readonly random: () => number;
+
   constructor(
     private readonly db: Db,
     private readonly runtime: Runtime,
     private readonly events: StatusEvents,
     private readonly logger: Logger,
-  ) {}
+    options: ReconcilerOptions = {},
+  ) {
+    this.policy = options.restartPolicy ?? DEFAULT_RESTART_POLICY;
+    this.now = options.now ?? Date.now;
+    this.random = options.random ?? Math.random;
+  }
 
   async pass(): Promise<PassResult> {
     const observed = new Map((await this.runtime.observe()).map((job) => [job.id, job]));
@@ -32,11 +65,11 @@ export class Reconciler {
     let applied = 0;
     let removed = 0;
     let transitions = 0;
-    const record = async (job: JobStateRow, state: ActualState, reason: string | null) => {
+    const record: Recorder = async (job, state, reason) => {
       // Most passes change nothing: skip the write (the row read this pass says so).
-      if (job.actual_state === state && job.actual_reason === reason) return;
+      if (job.actual_state === state && job.actual_reason === reason) return false;
       const transition = await jobRepo.recordActualState(this.db, job, state, reason);
-      if (!transition) return;
+      if (!transition) return false;
       transitions += 1;
       this.events.publish({
         accountId: job.account_id,
@@ -47,6 +80,7 @@ export class Reconciler {
         reason,
         at: transition.at,
       });
+      return true;
     };
 
     for (const job of jobs) {
@@ -56,11 +90,41 @@ export class Reconciler {
       try {
         if (job.desired_state === 'ACTIVE') {
           if (seen && seen.specVersion === job.spec_version) {
-            if (seen.phase) await record(job, seen.phase, seen.reason);
+            if (!seen.phase) continue;
+            const entered = await record(job, seen.phase, seen.reason);
+            // The runtime restarts it itself (Flink's restart strategy, a hung process it
+            // killed): that counts against the budget too.
+            if (entered && seen.phase === 'RECOVERING') {
+              const giveUp = overBudget(await this.restartsOf(job), this.policy);
+              if (giveUp) await this.giveUp(job, giveUp, record, log);
+            }
             continue;
           }
-          // A job that failed permanently at this spec version stays FAILED until its spec changes.
-          if (!seen && job.actual_state === 'FAILED' && this.rejected.get(job.id) === job.spec_version) continue;
+          // A job that failed for good at this spec version stays FAILED until its spec
+          // changes or it is activated again.
+          if (!seen && job.actual_state === 'FAILED' && this.held.get(job.id) === job.spec_version) continue;
+          if (!seen && UP.has(job.actual_state) && !this.restartDue.has(job.id)) {
+            // It was started and is gone: it died. Restart it after a backoff, or give up.
+            const decision = decideRestart(await this.restartsOf(job), this.policy, this.random());
+            if (decision.action === 'give-up') {
+              await this.giveUp(job, decision.reason, record, log);
+              continue;
+            }
+            log.warn({ attempt: decision.attempt, delayMs: decision.delayMs }, 'job died; restarting it');
+            await record(job, 'RECOVERING', restartReason(decision.attempt, this.policy, decision.delayMs));
+            this.restartDue.set(job.id, { specVersion: job.spec_version, dueAt: this.now() + decision.delayMs });
+          }
+          const due = this.restartDue.get(job.id);
+          if (!seen && due?.specVersion === job.spec_version) {
+            if (this.now() < due.dueAt) continue;
+            const spec = await loadJobSpec(this.db, job);
+            if (!spec) continue;
+            await this.runtime.apply(spec);
+            applied += 1;
+            this.restartDue.delete(job.id);
+            continue;
+          }
+          this.restartDue.delete(job.id);
           const spec = await loadJobSpec(this.db, job);
           if (!spec) continue;
           await this.runtime.apply(spec);
@@ -71,23 +135,24 @@ export class Reconciler {
           // first activation finished that way is still just starting.
           if (seen?.specVersion === 0) {
             log.info('completing a half-made deployment');
-            await record(job, wasUp ? 'RECOVERING' : 'STARTING', wasUp ? 'Completing a half-made deployment.' : null);
-          } else if (seen) await record(job, 'RECOVERING', 'Redeploying a changed spec.');
-          else if (wasUp) {
-            await record(job, 'RECOVERING', 'The job stopped unexpectedly; restarting it from its latest checkpoint.');
-          } else await record(job, 'STARTING', null);
-        } else if (seen) {
-          await record(job, 'STOPPING', null);
-          await this.runtime.remove({ kind: job.kind, id: job.id, accountId: job.account_id });
-          removed += 1;
-          await record(job, 'STOPPED', null);
+            await record(job, wasUp ? 'RECOVERING' : 'STARTING', wasUp ? HALF_MADE_REASON : null);
+          } else if (seen) await record(job, 'RECOVERING', REDEPLOY_REASON);
+          else await record(job, 'STARTING', null);
         } else {
+          // Deactivated: a later activation starts afresh.
+          this.held.delete(job.id);
+          this.restartDue.delete(job.id);
+          if (seen) {
+            await record(job, 'STOPPING', null);
+            await this.runtime.remove({ kind: job.kind, id: job.id, accountId: job.account_id });
+            removed += 1;
+          }
           await record(job, 'STOPPED', null);
         }
       } catch (error) {
         if (error instanceof RuntimeRejectedError) {
           await record(job, 'FAILED', error.message);
-          this.rejected.set(job.id, job.spec_version);
+          this.held.set(job.id, job.spec_version);
         } else {
           // Transient: the next pass tries again.
           log.warn({ err: error }, 'reconcile step failed; will retry');
@@ -100,8 +165,28 @@ export class Reconciler {
     return { applied, removed, transitions };
   }
 
-  /** Spec versions the runtime rejected, so a pass does not retry a hopeless apply. */
-  private readonly rejected = new Map<string, number>();
+  /**
+   * Spec versions held FAILED: rejected by the runtime, or given up on after too many
+   * restarts. A pass does not retry them; a spec change or a new activation does.
+   */
+  private readonly held = new Map<string, number>();
+  /** Jobs that died and wait out their backoff before they are applied again. */
+  private readonly restartDue = new Map<string, { readonly specVersion: number; readonly dueAt: number }>();
+
+  /** What the history says of the job's restarts since its last change, within the window. */
+  private async restartsOf(job: JobStateRow) {
+    const since = new Date(Math.max(job.updated_at.getTime(), this.now() - this.policy.windowMs));
+    return countRestarts(await jobRepo.transitionsSince(this.db, job.id, since));
+  }
+
+  /** Too many restarts: the runtime lets go of the job, which ends FAILED saying why. */
+  private async giveUp(job: JobStateRow, reason: string, record: Recorder, log: Logger): Promise<void> {
+    log.warn({ reason }, 'job keeps dying; giving up on it');
+    this.restartDue.delete(job.id);
+    await this.runtime.remove({ kind: job.kind, id: job.id, accountId: job.account_id });
+    await record(job, 'FAILED', reason);
+    this.held.set(job.id, job.spec_version);
+  }
 
   private async removeOrphans(orphans: ObservedJob[]): Promise<number> {
     let removed = 0;

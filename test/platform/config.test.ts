@@ -9,6 +9,8 @@ describe('loadConfig', () => {
       checkpointIntervalMs: 5000,
       jobUnresponsiveMs: 60_000,
       jobStartTimeoutMs: 300_000,
+      jobMaxRestarts: 5,
+      jobRestartWindowMs: 600_000,
       reconcileIntervalMs: 5000,
       previewPoolSize: 2,
       previewQueueTimeoutMs: 30_000,
@@ -27,6 +29,15 @@ describe('loadConfig', () => {
     expect(load).toThrow(ConfigError);
     expect(load).toThrow(/WEIR_JOB_UNRESPONSIVE_MS: .*1000/);
     expect(load).toThrow(/WEIR_PREVIEW_POOL_SIZE: /);
+  });
+
+  it('bounds the restart budget of a job', () => {
+    expect(loadConfig({ WEIR_JOB_MAX_RESTARTS: '2', WEIR_JOB_RESTART_WINDOW_MS: '60000' })).toMatchObject({
+      jobMaxRestarts: 2,
+      jobRestartWindowMs: 60_000,
+    });
+    expect(() => loadConfig({ WEIR_JOB_MAX_RESTARTS: '-1' })).toThrow(/WEIR_JOB_MAX_RESTARTS: /);
+    expect(() => loadConfig({ WEIR_JOB_RESTART_WINDOW_MS: '10' })).toThrow(/WEIR_JOB_RESTART_WINDOW_MS: .*1000/);
   });
 
   it('asks for what the Kubernetes runtime cannot do without', () => {
