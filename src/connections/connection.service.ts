@@ -61,6 +61,7 @@ export class ConnectionService {
       type: input.type,
       properties,
       streamFields: stream.fields.map((f) => f.name),
+      taskSize: input.taskSize ?? 'S',
       path: ['input'],
     });
     try {
@@ -105,14 +106,20 @@ export class ConnectionService {
         const current = await repo.findConnection(trx, a.accountId, id);
         if (!current) throw new NotFoundError('Connection', id);
         let validated: ReturnType<typeof validateConnectionProperties> | undefined;
-        if (input.properties != null) {
+        // A smaller task size is checked too: what the properties ask may no longer fit.
+        const resized = input.taskSize != null && input.taskSize !== current.task_size;
+        if (input.properties != null || resized) {
           const stream = await streamRepo.findStream(trx, a.accountId, current.stream_id);
           validated = validateConnectionProperties({
             connector: current.connector,
             type: current.type,
             // Secrets are write-only, so a client cannot send them back: omitted ones are kept.
-            properties: { ...current.secret_properties, ...asObject(input.properties) },
+            properties: {
+              ...current.secret_properties,
+              ...(input.properties != null ? asObject(input.properties) : current.properties),
+            },
             streamFields: stream!.fields.map((f) => f.name),
+            taskSize: input.taskSize ?? current.task_size,
             path: ['input'],
           });
         }

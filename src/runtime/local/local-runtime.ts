@@ -4,7 +4,8 @@ import type { Logger } from '../../platform/logger.js';
 import { mkdirPrivate, PRIVATE_FILE_MODE } from '../../platform/private-files.js';
 import { SECOND } from '../../platform/time.js';
 import type { StreamStorage } from '../../streams/stream-storage.js';
-import type { JobKind, TaskSize } from '../../jobs/job.table.js';
+import type { JobKind } from '../../jobs/job.table.js';
+import { TASK_HEAP_MB } from '../../jobs/task-size.js';
 import type { JobRef, JobSpec, ObservedJob, Runtime, StreamBinding } from '../runtime.js';
 import type { FlinkDistribution } from './flink-distribution.js';
 import { jobStatus } from './flink-rest.js';
@@ -12,8 +13,6 @@ import { jobStatements } from './job-sql.js';
 import { findMarkedProcesses, markerArg, scopeOf, spawnDetached, stopProcess } from './processes.js';
 import { readRunnerEvents } from './runner-events.js';
 
-/** Heap of a job's JVM (its whole application cluster) by task size. */
-const HEAP_MB: Record<TaskSize, number> = { S: 256, M: 512, L: 1024 };
 
 const MARKER = 'job';
 
@@ -171,7 +170,7 @@ export class LocalRuntime implements Runtime {
       args: [
         ...distribution.jvmOptions,
         `-Xms64m`,
-        `-Xmx${HEAP_MB[spec.taskSize]}m`,
+        `-Xmx${TASK_HEAP_MB[spec.taskSize]}m`,
         `-Djava.io.tmpdir=${join(dir, 'tmp')}`,
         `-Dlog4j2.configurationFile=${distribution.log4jConfig}`,
         markerArg(markerOf(this.markerPrefix.split(':')[1]!, spec)),
