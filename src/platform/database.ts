@@ -4,7 +4,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { WeirDatabase } from './database-schema.js';
 import { PGliteDialect } from './pglite-driver.js';
-import { mkdirPrivate, restrictUmask } from './private-files.js';
+import { mkdirPrivate, restrictUmask, tightenTree } from './private-files.js';
 
 export type Db = Kysely<WeirDatabase>;
 
@@ -40,11 +40,14 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
   const inMemory = options.pgliteDir === 'memory://';
   const location = inMemory ? 'memory://' : resolve(options.pgliteDir);
   if (!inMemory) {
-    // PGlite creates its files 0666 less the umask; the WAL holds connection secrets.
+    // The WAL holds connection secrets in plain text: owner-only.
     restrictUmask();
     await mkdirPrivate(location);
   }
   const pglite = await PGlite.create(inMemory ? undefined : location);
+  // PGlite sets the modes of the data folder it initialises itself (0666, whatever the
+  // umask); the files it creates later follow the umask.
+  if (!inMemory) await tightenTree(location);
   const db = new Kysely<WeirDatabase>({ dialect: new PGliteDialect(pglite) });
   return { db, kind: 'pglite', location, close: () => db.destroy() };
 }
