@@ -10,6 +10,7 @@ import {
   decideRestart,
   DEFAULT_RESTART_POLICY,
   HALF_MADE_REASON,
+  isRuntimeRestart,
   overBudget,
   REDEPLOY_REASON,
   restartReason,
@@ -105,7 +106,9 @@ export class Reconciler {
           if (!seen && job.actual_state === 'FAILED' && this.held.get(job.id) === job.spec_version) continue;
           if (!seen && UP.has(job.actual_state) && !this.restartDue.has(job.id)) {
             // It was started and is gone: it died. Restart it after a backoff, or give up.
-            const decision = decideRestart(await this.restartsOf(job), this.policy, this.random());
+            // A hung process the runtime killed was counted when it reported it.
+            const counted = isRuntimeRestart(job.actual_state, job.actual_reason);
+            const decision = decideRestart(await this.restartsOf(job), this.policy, this.random(), counted);
             if (decision.action === 'give-up') {
               await this.giveUp(job, decision.reason, record, log);
               continue;

@@ -73,21 +73,25 @@ export type RestartDecision =
   | { readonly action: 'give-up'; readonly reason: string };
 
 /**
- * For a job that died (or that the runtime reports restarting): restart it after a
- * backoff, or give up when it already restarted `maxRestarts` times in the window.
+ * A job died (it is gone from the runtime): restart it after a backoff, or give up when
+ * it already restarted `maxRestarts` times in the window. `counted`: the runtime already
+ * reported this death as a restart (a hung process it killed), so it is in `count`.
  * `jitter` in [0, 1) spreads restarts of jobs that died together.
  */
-export function decideRestart(count: RestartCount, policy: RestartPolicy, jitter: number): RestartDecision {
-  if (count.restarts >= policy.maxRestarts) {
-    return { action: 'give-up', reason: gaveUpReason(count, policy) };
-  }
-  const attempt = count.restarts + 1;
+export function decideRestart(count: RestartCount, policy: RestartPolicy, jitter: number, counted = false): RestartDecision {
+  const attempt = count.restarts + (counted ? 0 : 1);
+  if (attempt > policy.maxRestarts) return { action: 'give-up', reason: gaveUpReason(attempt - 1, count.lastCause, policy) };
   return { action: 'restart', attempt, delayMs: backoffMs(attempt, policy, jitter) };
 }
 
-/** The runtime restarted the job itself: over budget, it is stopped. */
+/** The runtime restarts the job itself (Flink's restart strategy): past the budget, it is stopped. */
 export function overBudget(count: RestartCount, policy: RestartPolicy): string | undefined {
-  return count.restarts > policy.maxRestarts ? gaveUpReason(count, policy) : undefined;
+  return count.restarts > policy.maxRestarts ? gaveUpReason(count.restarts - 1, count.lastCause, policy) : undefined;
+}
+
+/** A RECOVERING the runtime reported (not one the reconciler recorded for its own restart). */
+export function isRuntimeRestart(state: ActualState, reason: string | null): boolean {
+  return state === 'RECOVERING' && !isOwnRestart({ state, reason }) && reason !== REDEPLOY_REASON && reason !== HALF_MADE_REASON;
 }
 
 /**
@@ -101,9 +105,9 @@ export function backoffMs(attempt: number, policy: RestartPolicy, jitter: number
   return Math.round(full / 2 + (full / 2) * jitter);
 }
 
-function gaveUpReason(count: RestartCount, policy: RestartPolicy): string {
-  const cause = count.lastCause ?? 'the job process exited without saying why (killed, or out of memory)';
-  return `Restarted ${count.restarts} times in ${formatDuration(policy.windowMs)}; last cause: ${cause.replace(/\.?$/, '.')} Weir stopped restarting it: change its spec, or deactivate and activate it, to try again.`;
+function gaveUpReason(restarts: number, lastCause: string | null, policy: RestartPolicy): string {
+  const cause = lastCause ?? 'the job process exited without saying why (killed, or out of memory)';
+  return `Restarted ${restarts} times in ${formatDuration(policy.windowMs)}; last cause: ${cause.replace(/\.?$/, '.')} Weir stopped restarting it: change its spec, or deactivate and activate it, to try again.`;
 }
 
 function formatDuration(ms: number): string {

@@ -368,7 +368,7 @@ describe('reconciler: jobs that keep dying', () => {
     runtime.setPhase(uuid, 'RECOVERING', 'boom 4');
     await reconciler.pass();
     expect(runtime.jobs.has(uuid)).toBe(false);
-    expect(await state()).toMatchObject({ actualState: 'FAILED', actualReason: expect.stringMatching(/^Restarted 4 times in 1 minute; last cause: boom 4\./) });
+    expect(await state()).toMatchObject({ actualState: 'FAILED', actualReason: expect.stringMatching(/^Restarted 3 times in 1 minute; last cause: boom 4\./) });
 
     await t.gql('mutation ($id: ID!) { updatePipeline(id: $id, input: { taskCount: 2 }) { id } }', { id: pipelineId }, { key });
     await reconciler.pass();
@@ -376,6 +376,19 @@ describe('reconciler: jobs that keep dying', () => {
     runtime.lose(uuid);
     await reconciler.pass();
     expect((await state()).actualReason).toMatch(/restart 1 of 3/);
+    await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await reconciler.pass();
+  });
+
+  it('counts a hung process the runtime killed, and the restart that follows, as one restart', async () => {
+    const { reconciler } = crashReconciler();
+    const uuid = await activeAndRunning();
+    runtime.setPhase(uuid, 'RECOVERING', 'The job process did not answer for 60 s; it was stopped.');
+    await reconciler.pass();
+    runtime.lose(uuid);
+    await reconciler.pass();
+    expect(runtime.jobs.has(uuid)).toBe(true);
+    expect((await state()).actualReason).toMatch(/restart 1 of 3 .* now/);
     await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
     await reconciler.pass();
   });
