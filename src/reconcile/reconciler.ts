@@ -90,57 +90,7 @@ export class Reconciler {
       const log = this.logger.child({ accountId: job.account_id, kind: job.kind, jobId: job.id });
       try {
         if (job.desired_state === 'ACTIVE') {
-          if (seen && seen.specVersion === job.spec_version) {
-            if (!seen.phase) continue;
-            const entered = await record(job, seen.phase, seen.reason);
-            // The runtime restarts it itself (Flink's restart strategy, a hung process it
-            // killed): that counts against the budget too.
-            if (entered && seen.phase === 'RECOVERING') {
-              const giveUp = overBudget(await this.restartsOf(job), this.policy);
-              if (giveUp) await this.giveUp(job, giveUp, record, log);
-            }
-            continue;
-          }
-          // A job that failed for good at this spec version stays FAILED until its spec
-          // changes or it is activated again.
-          if (!seen && job.actual_state === 'FAILED' && this.held.get(job.id) === job.spec_version) continue;
-          if (!seen && UP.has(job.actual_state) && !this.restartDue.has(job.id)) {
-            // It was started and is gone: it died. Restart it after a backoff, or give up.
-            // A hung process the runtime killed was counted when it reported it.
-            const counted = isRuntimeRestart(job.actual_state, job.actual_reason);
-            const decision = decideRestart(await this.restartsOf(job), this.policy, this.random(), counted);
-            if (decision.action === 'give-up') {
-              await this.giveUp(job, decision.reason, record, log);
-              continue;
-            }
-            log.warn({ attempt: decision.attempt, delayMs: decision.delayMs }, 'job died; restarting it');
-            await record(job, 'RECOVERING', restartReason(decision.attempt, this.policy, decision.delayMs));
-            this.restartDue.set(job.id, { specVersion: job.spec_version, dueAt: this.now() + decision.delayMs });
-          }
-          const due = this.restartDue.get(job.id);
-          if (!seen && due?.specVersion === job.spec_version) {
-            if (this.now() < due.dueAt) continue;
-            const spec = await loadJobSpec(this.db, job);
-            if (!spec) continue;
-            await this.runtime.apply(spec);
-            applied += 1;
-            this.restartDue.delete(job.id);
-            continue;
-          }
-          this.restartDue.delete(job.id);
-          const spec = await loadJobSpec(this.db, job);
-          if (!spec) continue;
-          await this.runtime.apply(spec);
-          applied += 1;
-          const wasUp = job.actual_state === 'RUNNING' || job.actual_state === 'RECOVERING';
-          // Version 0 (spec versions start at 1) is a job whose apply stopped partway, say
-          // when the gateway died: this pass finishes it, nothing about its spec changed. A
-          // first activation finished that way is still just starting.
-          if (seen?.specVersion === 0) {
-            log.info('completing a half-made deployment');
-            await record(job, wasUp ? 'RECOVERING' : 'STARTING', wasUp ? HALF_MADE_REASON : null);
-          } else if (seen) await record(job, 'RECOVERING', REDEPLOY_REASON);
-          else await record(job, 'STARTING', null);
+          applied += await this.reconcileActive(job, seen, record, log);
         } else {
           // Deactivated: a later activation starts afresh.
           this.held.delete(job.id);
@@ -166,6 +116,73 @@ export class Reconciler {
     // Whatever the runtime still holds that no row wants any more (a deleted job) goes.
     removed += await this.removeOrphans([...observed.values()]);
     return { applied, removed, transitions };
+  }
+
+  /**
+   * An active job: follow what the runtime says of it, restart it when it died (after a
+   * backoff, within its budget), deploy it when it is missing or its spec changed.
+   * Returns how many applies it made.
+   */
+  private async reconcileActive(job: JobStateRow, seen: ObservedJob | undefined, record: Recorder, log: Logger): Promise<number> {
+    if (seen && seen.specVersion === job.spec_version) {
+      if (!seen.phase) return 0;
+      const entered = await record(job, seen.phase, seen.reason);
+      // The runtime restarts it itself (Flink's restart strategy, a hung process it
+      // killed): that counts against the budget too.
+      if (entered && seen.phase === 'RECOVERING') {
+        const giveUp = overBudget(await this.restartsOf(job), this.policy);
+        if (giveUp) await this.giveUp(job, giveUp, record, log);
+      }
+      return 0;
+    }
+    if (!seen) {
+      // A job that failed for good at this spec version stays FAILED until its spec
+      // changes or it is activated again.
+      if (job.actual_state === 'FAILED' && this.held.get(job.id) === job.spec_version) return 0;
+      // It was started and is gone: it died.
+      if (UP.has(job.actual_state) && !this.restartDue.has(job.id) && !(await this.scheduleRestart(job, record, log))) return 0;
+      const due = this.restartDue.get(job.id);
+      if (due?.specVersion === job.spec_version) {
+        if (this.now() < due.dueAt) return 0;
+        const spec = await loadJobSpec(this.db, job);
+        if (!spec) return 0;
+        await this.runtime.apply(spec);
+        this.restartDue.delete(job.id);
+        return 1;
+      }
+    }
+    this.restartDue.delete(job.id);
+    const spec = await loadJobSpec(this.db, job);
+    if (!spec) return 0;
+    await this.runtime.apply(spec);
+    const wasUp = job.actual_state === 'RUNNING' || job.actual_state === 'RECOVERING';
+    // Version 0 (spec versions start at 1) is a job whose apply stopped partway, say
+    // when the gateway died: this pass finishes it, nothing about its spec changed. A
+    // first activation finished that way is still just starting.
+    if (seen?.specVersion === 0) {
+      log.info('completing a half-made deployment');
+      await record(job, wasUp ? 'RECOVERING' : 'STARTING', wasUp ? HALF_MADE_REASON : null);
+    } else if (seen) await record(job, 'RECOVERING', REDEPLOY_REASON);
+    else await record(job, 'STARTING', null);
+    return 1;
+  }
+
+  /**
+   * A job died: records its restart (due after a backoff), or gives up on it when its
+   * budget is spent. False when it was given up on.
+   */
+  private async scheduleRestart(job: JobStateRow, record: Recorder, log: Logger): Promise<boolean> {
+    // A hung process the runtime killed was counted when the runtime reported it.
+    const counted = isRuntimeRestart(job.actual_state, job.actual_reason);
+    const decision = decideRestart(await this.restartsOf(job), this.policy, this.random(), counted);
+    if (decision.action === 'give-up') {
+      await this.giveUp(job, decision.reason, record, log);
+      return false;
+    }
+    log.warn({ attempt: decision.attempt, delayMs: decision.delayMs }, 'job died; restarting it');
+    await record(job, 'RECOVERING', restartReason(decision.attempt, this.policy, decision.delayMs));
+    this.restartDue.set(job.id, { specVersion: job.spec_version, dueAt: this.now() + decision.delayMs });
+    return true;
   }
 
   /**
