@@ -14,6 +14,7 @@ import {
   overBudget,
   REDEPLOY_REASON,
   restartReason,
+  RESUME_REASON,
   type RestartPolicy,
 } from './restart-policy.js';
 import { loadJobSpec } from './spec-loader.js';
@@ -113,6 +114,7 @@ export class Reconciler {
       }
     }
 
+    this.firstPass = false;
     // Whatever the runtime still holds that no row wants any more (a deleted job) goes.
     removed += await this.removeOrphans([...observed.values()]);
     return { applied, removed, transitions };
@@ -139,8 +141,14 @@ export class Reconciler {
       // A job that failed for good at this spec version stays FAILED until its spec
       // changes or it is activated again.
       if (job.actual_state === 'FAILED' && this.held.get(job.id) === job.spec_version) return 0;
-      // It was started and is gone: it died.
-      if (UP.has(job.actual_state) && !this.restartDue.has(job.id) && !(await this.scheduleRestart(job, record, log))) return 0;
+      if (UP.has(job.actual_state) && !this.restartDue.has(job.id)) {
+        if (this.firstPass) {
+          // Gone before this gateway looked: stopped with the previous gateway (the local
+          // runtime's processes go with it), not dead. Resumed at once, not counted.
+          await record(job, 'RECOVERING', RESUME_REASON);
+          this.restartDue.set(job.id, { specVersion: job.spec_version, dueAt: this.now() });
+        } else if (!(await this.scheduleRestart(job, record, log))) return 0; // it died
+      }
       const due = this.restartDue.get(job.id);
       if (due?.specVersion === job.spec_version) {
         if (this.now() < due.dueAt) return 0;
@@ -190,6 +198,8 @@ export class Reconciler {
    * restarts. A pass does not retry them; a spec change or a new activation does.
    */
   private readonly held = new Map<string, number>();
+  /** The first pass of this gateway: jobs it finds gone were stopped with the previous one. */
+  private firstPass = true;
   /** Jobs that died and wait out their backoff before they are applied again. */
   private readonly restartDue = new Map<string, { readonly specVersion: number; readonly dueAt: number }>();
 

@@ -31,6 +31,9 @@ export interface SeenTransition {
 const RESTART_PREFIX = 'The job stopped unexpectedly; restart ';
 export const REDEPLOY_REASON = 'Redeploying a changed spec.';
 export const HALF_MADE_REASON = 'Completing a half-made deployment.';
+/** A gateway that stops takes the local runtime's job processes with it: not a death. */
+export const RESUME_REASON = 'The gateway restarted; starting the job again from its latest checkpoint.';
+const DELIBERATE: ReadonlySet<string | null> = new Set([REDEPLOY_REASON, HALF_MADE_REASON, RESUME_REASON]);
 
 /** The RECOVERING reason the reconciler records when it restarts a job itself. */
 export function restartReason(attempt: number, policy: RestartPolicy, delayMs: number): string {
@@ -51,14 +54,14 @@ export interface RestartCount {
  * last change). A restart is a RECOVERING transition: one the reconciler made itself, or
  * one the runtime reported (Flink's own restart, a hung process killed). The reconciler's
  * restart that follows the runtime's report of the same death is not counted again, nor
- * are deliberate redeploys.
+ * are deliberate redeploys and resumes after a gateway restart.
  */
 export function countRestarts(transitions: readonly SeenTransition[]): RestartCount {
   let restarts = 0;
   let lastCause: string | null = null;
   let previous: SeenTransition | undefined;
   for (const t of transitions) {
-    if (t.state === 'RECOVERING' && t.reason !== REDEPLOY_REASON && t.reason !== HALF_MADE_REASON) {
+    if (t.state === 'RECOVERING' && !DELIBERATE.has(t.reason)) {
       const sameDeath = previous?.state === 'RECOVERING' && !isOwnRestart(previous);
       if (!sameDeath) restarts += 1;
       if (!isOwnRestart(t) && t.reason) lastCause = t.reason;
@@ -91,7 +94,7 @@ export function overBudget(count: RestartCount, policy: RestartPolicy): string |
 
 /** A RECOVERING the runtime reported (not one the reconciler recorded for its own restart). */
 export function isRuntimeRestart(state: ActualState, reason: string | null): boolean {
-  return state === 'RECOVERING' && !isOwnRestart({ state, reason }) && reason !== REDEPLOY_REASON && reason !== HALF_MADE_REASON;
+  return state === 'RECOVERING' && !isOwnRestart({ state, reason }) && !DELIBERATE.has(reason);
 }
 
 /**

@@ -269,21 +269,22 @@ describe('reconciler', () => {
 
 describe('reconciler: jobs that keep dying', () => {
   const policy: RestartPolicy = { maxRestarts: 3, windowMs: MINUTE, minBackoffMs: SECOND, maxBackoffMs: 4 * SECOND };
-  /** A reconciler on the test's database and runtime with a clock the test moves. */
-  function crashReconciler() {
+  /** A reconciler on the test's database and runtime with a clock the test moves, past its first pass. */
+  async function crashReconciler() {
     const clock = { now: Date.now() };
     const reconciler = new Reconciler(t.database.db, runtime, new StatusEvents(), createLogger('silent'), {
       restartPolicy: policy,
       now: () => clock.now,
       random: () => 1 - Number.EPSILON, // the longest backoff of each step
     });
+    await reconciler.pass();
     return { reconciler, clock };
   }
   const states = async () => (await state()).history.edges.map((e: any) => e.node.state as string);
   const applies = (uuid: string) => runtime.calls.filter((c) => c.startsWith(`apply ${uuid}`)).length;
 
   it('restarts a dying job with growing backoff, then ends it FAILED with the count and the last cause', async () => {
-    const { reconciler, clock } = crashReconciler();
+    const { reconciler, clock } = await crashReconciler();
     const uuid = await activeAndRunning();
 
     // First death: restarted at once.
@@ -353,7 +354,7 @@ describe('reconciler: jobs that keep dying', () => {
   });
 
   it('counts the restarts the runtime makes itself, and a spec change gives the job a new budget', async () => {
-    const { reconciler } = crashReconciler();
+    const { reconciler } = await crashReconciler();
     const uuid = await activeAndRunning();
     for (let i = 1; i <= 3; i++) {
       runtime.setPhase(uuid, 'RECOVERING', `boom ${i}`);
@@ -381,7 +382,7 @@ describe('reconciler: jobs that keep dying', () => {
   });
 
   it('counts a hung process the runtime killed, and the restart that follows, as one restart', async () => {
-    const { reconciler } = crashReconciler();
+    const { reconciler } = await crashReconciler();
     const uuid = await activeAndRunning();
     runtime.setPhase(uuid, 'RECOVERING', 'The job process did not answer for 60 s; it was stopped.');
     await reconciler.pass();
@@ -393,8 +394,22 @@ describe('reconciler: jobs that keep dying', () => {
     await reconciler.pass();
   });
 
+  it('resumes, without counting a restart, jobs a new gateway finds gone (stopped with the previous one)', async () => {
+    const uuid = await activeAndRunning();
+    runtime.lose(uuid);
+    const successor = new Reconciler(t.database.db, runtime, new StatusEvents(), createLogger('silent'), { restartPolicy: policy });
+    await successor.pass();
+    expect(runtime.jobs.has(uuid)).toBe(true);
+    expect((await state()).actualReason).toMatch(/^The gateway restarted/);
+    runtime.lose(uuid);
+    await successor.pass();
+    expect((await state()).actualReason).toMatch(/restart 1 of 3 .* now/);
+    await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await successor.pass();
+  });
+
   it('forgets restarts older than the window', async () => {
-    const { reconciler, clock } = crashReconciler();
+    const { reconciler, clock } = await crashReconciler();
     const uuid = await activeAndRunning();
     for (let i = 1; i <= 3; i++) {
       runtime.lose(uuid);

@@ -6,6 +6,7 @@ import {
   decideRestart,
   DEFAULT_RESTART_POLICY,
   REDEPLOY_REASON,
+  RESUME_REASON,
   restartReason,
   type SeenTransition,
 } from '../../src/reconcile/restart-policy.js';
@@ -30,8 +31,9 @@ describe('restart policy', () => {
       restarts: 2,
       lastCause: 'C',
     });
-    // A redeploy after a spec change is not a restart.
+    // A redeploy after a spec change, or a resume after a gateway restart, is not a restart.
     expect(countRestarts([at('RUNNING'), { state: 'RECOVERING', reason: REDEPLOY_REASON }]).restarts).toBe(0);
+    expect(countRestarts([at('RUNNING'), { state: 'RECOVERING', reason: RESUME_REASON }, own(1)]).restarts).toBe(1);
   });
 
   it('backs off exponentially from the second restart, jittered into the upper half, up to the bound', () => {
