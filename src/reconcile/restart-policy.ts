@@ -62,7 +62,7 @@ export function countRestarts(transitions: readonly SeenTransition[]): RestartCo
   let previous: SeenTransition | undefined;
   for (const t of transitions) {
     if (t.state === 'RECOVERING' && !DELIBERATE.has(t.reason)) {
-      const sameDeath = previous?.state === 'RECOVERING' && !isOwnRestart(previous);
+      const sameDeath = previous !== undefined && isRuntimeRestart(previous.state, previous.reason);
       if (!sameDeath) restarts += 1;
       if (!isOwnRestart(t) && t.reason) lastCause = t.reason;
     }
