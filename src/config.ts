@@ -35,7 +35,7 @@ const ConfigSchema = z.object({
   WEIR_JOB_UNRESPONSIVE_MS: z.coerce.number().int().min(1000).default(60_000),
   WEIR_JOB_START_TIMEOUT_MS: z.coerce.number().int().min(10_000).default(300_000),
   WEIR_JOB_MAX_RESTARTS: z.coerce.number().int().min(0).max(1000).default(5),
-  WEIR_JOB_RESTART_WINDOW_MS: z.coerce.number().int().min(1000).default(10 * 60_000),
+  WEIR_JOB_RESTART_WINDOW_MS: z.coerce.number().int().min(1000).default(30 * 60_000),
   WEIR_MAX_BODY_BYTES: z.coerce.number().int().positive().default(256 * 1024),
   WEIR_SIGNUP_RATE_PER_MINUTE: z.coerce.number().int().positive().default(20),
   WEIR_RECONCILE_INTERVAL_MS: z.coerce.number().int().positive().default(5000),

@@ -10,7 +10,7 @@ describe('loadConfig', () => {
       jobUnresponsiveMs: 60_000,
       jobStartTimeoutMs: 300_000,
       jobMaxRestarts: 5,
-      jobRestartWindowMs: 600_000,
+      jobRestartWindowMs: 1_800_000,
       reconcileIntervalMs: 5000,
       previewPoolSize: 2,
       previewQueueTimeoutMs: 30_000,

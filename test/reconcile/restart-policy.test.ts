@@ -49,7 +49,7 @@ describe('restart policy', () => {
     const giveUp = decideRestart({ restarts: 5, lastCause: 'java.lang.OutOfMemoryError: Java heap space' }, policy, 0);
     expect(giveUp).toEqual({
       action: 'give-up',
-      reason: expect.stringMatching(/^Restarted 5 times in 10 minutes; last cause: java.lang.OutOfMemoryError: Java heap space\. /),
+      reason: expect.stringMatching(/^Restarted 5 times in 30 minutes; last cause: java.lang.OutOfMemoryError: Java heap space\. /),
     });
   });
 });
