@@ -18,6 +18,7 @@ import type { Logger } from './platform/logger.js';
 import type { PreviewDeps } from './preview/preview.service.js';
 import { Reconciler } from './reconcile/reconciler.js';
 import { findJobState } from './jobs/job.repository.js';
+import { DEFAULT_RESTART_POLICY } from './reconcile/restart-policy.js';
 import { loadJobSpec } from './reconcile/spec-loader.js';
 import { ReconcileLoop } from './reconcile/loop.js';
 import type { Runtime } from './runtime/runtime.js';
@@ -72,7 +73,9 @@ function bearer(header: string | null | undefined): string | undefined {
 export function buildApp(deps: AppDeps): App {
   const { config, logger, db } = deps;
   const events = new StatusEvents();
-  const reconciler = new Reconciler(db, deps.runtime, events, logger.child({ component: 'reconciler' }));
+  const reconciler = new Reconciler(db, deps.runtime, events, logger.child({ component: 'reconciler' }), {
+    restartPolicy: { ...DEFAULT_RESTART_POLICY, maxRestarts: config.jobMaxRestarts, windowMs: config.jobRestartWindowMs },
+  });
   const loop = new ReconcileLoop(reconciler, config.reconcileIntervalMs, logger.child({ component: 'reconcile-loop' }));
   const sqlPool = new SqlWorkerPool({
     size: config.sqlWorkers,

@@ -39,6 +39,8 @@ const ConfigSchema = z.object({
   WEIR_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
   WEIR_JOB_UNRESPONSIVE_MS: z.coerce.number().int().min(1000).default(60_000),
   WEIR_JOB_START_TIMEOUT_MS: z.coerce.number().int().min(10_000).default(300_000),
+  WEIR_JOB_MAX_RESTARTS: z.coerce.number().int().min(0).max(1000).default(5),
+  WEIR_JOB_RESTART_WINDOW_MS: z.coerce.number().int().min(1000).default(30 * 60_000),
   WEIR_MAX_BODY_BYTES: z.coerce.number().int().positive().default(256 * 1024),
   WEIR_SIGNUP_RATE_PER_MINUTE: z.coerce.number().int().positive().default(20),
   WEIR_RECONCILE_INTERVAL_MS: z.coerce.number().int().positive().default(5000),
@@ -76,6 +78,9 @@ export interface Config {
   readonly jobUnresponsiveMs: number;
   /** Local runtime: how long a job process may take to submit its job before it is killed and started again. */
   readonly jobStartTimeoutMs: number;
+  /** Restarts of one job allowed within `jobRestartWindowMs`; one more ends it FAILED. */
+  readonly jobMaxRestarts: number;
+  readonly jobRestartWindowMs: number;
   readonly maxBodyBytes: number;
   readonly signupRatePerMinute: number;
   readonly reconcileIntervalMs: number;
@@ -129,6 +134,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     checkpointIntervalMs: c.WEIR_CHECKPOINT_INTERVAL_MS,
     jobUnresponsiveMs: c.WEIR_JOB_UNRESPONSIVE_MS,
     jobStartTimeoutMs: c.WEIR_JOB_START_TIMEOUT_MS,
+    jobMaxRestarts: c.WEIR_JOB_MAX_RESTARTS,
+    jobRestartWindowMs: c.WEIR_JOB_RESTART_WINDOW_MS,
     maxBodyBytes: c.WEIR_MAX_BODY_BYTES,
     signupRatePerMinute: c.WEIR_SIGNUP_RATE_PER_MINUTE,
     reconcileIntervalMs: c.WEIR_RECONCILE_INTERVAL_MS,

@@ -5,6 +5,7 @@ import { createHttpServer } from './http/server.js';
 import { openDatabase } from './platform/database.js';
 import { createLogger } from './platform/logger.js';
 import { migrateToLatest } from './platform/migrator.js';
+import { makeDataDirPrivate } from './platform/private-files.js';
 import { loadOrCreateSecret } from './platform/secret.js';
 import { join } from 'node:path';
 import { createRuntime } from './runtime/create-runtime.js';
@@ -12,6 +13,9 @@ import { createRuntime } from './runtime/create-runtime.js';
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
+  // First, before anything writes there: the database's WAL holds connection secrets.
+  const tightened = await makeDataDirPrivate(config.dataDir);
+  if (tightened > 0) logger.warn({ dataDir: config.dataDir, tightened }, 'made files and folders left readable by others owner-only');
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     pgliteDir: join(config.dataDir, 'pgdata'),

@@ -89,6 +89,7 @@ export class ConnectionService {
       type: input.type,
       properties,
       streamFields: stream.fields.map((f) => f.name),
+      taskSize: input.taskSize ?? 'S',
       path: ['input'],
     });
     await this.refusePlatformServers(input.connector, validated.properties);
@@ -143,15 +144,21 @@ export class ConnectionService {
         const current = await repo.findConnection(trx, a.accountId, id);
         if (!current) throw new NotFoundError('Connection', id);
         let validated: ReturnType<typeof validateConnectionProperties> | undefined;
-        if (input.properties != null) {
+        // A smaller task size is checked too: what the properties ask may no longer fit.
+        const resized = input.taskSize != null && input.taskSize !== current.task_size;
+        if (input.properties != null || resized) {
           const stream = await streamRepo.findStream(trx, a.accountId, current.stream_id);
           validated = validateConnectionProperties({
             connector: current.connector,
             type: current.type,
             // Secrets are write-only, so a client cannot send them back: omitted ones are
             // kept, unless the catalogue no longer knows them (a JAAS line of older Weirs).
-            properties: { ...knownSecrets(current.connector, current.secret_properties), ...asObject(input.properties) },
+            properties: {
+              ...knownSecrets(current.connector, current.secret_properties),
+              ...(input.properties != null ? asObject(input.properties) : current.properties),
+            },
             streamFields: stream!.fields.map((f) => f.name),
+            taskSize: input.taskSize ?? current.task_size,
             path: ['input'],
           });
         }

@@ -1,4 +1,5 @@
 import { ValidationError, type ValidationProblem } from '../platform/errors.js';
+import type { TaskSize } from '../jobs/job.table.js';
 import type { ConnectionType, PropertyValue } from './connection.table.js';
 import type {
   ConnectorDefinition,
@@ -52,6 +53,8 @@ export interface ValidateConnectionPropertiesInput {
   /** As received from the API: nothing about it is trusted. */
   readonly properties: Record<string, unknown>;
   readonly streamFields: readonly string[];
+  /** The connection's task size: the memory its job gets bounds some options. */
+  readonly taskSize: TaskSize;
   /** Prefix of every problem's path, e.g. ['input']. */
   readonly path?: (string | number)[];
 }
@@ -141,7 +144,7 @@ export function validateConnectionProperties(input: ValidateConnectionProperties
     for (const problem of missingOptions(connector, input.type, input.streamFields, values, given)) {
       report(problem.key, problem.message);
     }
-    for (const problem of connector.check?.({ type: input.type, values }) ?? []) {
+    for (const problem of connector.check?.({ type: input.type, taskSize: input.taskSize, values }) ?? []) {
       report(problem.key, problem.message);
     }
   }

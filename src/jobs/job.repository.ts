@@ -18,6 +18,8 @@ export interface JobStateRow {
   readonly actual_state: ActualState;
   readonly actual_reason: string | null;
   readonly spec_version: number;
+  /** Set by every change of the row's spec or desired state (not by observed state). */
+  readonly updated_at: Date;
 }
 
 const STATE_COLUMNS = [
@@ -30,6 +32,7 @@ const STATE_COLUMNS = [
   'actual_state',
   'actual_reason',
   'spec_version',
+  'updated_at',
 ] as const;
 
 export async function findJobState(db: Db, kind: JobKind, accountId: string, id: string) {
@@ -130,4 +133,19 @@ export async function listTransitions(
   ).execute();
   // bigserial comes back as a string from pg and as a number from PGlite.
   return rows.map((row) => ({ ...row, id: String(row.id) }));
+}
+
+/** A job's transitions since `since`, oldest first: what the restart policy counts. */
+export async function transitionsSince(
+  db: Db,
+  jobId: string,
+  since: Date,
+): Promise<Pick<JobTransitionRow, 'state' | 'reason' | 'at'>[]> {
+  return db
+    .selectFrom('job_transitions')
+    .select(['state', 'reason', 'at'])
+    .where('job_id', '=', jobId)
+    .where('at', '>=', since)
+    .orderBy('id')
+    .execute();
 }

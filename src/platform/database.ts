@@ -1,10 +1,10 @@
-import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { WeirDatabase } from './database-schema.js';
 import { PGliteDialect } from './pglite-driver.js';
+import { mkdirPrivate, restrictUmask, tightenTree } from './private-files.js';
 
 export type Db = Kysely<WeirDatabase>;
 
@@ -39,8 +39,15 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
   }
   const inMemory = options.pgliteDir === 'memory://';
   const location = inMemory ? 'memory://' : resolve(options.pgliteDir);
-  if (!inMemory) await mkdir(location, { recursive: true });
+  if (!inMemory) {
+    // The WAL holds connection secrets in plain text: owner-only.
+    restrictUmask();
+    await mkdirPrivate(location);
+  }
   const pglite = await PGlite.create(inMemory ? undefined : location);
+  // PGlite sets the modes of the data folder it initialises itself (0666, whatever the
+  // umask); the files it creates later follow the umask.
+  if (!inMemory) await tightenTree(location);
   const db = new Kysely<WeirDatabase>({ dialect: new PGliteDialect(pglite) });
   return { db, kind: 'pglite', location, close: () => db.destroy() };
 }

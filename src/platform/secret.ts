@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { mkdirPrivate } from './private-files.js';
 
 /**
  * The server secret that keys API-key hashes. Taken from config when given; otherwise
@@ -14,7 +15,7 @@ export async function loadOrCreateSecret(configured: string | undefined, dataDir
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
-  await mkdir(dataDir, { recursive: true });
+  await mkdirPrivate(dataDir);
   const secret = randomBytes(32).toString('base64url');
   await writeFile(file, `${secret}\n`, { mode: 0o600, flag: 'wx' }).catch(async (error) => {
     // Another process won the race: use its secret.

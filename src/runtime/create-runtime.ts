@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../platform/logger.js';
+import { restrictUmask } from '../platform/private-files.js';
 import { SessionCluster } from '../preview/session-cluster.js';
 import { TaskManagerPool } from '../preview/taskmanager-pool.js';
 import type { PreviewCluster, PreviewPool } from '../preview/preview-backend.js';
@@ -95,6 +96,9 @@ export function createLocalRuntime(
     Partial<Pick<Config, 'jobUnresponsiveMs' | 'jobStartTimeoutMs' | 'previewPoolSize' | 'previewQueueTimeoutMs'>>,
   logger: Logger,
 ): LocalRuntimeParts {
+  // The JVMs this runtime spawns inherit the umask: their logs, checkpoints and Kafka
+  // segments (stream data) are then owner-only too.
+  restrictUmask();
   const dataDir = join(config.dataDir, 'local');
   const distribution = flinkDistribution({ cacheDir: config.cacheDir, logger });
   const broker = new KafkaBroker({

@@ -21,6 +21,7 @@ function validate(overrides: Overrides) {
     connector: 'kafka',
     type: 'SOURCE',
     streamFields: FIELDS,
+    taskSize: 'S',
     path: ['input'],
     ...overrides,
   });
@@ -332,6 +333,7 @@ describe('validateConnectionProperties rejects', () => {
         type: 'SOURCE',
         properties: { topic: 't' },
         streamFields: [],
+        taskSize: 'S',
       }),
     );
     expect(problem.path).toEqual(['properties', 'properties.bootstrap.servers']);

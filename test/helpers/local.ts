@@ -30,6 +30,8 @@ export async function startLocalApp(
     reconcileIntervalMs?: number;
     /** The bounds on hung job processes (default: as in production). */
     limits?: Partial<Pick<Config, 'jobUnresponsiveMs' | 'jobStartTimeoutMs'>>;
+    /** Other settings of the gateway (e.g. the restart budget). */
+    config?: Partial<Config>;
   } = {},
 ): Promise<LocalTestApp> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'weir-local-')));
@@ -38,7 +40,7 @@ export async function startLocalApp(
   const t = await startTestApp({
     runtime: parts.runtime,
     storage: parts.storage,
-    config: { dataDir, reconcileIntervalMs: options.reconcileIntervalMs ?? 500 },
+    config: { dataDir, reconcileIntervalMs: options.reconcileIntervalMs ?? 500, ...options.config },
     ...(options.database ? { database: options.database } : {}),
   });
   const stop = new AbortController();

@@ -9,6 +9,8 @@ describe('loadConfig', () => {
       checkpointIntervalMs: 5000,
       jobUnresponsiveMs: 60_000,
       jobStartTimeoutMs: 300_000,
+      jobMaxRestarts: 5,
+      jobRestartWindowMs: 1_800_000,
       reconcileIntervalMs: 5000,
       previewPoolSize: 2,
       previewQueueTimeoutMs: 30_000,
@@ -39,6 +41,15 @@ describe('loadConfig', () => {
     const load = () => loadConfig({ WEIR_WS_IDLE_TIMEOUT_MS: '10', WEIR_WS_MAX_SOCKETS_PER_KEY: '0' });
     expect(load).toThrow(/WEIR_WS_IDLE_TIMEOUT_MS: .*1000/);
     expect(load).toThrow(/WEIR_WS_MAX_SOCKETS_PER_KEY: /);
+  });
+
+  it('bounds the restart budget of a job', () => {
+    expect(loadConfig({ WEIR_JOB_MAX_RESTARTS: '2', WEIR_JOB_RESTART_WINDOW_MS: '60000' })).toMatchObject({
+      jobMaxRestarts: 2,
+      jobRestartWindowMs: 60_000,
+    });
+    expect(() => loadConfig({ WEIR_JOB_MAX_RESTARTS: '-1' })).toThrow(/WEIR_JOB_MAX_RESTARTS: /);
+    expect(() => loadConfig({ WEIR_JOB_RESTART_WINDOW_MS: '10' })).toThrow(/WEIR_JOB_RESTART_WINDOW_MS: .*1000/);
   });
 
   it('asks for what the Kubernetes runtime cannot do without', () => {

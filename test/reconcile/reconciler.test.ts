@@ -2,6 +2,11 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { codes, startTestApp, type TestApp } from '../helpers/app.js';
 import { InMemoryRuntime } from '../helpers/in-memory-runtime.js';
 import { decodeId } from '../../src/graphql/global-id.js';
+import { StatusEvents } from '../../src/jobs/status-events.js';
+import { createLogger } from '../../src/platform/logger.js';
+import { MINUTE, SECOND } from '../../src/platform/time.js';
+import { Reconciler } from '../../src/reconcile/reconciler.js';
+import type { RestartPolicy } from '../../src/reconcile/restart-policy.js';
 
 let t: TestApp;
 let runtime: InMemoryRuntime;
@@ -259,5 +264,167 @@ describe('reconciler', () => {
       .where('name', 'in', ['q0', 'q1', 'q2'])
       .execute();
     expect(active).toHaveLength(2);
+  });
+});
+
+describe('reconciler: jobs that keep dying', () => {
+  const policy: RestartPolicy = { maxRestarts: 3, windowMs: MINUTE, minBackoffMs: SECOND, maxBackoffMs: 4 * SECOND };
+  /** A reconciler on the test's database and runtime with a clock the test moves, past its first pass. */
+  async function crashReconciler() {
+    const clock = { now: Date.now() };
+    const reconciler = new Reconciler(t.database.db, runtime, new StatusEvents(), createLogger('silent'), {
+      restartPolicy: policy,
+      now: () => clock.now,
+      random: () => 1 - Number.EPSILON, // the longest backoff of each step
+    });
+    await reconciler.pass();
+    return { reconciler, clock };
+  }
+  const states = async () => (await state()).history.edges.map((e: any) => e.node.state as string);
+  const applies = (uuid: string) => runtime.calls.filter((c) => c.startsWith(`apply ${uuid}`)).length;
+
+  it('restarts a dying job with growing backoff, then ends it FAILED with the count and the last cause', async () => {
+    const { reconciler, clock } = await crashReconciler();
+    const uuid = await activeAndRunning();
+
+    // First death: restarted at once.
+    runtime.lose(uuid);
+    await reconciler.pass();
+    expect(applies(uuid)).toBe(2);
+    expect(await state()).toMatchObject({ actualState: 'RECOVERING', actualReason: expect.stringMatching(/restart 1 of 3 .* now/) });
+
+    // Second, dying while it starts: it waits 1 s (the longest jitter of the first step).
+    runtime.setPhase(uuid, 'STARTING');
+    await reconciler.pass();
+    runtime.lose(uuid);
+    await reconciler.pass();
+    expect(await state()).toMatchObject({ actualState: 'RECOVERING', actualReason: expect.stringMatching(/restart 2 of 3 .* in 1 s/) });
+    expect(applies(uuid)).toBe(2);
+    clock.now += 999;
+    await reconciler.pass();
+    expect(applies(uuid)).toBe(2);
+    clock.now += 1;
+    await reconciler.pass();
+    expect(applies(uuid)).toBe(3);
+
+    // Third, dying before it was ever seen starting (no transition between): still counted, 2 s.
+    runtime.lose(uuid);
+    await reconciler.pass();
+    expect((await state()).actualReason).toMatch(/restart 3 of 3 .* in 2 s/);
+    clock.now += 2 * SECOND;
+    await reconciler.pass();
+    expect(applies(uuid)).toBe(4);
+
+    // A fourth death is one too many: FAILED, and the runtime holds nothing for it.
+    runtime.setPhase(uuid, 'RUNNING');
+    await reconciler.pass();
+    runtime.lose(uuid);
+    await reconciler.pass();
+    expect(runtime.jobs.has(uuid)).toBe(false);
+    const failed = await state();
+    expect(failed.actualState).toBe('FAILED');
+    expect(failed.actualReason).toMatch(/^Restarted 3 times in 1 minute; last cause: the job process exited without saying why/);
+    expect(await states()).toEqual([
+      'STARTING',
+      'RUNNING',
+      'RECOVERING',
+      'STARTING',
+      'RECOVERING',
+      'RECOVERING',
+      'RUNNING',
+      'FAILED',
+    ]);
+
+    // It stays FAILED, however much time passes.
+    clock.now += 10 * MINUTE;
+    await reconciler.pass();
+    await reconciler.pass();
+    expect(applies(uuid)).toBe(4);
+    expect((await state()).actualState).toBe('FAILED');
+
+    // Deactivated and activated again, it starts afresh.
+    await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await reconciler.pass();
+    await t.gql('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await reconciler.pass();
+    expect(applies(uuid)).toBe(5);
+    expect((await state()).actualState).toBe('STARTING');
+    await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await reconciler.pass();
+  });
+
+  it('counts the restarts the runtime makes itself, and a spec change gives the job a new budget', async () => {
+    const { reconciler } = await crashReconciler();
+    const uuid = await activeAndRunning();
+    for (let i = 1; i <= 3; i++) {
+      runtime.setPhase(uuid, 'RECOVERING', `boom ${i}`);
+      await reconciler.pass();
+      // A second report of the same restart (a new root exception) is not another restart.
+      runtime.setPhase(uuid, 'RECOVERING', `boom ${i} again`);
+      await reconciler.pass();
+      runtime.setPhase(uuid, 'RUNNING');
+      await reconciler.pass();
+    }
+    expect(runtime.jobs.has(uuid)).toBe(true);
+    runtime.setPhase(uuid, 'RECOVERING', 'boom 4');
+    await reconciler.pass();
+    expect(runtime.jobs.has(uuid)).toBe(false);
+    expect(await state()).toMatchObject({ actualState: 'FAILED', actualReason: expect.stringMatching(/^Restarted 3 times in 1 minute; last cause: boom 4\./) });
+
+    await t.gql('mutation ($id: ID!) { updatePipeline(id: $id, input: { taskCount: 2 }) { id } }', { id: pipelineId }, { key });
+    await reconciler.pass();
+    expect(await state()).toMatchObject({ actualState: 'STARTING' });
+    runtime.lose(uuid);
+    await reconciler.pass();
+    expect((await state()).actualReason).toMatch(/restart 1 of 3/);
+    await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await reconciler.pass();
+  });
+
+  it('counts a hung process the runtime killed, and the restart that follows, as one restart', async () => {
+    const { reconciler } = await crashReconciler();
+    const uuid = await activeAndRunning();
+    runtime.setPhase(uuid, 'RECOVERING', 'The job process did not answer for 60 s; it was stopped.');
+    await reconciler.pass();
+    runtime.lose(uuid);
+    await reconciler.pass();
+    expect(runtime.jobs.has(uuid)).toBe(true);
+    expect((await state()).actualReason).toMatch(/restart 1 of 3 .* now/);
+    await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await reconciler.pass();
+  });
+
+  it('resumes, without counting a restart, jobs a new gateway finds gone (stopped with the previous one)', async () => {
+    const uuid = await activeAndRunning();
+    runtime.lose(uuid);
+    const successor = new Reconciler(t.database.db, runtime, new StatusEvents(), createLogger('silent'), { restartPolicy: policy });
+    await successor.pass();
+    expect(runtime.jobs.has(uuid)).toBe(true);
+    expect((await state()).actualReason).toMatch(/^The gateway restarted/);
+    runtime.lose(uuid);
+    await successor.pass();
+    expect((await state()).actualReason).toMatch(/restart 1 of 3 .* now/);
+    await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await successor.pass();
+  });
+
+  it('forgets restarts older than the window', async () => {
+    const { reconciler, clock } = await crashReconciler();
+    const uuid = await activeAndRunning();
+    for (let i = 1; i <= 3; i++) {
+      runtime.lose(uuid);
+      await reconciler.pass();
+      clock.now += 4 * SECOND; // past any backoff
+      await reconciler.pass();
+      expect(runtime.jobs.has(uuid)).toBe(true);
+    }
+    expect((await state()).actualReason).toMatch(/restart 3 of 3/);
+    clock.now += MINUTE;
+    runtime.lose(uuid);
+    await reconciler.pass();
+    expect(await state()).toMatchObject({ actualState: 'RECOVERING', actualReason: expect.stringMatching(/restart 1 of 3 .* now/) });
+    expect(runtime.jobs.has(uuid)).toBe(true);
+    await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+    await reconciler.pass();
   });
 });

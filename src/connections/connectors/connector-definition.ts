@@ -1,3 +1,4 @@
+import type { TaskSize } from '../../jobs/job.table.js';
 import type { ConnectionType, PropertyValue } from '../connection.table.js';
 
 export type ConnectorName = 'datagen' | 'kafka';
@@ -47,6 +48,8 @@ export interface OptionProblem {
 
 export interface OptionCheckInput {
   readonly type: ConnectionType;
+  /** The job's task size: what it runs in bounds what some options may ask for. */
+  readonly taskSize: TaskSize;
   /** Only options that passed their own checks, already coerced. */
   readonly values: ReadonlyMap<string, PropertyValue>;
 }

@@ -1,9 +1,11 @@
-import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../platform/logger.js';
+import { mkdirPrivate, PRIVATE_FILE_MODE } from '../../platform/private-files.js';
 import { SECOND } from '../../platform/time.js';
 import type { StreamStorage } from '../../streams/stream-storage.js';
-import type { JobKind, TaskSize } from '../../jobs/job.table.js';
+import type { JobKind } from '../../jobs/job.table.js';
+import { TASK_HEAP_MB } from '../../jobs/task-size.js';
 import type { JobRef, JobSpec, ObservedJob, Runtime, StreamBinding } from '../runtime.js';
 import type { FlinkDistribution } from './flink-distribution.js';
 import { jobStatus } from './flink-rest.js';
@@ -11,8 +13,6 @@ import { jobStatements } from './job-sql.js';
 import { findMarkedProcesses, markerArg, scopeOf, spawnDetached, stopProcess } from './processes.js';
 import { readRunnerEvents } from './runner-events.js';
 
-/** Heap of a job's JVM (its whole application cluster) by task size. */
-const HEAP_MB: Record<TaskSize, number> = { S: 256, M: 512, L: 1024 };
 
 const MARKER = 'job';
 
@@ -126,8 +126,8 @@ export class LocalRuntime implements Runtime {
     const checkpoints = join(dir, 'checkpoints', `v${spec.specVersion}`);
     // Every Flink JVM unpacks ~60 MB into its temp folder; a killed one leaves it behind.
     await rm(join(dir, 'tmp'), { recursive: true, force: true });
-    await mkdir(join(dir, 'tmp'), { recursive: true });
-    await mkdir(checkpoints, { recursive: true });
+    await mkdirPrivate(join(dir, 'tmp'));
+    await mkdirPrivate(checkpoints);
     const restoreFrom = await latestCheckpoint(join(checkpoints, flinkJobId));
 
     const runnerSpec = {
@@ -154,8 +154,8 @@ export class LocalRuntime implements Runtime {
     };
     // The spec may carry connection secrets: readable by this user only.
     const specFile = join(dir, 'runner-spec.json');
-    await writeFile(specFile, JSON.stringify(runnerSpec, null, 2), { mode: 0o600 });
-    await chmod(specFile, 0o600);
+    await writeFile(specFile, JSON.stringify(runnerSpec, null, 2), { mode: PRIVATE_FILE_MODE });
+    await chmod(specFile, PRIVATE_FILE_MODE);
     const record: RunRecord = {
       kind: spec.kind,
       accountId: spec.accountId,
@@ -163,15 +163,15 @@ export class LocalRuntime implements Runtime {
       flinkJobId,
       startedAt: new Date().toISOString(),
     };
-    await writeFile(join(dir, 'run.json'), JSON.stringify(record));
-    await writeFile(join(dir, 'events.log'), '');
+    await writeFile(join(dir, 'run.json'), JSON.stringify(record), { mode: PRIVATE_FILE_MODE });
+    await writeFile(join(dir, 'events.log'), '', { mode: PRIVATE_FILE_MODE });
 
     const pid = await spawnDetached({
       command: this.options.javaBin ?? 'java',
       args: [
         ...distribution.jvmOptions,
         `-Xms64m`,
-        `-Xmx${HEAP_MB[spec.taskSize]}m`,
+        `-Xmx${TASK_HEAP_MB[spec.taskSize]}m`,
         `-Djava.io.tmpdir=${join(dir, 'tmp')}`,
         `-Dlog4j2.configurationFile=${distribution.log4jConfig}`,
         markerArg(markerOf(this.markerPrefix.split(':')[1]!, spec)),

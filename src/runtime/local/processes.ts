@@ -4,6 +4,7 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../../platform/private-files.js';
 
 /**
  * Processes the local runtime starts outlive a gateway that is killed: they run
@@ -39,9 +40,10 @@ export function markerArg(marker: string): string {
 }
 
 export async function spawnDetached(options: SpawnOptions): Promise<number> {
-  await mkdir(dirname(options.logFile), { recursive: true });
-  const log = openSync(options.logFile, 'a');
-  const out = options.stdoutFile ? openSync(options.stdoutFile, 'a') : log;
+  await mkdir(dirname(options.logFile), { recursive: true, mode: PRIVATE_DIR_MODE });
+  // Logs may quote job SQL and connector errors: owner-only, like everything in the data folder.
+  const log = openSync(options.logFile, 'a', PRIVATE_FILE_MODE);
+  const out = options.stdoutFile ? openSync(options.stdoutFile, 'a', PRIVATE_FILE_MODE) : log;
   try {
     const child = spawn(options.command, [...options.args], {
       cwd: options.cwd,
