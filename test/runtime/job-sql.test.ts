@@ -123,5 +123,12 @@ describe('runner events', () => {
       restPort: 1,
       final: { event: 'JOB_FINISHED', message: null },
     });
+    // A failed job says what failed underneath Flink's own "Job execution failed.".
+    const denied = 'org.apache.kafka.common.errors.TopicAuthorizationException: Not authorized to access topics: [t]';
+    expect(parseRunnerEvents(`WEIR_JOB_FAILED {"error":"Job execution failed.","rootCause":"${denied}"}\n`).final).toEqual({
+      event: 'JOB_FAILED',
+      message: `Job execution failed. Root cause: ${denied}`,
+    });
+    expect(parseRunnerEvents('WEIR_JOB_FAILED {"error":"boom","rootCause":"java.lang.RuntimeException: boom"}\n').final?.message).toBe('boom');
   });
 });

@@ -31,7 +31,9 @@ export function parseRunnerEvents(text: string): RunnerEvents {
     const event = match[1]!;
     if (event === 'JOB_SUBMITTED' && typeof fields.restPort === 'number') restPort = fields.restPort;
     else if (FINAL.has(event)) {
-      const message = [fields.error, fields.rootCause].find((v): v is string => typeof v === 'string' && v !== 'null');
+      const [error, root] = [fields.error, fields.rootCause].map((v) => (typeof v === 'string' && v !== 'null' ? v : undefined));
+      // A failed job's own message is Flink's "Job execution failed."; what failed is the root.
+      const message = event === 'JOB_FAILED' && error && root && !root.endsWith(error) ? `${error} Root cause: ${root}` : (error ?? root);
       final = { event: event as FinalEvent['event'], message: message ?? null };
     }
   }
