@@ -33,3 +33,18 @@ export async function startTestServer(options: Parameters<typeof startTestApp>[0
     },
   };
 }
+
+/**
+ * One GraphQL request to a gateway listening on 127.0.0.1:`port` (a child process, say);
+ * the data, or an error carrying the GraphQL errors.
+ */
+export async function postGraphql(port: number, key: string, query: string, variables: Record<string, unknown> = {}): Promise<any> {
+  const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = (await response.json()) as { data?: unknown; errors?: unknown[] };
+  if (body.errors) throw new Error(JSON.stringify(body.errors));
+  return body.data;
+}

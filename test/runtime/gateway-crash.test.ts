@@ -7,6 +7,7 @@ import { decodeId } from '../../src/graphql/global-id.js';
 import { freePort } from '../../src/platform/net.js';
 import { processesOfScope } from '../../src/runtime/local/processes.js';
 import { waitFor } from '../helpers/local.js';
+import { postGraphql } from '../helpers/server.js';
 
 /**
  * The real gateway process (`src/main.ts`, as `npm start` runs it) with the embedded
@@ -31,16 +32,7 @@ async function startGateway(): Promise<ChildProcess> {
   return child;
 }
 
-async function gql(query: string, variables: Record<string, unknown> = {}) {
-  const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await response.json()) as { data?: any; errors?: unknown[] };
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data;
-}
+const gql = (query: string, variables: Record<string, unknown> = {}) => postGraphql(port, key, query, variables);
 
 /** This gateway's job processes (not those of tests running beside this one). */
 const jobProcesses = async () => (await processesOfScope(join(dataDir, 'local'))).filter((p) => p.marker.startsWith('job:'));

@@ -9,6 +9,7 @@ import { processesOfScope } from '../../src/runtime/local/processes.js';
 import { decodeId } from '../../src/graphql/global-id.js';
 import { startExternalKafka, type ExternalKafka } from '../helpers/kafka.js';
 import { waitFor } from '../helpers/local.js';
+import { postGraphql } from '../helpers/server.js';
 
 /**
  * The real gateway (`src/main.ts`) started with umask 000, as a careless service unit
@@ -26,16 +27,7 @@ let external: ExternalKafka | undefined;
 const exited = (child: ChildProcess) =>
   new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
 
-async function gql(query: string, variables: Record<string, unknown> = {}) {
-  const response = await fetch(`http://127.0.0.1:${port}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await response.json()) as { data?: any; errors?: unknown[] };
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data;
-}
+const gql = (query: string, variables: Record<string, unknown> = {}) => postGraphql(port, key, query, variables);
 
 /** Every entry under `dir` (symlinks not followed) with its permission bits. */
 async function walk(dir: string): Promise<{ path: string; mode: number; isDir: boolean }[]> {
