@@ -64,7 +64,7 @@ const parts = createLocalRuntime(
   { dataDir, cacheDir: undefined, checkpointIntervalMs: 1000, previewPoolSize: WARM_POOL, previewQueueTimeoutMs: 120_000 },
   logger,
 );
-const t = await startTestApp({ runtime: parts.runtime, storage: parts.storage!, config: { dataDir } });
+const t = await startTestApp({ runtime: parts.runtime, storage: parts.storage!, config: { dataDir, requestTimeoutMs: 180_000 } });
 const storage = parts.storage!;
 let coldCluster: SessionCluster | undefined;
 let coldPool: TaskManagerPool | undefined;

@@ -45,7 +45,7 @@ const ConfigSchema = z.object({
   WEIR_SIGNUP_RATE_PER_MINUTE: z.coerce.number().int().positive().default(20),
   WEIR_RECONCILE_INTERVAL_MS: z.coerce.number().int().positive().default(5000),
   WEIR_SHUTDOWN_GRACE_MS: z.coerce.number().int().positive().default(10_000),
-  WEIR_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(10_000),
+  WEIR_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(30_000),
   WEIR_GRAPHIQL: boolish.optional(),
   WEIR_TRUST_PROXY: boolish.default(false),
   WEIR_PREVIEW_POOL_SIZE: z.coerce.number().int().min(0).max(64).default(2),

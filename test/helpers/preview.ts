@@ -6,6 +6,7 @@ import { createLogger } from '../../src/platform/logger.js';
 import { createLocalRuntime, type LocalRuntimeParts } from '../../src/runtime/create-runtime.js';
 import { findMarkedProcesses } from '../../src/runtime/local/processes.js';
 import { startTestApp, type TestApp } from './app.js';
+import { JVM_START_DEADLINE_MS } from './local.js';
 import { sseStream } from './sse.js';
 
 /** Every field of every preview event. */
@@ -35,7 +36,7 @@ export async function startPreviewGateway(
     { dataDir, cacheDir: undefined, checkpointIntervalMs: 1000, previewPoolSize: options.poolSize, previewQueueTimeoutMs: options.queueTimeoutMs },
     logger,
   );
-  const t = await startTestApp({ runtime: parts.runtime, storage: parts.storage, preview: parts.preview, config: { dataDir } });
+  const t = await startTestApp({ runtime: parts.runtime, storage: parts.storage, preview: parts.preview, config: { dataDir, requestTimeoutMs: JVM_START_DEADLINE_MS } });
   await parts.preview.pool.start();
   return {
     t,
