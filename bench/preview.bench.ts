@@ -26,14 +26,14 @@ import WebSocket from 'ws';
 import { buildApp } from '../src/app.js';
 import { createHttpServer, type HttpServer } from '../src/http/server.js';
 import { createLogger } from '../src/platform/logger.js';
-import { flinkJson } from '../src/preview/flink-json.js';
-import { waitForPlacement } from '../src/preview/job-placement.js';
-import { SessionCluster } from '../src/preview/session-cluster.js';
+import { flinkJson } from '../src/flink/flink-rest.js';
+import { waitForPlacement } from '../src/flink/job-placement.js';
+import { LocalPreviewCluster } from '../src/runtime/local/preview-cluster.js';
 import { FetchBackoff, SqlGatewayClient } from '../src/preview/sql-gateway-client.js';
-import { TaskManagerPool } from '../src/preview/taskmanager-pool.js';
+import { LocalPreviewPool } from '../src/runtime/local/preview-pool.js';
 import { createLocalRuntime } from '../src/runtime/create-runtime.js';
 import { flinkDistribution } from '../src/runtime/local/flink-distribution.js';
-import { previewStreamTable } from '../src/runtime/local/job-sql.js';
+import { previewStreamTable } from '../src/flink/job-sql.js';
 import { previewGroupOf } from '../src/streams/kafka-principals.js';
 import { startTestApp } from '../test/helpers/app.js';
 import { waitFor } from '../test/helpers/local.js';
@@ -66,12 +66,12 @@ const parts = createLocalRuntime(
 );
 const t = await startTestApp({ runtime: parts.runtime, storage: parts.storage!, config: { dataDir, requestTimeoutMs: 180_000 } });
 const storage = parts.storage!;
-let coldCluster: SessionCluster | undefined;
-let coldPool: TaskManagerPool | undefined;
+let coldCluster: LocalPreviewCluster | undefined;
+let coldPool: LocalPreviewPool | undefined;
 const servers: { http: HttpServer; client: Client }[] = [];
 
 /** A gateway on a real HTTP server with this preview cluster, and a graphql-ws client of it. */
-async function serve(preview: { cluster: SessionCluster; pool: TaskManagerPool }, key: string) {
+async function serve(preview: { cluster: LocalPreviewCluster; pool: LocalPreviewPool }, key: string) {
   const app = buildApp({ config: t.config, logger, db: t.database.db, secret: 'test-secret-test-secret-test-secret!' /* startTestApp's: the keys signed up there must verify */, runtime: parts.runtime, storage, preview });
   const http = createHttpServer({ app, config: { ...t.config, host: '127.0.0.1', port: 0 }, ready: async () => {} });
   await http.listen();
@@ -124,7 +124,7 @@ async function subscribe(client: Client, input: Record<string, unknown>): Promis
 }
 
 /** The pool is at rest: `idle` TaskManagers idle, none starting or retiring, no stray processes. */
-async function poolAtRest(cluster: SessionCluster, pool: TaskManagerPool, idle: number): Promise<void> {
+async function poolAtRest(cluster: LocalPreviewCluster, pool: LocalPreviewPool, idle: number): Promise<void> {
   await waitFor(
     `${idle} idle TaskManagers`,
     async () => {
@@ -270,8 +270,8 @@ try {
   await poolAtRest(warm.cluster, warm.pool, WARM_POOL); // the last preview's cleanup is done
   await parts.preview!.pool.close();
   await parts.preview!.cluster.close();
-  coldCluster = new SessionCluster({ dir: join(dataDir, 'preview-cold'), distribution: flinkDistribution({ cacheDir: undefined, logger }), logger });
-  coldPool = new TaskManagerPool({ cluster: coldCluster, size: 0, queueTimeoutMs: 120_000, logger });
+  coldCluster = new LocalPreviewCluster({ dir: join(dataDir, 'preview-cold'), distribution: flinkDistribution({ cacheDir: undefined, logger }), logger });
+  coldPool = new LocalPreviewPool({ cluster: coldCluster, size: 0, queueTimeoutMs: 120_000, logger });
   await coldPool.start();
   const cold = await serve({ cluster: coldCluster, pool: coldPool }, key);
   await subscribe(cold.client, FIRST_ROW); // untimed

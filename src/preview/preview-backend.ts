@@ -1,8 +1,9 @@
 /**
  * What the preview service needs from wherever previews run: a session cluster (a
  * JobManager and a SQL Gateway) and a pool of one-slot TaskManagers, each running one
- * preview and then retired. Locally these are processes (session-cluster.ts,
- * taskmanager-pool.ts); on Kubernetes a session-mode FlinkDeployment and its pods.
+ * preview and then retired. Each backend implements both: locally as processes
+ * (runtime/local/preview-cluster.ts, preview-pool.ts), on Kubernetes as a session-mode
+ * FlinkDeployment and its pods (runtime/kubernetes/preview-cluster.ts, preview-pool.ts).
  */
 
 /** Where the session cluster answers. */

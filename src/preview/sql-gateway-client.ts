@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SECOND } from '../platform/time.js';
-import { causeCode, describeFailure, flinkJson, FlinkRestError } from './flink-json.js';
+import { causeCode, describeFailure, flinkJson, FlinkRestError } from '../flink/flink-rest.js';
 
 export type RowKind = 'INSERT' | 'UPDATE_BEFORE' | 'UPDATE_AFTER' | 'DELETE';
 

@@ -2,13 +2,13 @@ import { join } from 'node:path';
 import type { Config } from '../config.js';
 import type { Logger } from '../platform/logger.js';
 import { restrictUmask } from '../platform/private-files.js';
-import { SessionCluster } from '../preview/session-cluster.js';
-import { TaskManagerPool } from '../preview/taskmanager-pool.js';
+import { LocalPreviewCluster } from './local/preview-cluster.js';
+import { LocalPreviewPool } from './local/preview-pool.js';
 import type { PreviewCluster, PreviewPool } from '../preview/preview-backend.js';
 import type { StreamStorage } from '../streams/stream-storage.js';
 import { flinkDistribution } from './local/flink-distribution.js';
 import { KafkaBroker } from './local/kafka-broker.js';
-import { KafkaStreamStorage } from './local/kafka-stream-storage.js';
+import { KafkaStreamStorage } from '../streams/kafka-stream-storage.js';
 import { LocalRuntime } from './local/local-runtime.js';
 import { processesOfScope, type RunningProcess } from './local/processes.js';
 import { NoRuntime } from './no-runtime.js';
@@ -87,7 +87,7 @@ export function createRuntime(
 /** The local runtime's parts, with the concrete preview cluster and pool (tests, benchmarks). */
 export interface LocalRuntimeParts extends RuntimeParts {
   readonly storage: StreamStorage;
-  readonly preview: { readonly cluster: SessionCluster; readonly pool: TaskManagerPool };
+  readonly preview: { readonly cluster: LocalPreviewCluster; readonly pool: LocalPreviewPool };
 }
 
 /** Flink and Kafka as processes on this machine, under `<dataDir>/local` and `<dataDir>/preview`. */
@@ -116,12 +116,12 @@ export function createLocalRuntime(
     ...(config.jobUnresponsiveMs !== undefined ? { unresponsiveLimitMs: config.jobUnresponsiveMs } : {}),
     ...(config.jobStartTimeoutMs !== undefined ? { startLimitMs: config.jobStartTimeoutMs } : {}),
   });
-  const cluster = new SessionCluster({
+  const cluster = new LocalPreviewCluster({
     dir: join(config.dataDir, 'preview'),
     distribution,
     logger: logger.child({ component: 'preview-cluster' }),
   });
-  const pool = new TaskManagerPool({
+  const pool = new LocalPreviewPool({
     cluster,
     size: config.previewPoolSize ?? 2,
     queueTimeoutMs: config.previewQueueTimeoutMs ?? 30_000,

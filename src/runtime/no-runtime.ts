@@ -1,4 +1,5 @@
-import { RuntimeRejectedError, type JobSpec, type ObservedJob, type Runtime } from './runtime.js';
+import { RuntimeRejectedError, type ObservedJob, type Runtime } from './runtime.js';
+import { type JobSpec } from '../jobs/job-spec.js';
 
 /**
  * The runtime of a gateway configured to run no Flink at all (WEIR_RUNTIME=none): the

@@ -1,4 +1,5 @@
-import type { JobRef, JobSpec, ObservedJob, ObservedPhase, Runtime } from '../../src/runtime/runtime.js';
+import type { ObservedJob, Runtime } from '../../src/runtime/runtime.js';
+import type { JobRef, JobSpec, ObservedPhase } from '../../src/jobs/job-spec.js';
 import { RuntimeRejectedError } from '../../src/runtime/runtime.js';
 
 /**

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createLogger } from '../../src/platform/logger.js';
 import { flinkDistribution } from '../../src/runtime/local/flink-distribution.js';
 import { KafkaBroker } from '../../src/runtime/local/kafka-broker.js';
-import { KafkaStreamStorage } from '../../src/runtime/local/kafka-stream-storage.js';
+import { KafkaStreamStorage } from '../../src/streams/kafka-stream-storage.js';
 import type { KafkaEndpoint } from '../../src/streams/kafka-endpoint.js';
 
 /**

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/platform/net.js';
-import { FlinkRestError } from '../../src/preview/flink-json.js';
+import { FlinkRestError } from '../../src/flink/flink-rest.js';
 import {
   asStatementError,
   FetchBackoff,

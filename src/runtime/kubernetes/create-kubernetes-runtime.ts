@@ -2,9 +2,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { Db } from '../../platform/database.js';
 import type { Logger } from '../../platform/logger.js';
 import type { KafkaEndpoint, StreamAccess } from '../../streams/kafka-endpoint.js';
-import type { JobRef } from '../runtime.js';
-import { KubernetesTaskManagerPool } from '../../preview/kubernetes-pool.js';
-import { KubernetesSessionCluster } from '../../preview/kubernetes-session-cluster.js';
+import type { JobRef } from '../../jobs/job-spec.js';
+import { KubernetesPreviewPool } from './preview-pool.js';
 import { KubernetesPreviewCluster } from './preview-cluster.js';
 import { KubernetesRuntime } from './kubernetes-runtime.js';
 import type { EgressTarget, KubernetesRuntimeOptions } from './kubernetes-options.js';
@@ -81,8 +80,8 @@ export function createKubernetesRuntime(settings: KubernetesSettings, deps: Kube
 export function createKubernetesPreview(
   settings: KubernetesSettings,
   deps: { readonly logger: Logger; readonly poolSize: number; readonly queueTimeoutMs: number; readonly kubeConfig?: KubeConfig },
-): { readonly cluster: KubernetesSessionCluster; readonly pool: KubernetesTaskManagerPool } {
-  const sessionCluster = new KubernetesPreviewCluster({
+): { readonly cluster: KubernetesPreviewCluster; readonly pool: KubernetesPreviewPool } {
+  const cluster = new KubernetesPreviewCluster({
     kubeConfig: deps.kubeConfig ?? loadKubeConfig(settings.kubeconfig),
     namespace: settings.platformNamespace,
     instance: settings.instance,
@@ -93,14 +92,11 @@ export function createKubernetesPreview(
     storageDir: settings.storageDir,
     serviceAccountName: settings.serviceAccount,
     flinkClusterRole: settings.flinkClusterRole,
-  });
-  const cluster = new KubernetesSessionCluster({
-    cluster: sessionCluster,
     jobManagerUrl: settings.previewJobManagerUrl,
     gatewayUrl: settings.previewGatewayUrl,
     logger: deps.logger.child({ component: 'preview-cluster' }),
   });
-  const pool = new KubernetesTaskManagerPool({
+  const pool = new KubernetesPreviewPool({
     cluster,
     queueTimeoutMs: deps.queueTimeoutMs,
     logger: deps.logger.child({ component: 'preview-pool' }),

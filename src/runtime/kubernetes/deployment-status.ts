@@ -1,4 +1,5 @@
-import type { ObservedJob, ObservedPhase } from '../runtime.js';
+import type { ObservedJob } from '../runtime.js';
+import type { ObservedPhase } from '../../jobs/job-spec.js';
 import type { FlinkDeploymentObject } from './flink-deployment.js';
 import { LABEL_ACCOUNT, LABEL_JOB_ID, LABEL_JOB_KIND, LABEL_SPEC_VERSION, kindFromLabel } from './kubernetes-options.js';
 

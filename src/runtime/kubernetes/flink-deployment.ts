@@ -1,7 +1,8 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { StreamAccess } from '../../streams/kafka-endpoint.js';
-import { jobStatements } from '../local/job-sql.js';
-import type { JobSpec, StreamBinding } from '../runtime.js';
+import { jobStatements } from '../../flink/job-sql.js';
+import type { JobSpec } from '../../jobs/job-spec.js';
+import { trimSlash } from '../../platform/urls.js';
 import {
   JOB_MANAGER_SIZE,
   LABEL_ACCOUNT,
@@ -16,6 +17,7 @@ import {
   type KubernetesRuntimeOptions,
   type PodSize,
 } from './kubernetes-options.js';
+import { containerSecurityContext, podSecurityContext, resources } from './pod-template.js';
 
 export const FLINK_GROUP = 'flink.apache.org';
 export const FLINK_VERSION = 'v1beta1';
@@ -25,8 +27,6 @@ export const FLINK_PLURAL = 'flinkdeployments';
 /** Where the job's runner spec (a Secret: it may hold connection passwords) is mounted. */
 export const SPEC_MOUNT_DIR = '/opt/weir/spec';
 const SPEC_FILE = 'spec.json';
-/** The official Flink image's `flink` user. */
-const FLINK_UID = 9999;
 
 export interface FlinkDeploymentObject extends KubernetesObject {
   spec?: Record<string, unknown>;
@@ -44,11 +44,6 @@ export type JobObjectsOptions = Pick<
   'instance' | 'image' | 'flinkVersion' | 'runnerJarPath' | 'storageDir' | 'checkpointIntervalMs' | 'kafka' | 'serviceAccountName'
 >;
 
-export function streamsOf(spec: JobSpec): StreamBinding[] {
-  const program = spec.program;
-  return program.type === 'PIPELINE' ? [...program.inputs, program.output] : [program.stream];
-}
-
 export function jobLabels(spec: JobSpec, instance: string): Record<string, string> {
   return {
     ...managedLabels(instance),
@@ -58,8 +53,6 @@ export function jobLabels(spec: JobSpec, instance: string): Record<string, strin
     [LABEL_SPEC_VERSION]: String(spec.specVersion),
   };
 }
-
-const trimSlash = (uri: string) => uri.replace(/\/+$/, '');
 
 /**
  * The SQL runner's `--spec` (flink/README.md), as the job's JobManager reads it. It holds
@@ -97,26 +90,17 @@ export function specSecret(
   } as KubernetesObject & { stringData: Record<string, string> };
 }
 
-const quantity = (size: PodSize) => ({ cpu: `${Math.round(size.cpu * 1000)}m`, memory: `${size.memoryMi}Mi` });
-
 function podTemplate(size: PodSize, withSpec: string | undefined, specVersion: number) {
-  const resources = { requests: quantity(size), limits: quantity(size) };
   return {
     metadata: { annotations: { [LABEL_SPEC_VERSION]: String(specVersion) } },
     spec: {
-      securityContext: {
-        runAsNonRoot: true,
-        runAsUser: FLINK_UID,
-        runAsGroup: FLINK_UID,
-        fsGroup: FLINK_UID,
-        seccompProfile: { type: 'RuntimeDefault' },
-      },
+      securityContext: podSecurityContext,
       containers: [
         {
           // The operator merges its own container settings into the one with this name.
           name: 'flink-main-container',
-          resources,
-          securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+          resources: resources(size),
+          securityContext: containerSecurityContext,
           ...(withSpec ? { volumeMounts: [{ name: 'weir-spec', mountPath: SPEC_MOUNT_DIR, readOnly: true }] } : {}),
         },
       ],

@@ -3,7 +3,7 @@ import type { JobKind, TaskSize } from '../../jobs/job.table.js';
 import type { Logger } from '../../platform/logger.js';
 import { SECOND } from '../../platform/time.js';
 import type { StreamAccess } from '../../streams/kafka-endpoint.js';
-import type { JobRef } from '../runtime.js';
+import type { JobRef } from '../../jobs/job-spec.js';
 
 /** What an account's tier allows; the namespace's ResourceQuota is derived from it. */
 export interface TierLimits {

@@ -1,11 +1,12 @@
 import { CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../../platform/logger.js';
 import { SECOND } from '../../platform/time.js';
-import type { JobRef, JobSpec, ObservedJob, Runtime } from '../runtime.js';
+import type { ObservedJob, Runtime } from '../runtime.js';
+import { streamsOf, type JobRef, type JobSpec } from '../../jobs/job-spec.js';
 import { QUOTA_NAME, namespaceContents, namespaceObject, type AccountNamespaceInput } from './account-namespace.js';
 import { observedJobOf } from './deployment-status.js';
 import { DeploymentWatch } from './deployment-watch.js';
-import { FLINK_API_VERSION, flinkDeployment, streamsOf, type FlinkDeploymentObject } from './flink-deployment.js';
+import { FLINK_API_VERSION, flinkDeployment, type FlinkDeploymentObject } from './flink-deployment.js';
 import { isConflict, isNotFound, quotaErrorOf } from './kube-errors.js';
 import {
   DEFAULT_QUIET_WATCH_MS,

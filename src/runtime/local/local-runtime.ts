@@ -6,10 +6,11 @@ import { SECOND } from '../../platform/time.js';
 import type { StreamStorage } from '../../streams/stream-storage.js';
 import type { JobKind } from '../../jobs/job.table.js';
 import { TASK_HEAP_MB } from '../../jobs/task-size.js';
-import type { JobRef, JobSpec, ObservedJob, Runtime, StreamBinding } from '../runtime.js';
+import type { ObservedJob, Runtime } from '../runtime.js';
+import { streamsOf, type JobRef, type JobSpec, type StreamBinding } from '../../jobs/job-spec.js';
 import type { FlinkDistribution } from './flink-distribution.js';
-import { jobStatus } from './flink-rest.js';
-import { jobStatements } from './job-sql.js';
+import { jobStatus } from '../../flink/flink-rest.js';
+import { jobStatements } from '../../flink/job-sql.js';
 import { findMarkedProcesses, markerArg, scopeOf, spawnDetached, stopProcess } from './processes.js';
 import { readRunnerEvents } from './runner-events.js';
 
@@ -239,7 +240,7 @@ export class LocalRuntime implements Runtime {
         } else observed.push({ ...ref, phase: 'STARTING', reason: null });
         continue;
       }
-      const status = await jobStatus(events.restPort, run.flinkJobId);
+      const status = await jobStatus(`http://127.0.0.1:${events.restPort}`, run.flinkJobId);
       if (status) {
         this.silentSince.delete(process.pid);
         observed.push({ ...ref, ...status });
@@ -282,9 +283,6 @@ export class LocalRuntime implements Runtime {
   }
 }
 
-function streamsOf(spec: JobSpec): StreamBinding[] {
-  return spec.program.type === 'PIPELINE' ? [...spec.program.inputs, spec.program.output] : [spec.program.stream];
-}
 
 async function readRun(file: string): Promise<RunRecord | undefined> {
   try {

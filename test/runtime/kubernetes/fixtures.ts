@@ -12,7 +12,7 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { createLogger } from '../../../src/platform/logger.js';
-import type { JobRef, JobSpec, StreamBinding } from '../../../src/runtime/runtime.js';
+import type { JobRef, JobSpec, StreamBinding } from '../../../src/jobs/job-spec.js';
 import { saslClientProperties, type StreamAccess } from '../../../src/streams/kafka-endpoint.js';
 import { FLINK_GROUP, FLINK_PLURAL, FLINK_VERSION } from '../../../src/runtime/kubernetes/flink-deployment.js';
 import { statusOf } from '../../../src/runtime/kubernetes/kube-errors.js';
@@ -25,7 +25,7 @@ export const FREE: TierLimits = { maxActiveJobs: 2, maxTaskCount: 4 };
 
 /**
  * Stands in for the stream storage's job principals (tested against a real broker in
- * test/runtime/kafka-tenancy.test.ts): every grant a new password, every call recorded.
+ * test/streams/kafka-tenancy.test.ts): every grant a new password, every call recorded.
  */
 export class RecordedGrants {
   readonly granted: { jobId: string; password: string }[] = [];
@@ -186,6 +186,7 @@ export function previewClusterOptions(
     storageDir: 's3://weir-flink',
     serviceAccountName: 'flink',
     flinkClusterRole: 'weir-flink',
+    logger: createLogger(process.env.WEIR_TEST_LOG_LEVEL ?? 'silent'),
     ...overrides,
   };
 }

@@ -76,7 +76,7 @@ describe('KubernetesPreviewCluster against the real apiserver', () => {
     const service = await read(m.gatewayService);
     expect(service.spec.selector).toEqual(gateway.spec.selector.matchLabels);
     expect(service.spec.ports).toMatchObject([{ port: 8083, targetPort: 'rest' }]);
-    expect(cluster.gatewayUrl()).toBe('http://weir-preview-sql-gateway.weir-system.svc:8083');
+    expect(cluster.endpoints().gatewayUrl).toBe('http://weir-preview-sql-gateway.weir-system.svc:8083');
 
     const binding = await read(m.roleBinding);
     expect(binding.roleRef.name).toBe('weir-flink');

@@ -3,8 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/platform/logger.js';
-import { KubernetesTaskManagerPool, type KubernetesPoolOptions } from '../../../src/preview/kubernetes-pool.js';
-import { KubernetesSessionCluster } from '../../../src/preview/kubernetes-session-cluster.js';
+import { KubernetesPreviewPool, type KubernetesPreviewPoolOptions } from '../../../src/runtime/kubernetes/preview-pool.js';
 import { LandedOnUsedTaskManagerError } from '../../../src/preview/preview-backend.js';
 import { KubernetesPreviewCluster, LEASED_ANNOTATION } from '../../../src/runtime/kubernetes/preview-cluster.js';
 import { startKubeTestEnv, waitFor, type KubeTestEnv } from '../../helpers/kube.js';
@@ -17,7 +16,7 @@ const logger = createLogger(process.env.WEIR_TEST_LOG_LEVEL ?? 'silent');
 // test: no kubelet runs here, so no Flink does) that lists real pods of the apiserver,
 // leased with the queue rules, retired by deleting their pods with the gateway's
 // least-privilege token from deploy/rbac.yaml.
-describe('KubernetesTaskManagerPool against the real apiserver', () => {
+describe('KubernetesPreviewPool against the real apiserver', () => {
   let env: KubeTestEnv;
   let kube: ReturnType<typeof clients>;
   let gateway: KubeConfig;
@@ -48,16 +47,15 @@ describe('KubernetesTaskManagerPool against the real apiserver', () => {
   const podExists = (name: string) => podExistsIn(kube.core, name);
 
   /** A preview cluster of its own (own name, own pods, own JobManager) and a pool over it. */
-  async function setup(pods: number, options: Partial<KubernetesPoolOptions> = {}, gatewayUrl = 'http://127.0.0.1:9') {
+  async function setup(pods: number, options: Partial<KubernetesPreviewPoolOptions> = {}, gatewayUrl = 'http://127.0.0.1:9') {
     counter += 1;
     const name = `pv-${counter}`;
     const jm = await new FakeJobManager(kube.core, PLATFORM_NAMESPACE, name).start();
     const names: string[] = [];
     for (let i = 1; i <= pods; i += 1) names.push(await taskManagerPod(name, i));
-    const sessionCluster = new KubernetesPreviewCluster(previewClusterOptions(gateway, { name }));
-    const cluster = new KubernetesSessionCluster({ cluster: sessionCluster, jobManagerUrl: jm.url, gatewayUrl, logger });
+    const cluster = new KubernetesPreviewCluster(previewClusterOptions(gateway, { name, jobManagerUrl: jm.url, gatewayUrl, logger }));
     const newPool = () => {
-      const pool = new KubernetesTaskManagerPool({
+      const pool = new KubernetesPreviewPool({
         cluster,
         queueTimeoutMs: 20_000,
         pollIntervalMs: 50,
@@ -86,7 +84,7 @@ describe('KubernetesTaskManagerPool against the real apiserver', () => {
     (await kube.core.readNamespacedPod({ name, namespace: PLATFORM_NAMESPACE })).metadata?.annotations?.[LEASED_ANNOTATION];
 
   /** After a start that retired the used ones: only `fresh` is left, idle, and it is what a lease gets. */
-  async function keptOnly(jm: FakeJobManager, pool: KubernetesTaskManagerPool, fresh: string) {
+  async function keptOnly(jm: FakeJobManager, pool: KubernetesPreviewPool, fresh: string) {
     expect(await jm.pods()).toEqual([fresh]);
     expect(pool.stats()).toMatchObject({ idle: 1, leased: 0, retiring: 0 });
     const lease = await pool.lease('account-a', 1);
@@ -95,7 +93,7 @@ describe('KubernetesTaskManagerPool against the real apiserver', () => {
     await lease.release();
   }
 
-  const idle = (pool: KubernetesTaskManagerPool, count: number) =>
+  const idle = (pool: KubernetesPreviewPool, count: number) =>
     waitFor(`${count} idle TaskManagers`, () => pool.stats().idle === count, 30_000);
 
   it('leases a fresh TaskManager, accepts its landing there, and retires exactly its pod for good', async () => {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../platform/logger.js';
-import { flinkJson } from './flink-json.js';
+import { flinkJson } from './flink-rest.js';
 
 const ENDED = new Set(['FINISHED', 'FAILED', 'CANCELED']);
 

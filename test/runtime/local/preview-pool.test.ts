@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TestApp } from '../helpers/app.js';
-import { waitFor } from '../helpers/local.js';
-import { endOf, rowsOf, runPreview, startOf, startPreviewGateway, type PreviewGateway } from '../helpers/preview.js';
+import type { TestApp } from '../../helpers/app.js';
+import { waitFor } from '../../helpers/local.js';
+import { endOf, rowsOf, runPreview, startOf, startPreviewGateway, type PreviewGateway } from '../../helpers/preview.js';
 
 /**
  * Issue 4, acceptance 3: the TaskManager pool under sequential and concurrent previews

@@ -1,12 +1,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { decodeId } from '../../src/graphql/global-id.js';
-import { processesOfScope } from '../../src/runtime/local/processes.js';
-import { latestCheckpoint } from '../../src/runtime/local/local-runtime.js';
-import { codes } from '../helpers/app.js';
-import { startExternalKafka } from '../helpers/kafka.js';
-import { startLocalApp, waitFor, type LocalTestApp } from '../helpers/local.js';
+import { decodeId } from '../../../src/graphql/global-id.js';
+import { processesOfScope } from '../../../src/runtime/local/processes.js';
+import { latestCheckpoint } from '../../../src/runtime/local/local-runtime.js';
+import { codes } from '../../helpers/app.js';
+import { startExternalKafka } from '../../helpers/kafka.js';
+import { startLocalApp, waitFor, type LocalTestApp } from '../../helpers/local.js';
 
 /**
  * The local runtime against real Flink and Kafka processes. Slow by nature (each job is

@@ -1,22 +1,22 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from '../platform/logger.js';
-import { SECOND } from '../platform/time.js';
-import { findMarkedProcesses, hasExited, isAlive, markerArg, spawnDetached, stopProcess } from '../runtime/local/processes.js';
-import { flinkJson } from './flink-json.js';
-import { JobPlacements } from './job-placement.js';
-import { LeaseQueue, type PooledTaskManager } from './lease-queue.js';
-import type { Lease, PreviewPool, TaskManagerState } from './preview-backend.js';
-import type { SessionCluster } from './session-cluster.js';
+import type { Logger } from '../../platform/logger.js';
+import { SECOND } from '../../platform/time.js';
+import { findMarkedProcesses, hasExited, isAlive, markerArg, spawnDetached, stopProcess } from './processes.js';
+import { flinkJson } from '../../flink/flink-rest.js';
+import { JobPlacements } from '../../flink/job-placement.js';
+import { LeaseQueue, type PooledTaskManager } from '../../preview/lease-queue.js';
+import type { Lease, PreviewPool, TaskManagerState } from '../../preview/preview-backend.js';
+import type { LocalPreviewCluster } from './preview-cluster.js';
 
 interface TaskManager extends PooledTaskManager {
   /** -1 until the process is spawned. */
   pid: number;
 }
 
-export interface PoolOptions {
-  readonly cluster: SessionCluster;
+export interface LocalPreviewPoolOptions {
+  readonly cluster: LocalPreviewCluster;
   /** Idle TaskManagers kept registered; 0: each preview starts its own (cold). */
   readonly size: number;
   /** How long a preview may wait for a TaskManager before it fails. */
@@ -37,7 +37,7 @@ export interface PoolOptions {
  * deregisters at once) when the preview ends, never reused. A replacement starts the
  * moment one is leased.
  */
-export class TaskManagerPool implements PreviewPool {
+export class LocalPreviewPool implements PreviewPool {
   private readonly queue: LeaseQueue<TaskManager>;
   private readonly placements: JobPlacements;
   private counter = 0;
@@ -46,7 +46,7 @@ export class TaskManagerPool implements PreviewPool {
   private readonly maxTaskManagers: number;
   private readonly starts = new Set<Promise<void>>();
 
-  constructor(private readonly options: PoolOptions) {
+  constructor(private readonly options: LocalPreviewPoolOptions) {
     this.maxTaskManagers = options.maxTaskManagers ?? options.size + 4;
     this.placements = new JobPlacements(options.logger);
     this.queue = new LeaseQueue<TaskManager>({
@@ -85,7 +85,7 @@ export class TaskManagerPool implements PreviewPool {
 
   /**
    * An idle TaskManager whose process is gone (killed, or stopped with a JobManager that
-   * died and was started again: see SessionCluster.heal) leaves the pool, and a new one
+   * died and was started again: see LocalPreviewCluster.heal) leaves the pool, and a new one
    * replaces it. Checked by pid (`kill -0` and /proc) per idle TaskManager. A preview has
    * called the cluster's start() (which heals it) just before it leases.
    */

@@ -2,12 +2,12 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/platform/logger.js';
-import { flinkDistribution } from '../../src/runtime/local/flink-distribution.js';
-import { KafkaBroker, KafkaBrokerError } from '../../src/runtime/local/kafka-broker.js';
-import { KafkaStreamStorage } from '../../src/runtime/local/kafka-stream-storage.js';
-import { findMarkedProcesses, hasExited, residentBytes } from '../../src/runtime/local/processes.js';
-import { codes, startTestApp, type TestApp } from '../helpers/app.js';
+import { createLogger } from '../../../src/platform/logger.js';
+import { flinkDistribution } from '../../../src/runtime/local/flink-distribution.js';
+import { KafkaBroker, KafkaBrokerError } from '../../../src/runtime/local/kafka-broker.js';
+import { KafkaStreamStorage } from '../../../src/streams/kafka-stream-storage.js';
+import { findMarkedProcesses, hasExited, residentBytes } from '../../../src/runtime/local/processes.js';
+import { codes, startTestApp, type TestApp } from '../../helpers/app.js';
 
 /**
  * The local Kafka broker and the stream storage over it, against a real Apache Kafka

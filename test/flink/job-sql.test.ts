@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { jobStatements, EXTERNAL_TABLE } from '../../src/runtime/local/job-sql.js';
+import { jobStatements, EXTERNAL_TABLE } from '../../src/flink/job-sql.js';
 import { parseRunnerEvents } from '../../src/runtime/local/runner-events.js';
-import type { JobSpec, StreamBinding } from '../../src/runtime/runtime.js';
+import type { JobSpec, StreamBinding } from '../../src/jobs/job-spec.js';
 
 const orders: StreamBinding = {
   id: 's1',

@@ -1,5 +1,6 @@
 import { SECOND } from '../platform/time.js';
 import { parseStoredJson } from '../streams/stored-json.js';
+import type { ObservedPhase } from '../jobs/job-spec.js';
 
 /** An HTTP answer from Flink (JobManager or SQL Gateway REST) that was not a success. */
 export class FlinkRestError extends Error {
@@ -45,4 +46,55 @@ export function describeFailure(error: unknown): string {
   const code = causeCode(error);
   const message = error instanceof Error ? error.message : String(error);
   return code ? `${message} (${code})` : message;
+}
+
+/** A Flink job's state (JobManager REST `/jobs/<id>`), mapped onto Weir's phases. */
+export interface JobStatus {
+  readonly phase: ObservedPhase;
+  readonly reason: string | null;
+}
+
+const firstLine = (text: unknown): string | null => (typeof text === 'string' ? (text.split('\n')[0]?.slice(0, 1000) ?? null) : null);
+
+/** undefined: the REST API did not answer (yet). */
+export async function jobStatus(jobManagerUrl: string, flinkJobId: string, timeoutMs = 2 * SECOND): Promise<JobStatus | undefined> {
+  const jobUrl = `${jobManagerUrl}/jobs/${flinkJobId}`;
+  let job: { state: string; vertices?: { status: string }[] };
+  try {
+    job = await flinkJson(jobUrl, { timeoutMs });
+  } catch {
+    return undefined;
+  }
+  const rootException = async () => {
+    try {
+      const exceptions = await flinkJson(`${jobUrl}/exceptions?maxExceptions=1`, { timeoutMs });
+      return firstLine(exceptions['root-exception'] ?? exceptions.exceptionHistory?.entries?.[0]?.exceptionName);
+    } catch {
+      return null;
+    }
+  };
+  switch (job.state) {
+    case 'RUNNING':
+      // The job is RUNNING before its tasks are: report RUNNING once every task runs.
+      return (job.vertices ?? []).every((v) => v.status === 'RUNNING' || v.status === 'FINISHED')
+        ? { phase: 'RUNNING', reason: null }
+        : { phase: 'STARTING', reason: null };
+    case 'CREATED':
+    case 'INITIALIZING':
+    case 'RECONCILING':
+      return { phase: 'STARTING', reason: null };
+    case 'RESTARTING':
+    case 'FAILING':
+    case 'SUSPENDED':
+      return { phase: 'RECOVERING', reason: await rootException() };
+    case 'FAILED':
+      return { phase: 'FAILED', reason: await rootException() };
+    case 'FINISHED':
+      return { phase: 'FINISHED', reason: null };
+    case 'CANCELLING':
+    case 'CANCELED':
+      return { phase: 'FAILED', reason: 'The Flink job was cancelled outside Weir.' };
+    default:
+      return { phase: 'STARTING', reason: `Flink job state ${job.state}` };
+  }
 }

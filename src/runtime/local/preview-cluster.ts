@@ -4,13 +4,14 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from '../platform/logger.js';
-import { freePort } from '../platform/net.js';
-import { SECOND } from '../platform/time.js';
-import type { FlinkDistribution } from '../runtime/local/flink-distribution.js';
-import { findMarkedProcesses, hasExited, markerArg, spawnDetached, stopProcess } from '../runtime/local/processes.js';
-import { flinkJson } from './flink-json.js';
-import { warmUpGateway } from './sql-gateway-client.js';
+import type { Logger } from '../../platform/logger.js';
+import { freePort } from '../../platform/net.js';
+import { SECOND } from '../../platform/time.js';
+import type { FlinkDistribution } from './flink-distribution.js';
+import { findMarkedProcesses, hasExited, markerArg, spawnDetached, stopProcess } from './processes.js';
+import { flinkJson } from '../../flink/flink-rest.js';
+import type { PreviewCluster } from '../../preview/preview-backend.js';
+import { warmUpGateway } from '../../preview/sql-gateway-client.js';
 
 const MEMORY_FILE = fileURLToPath(new URL('../../flink/memory.json', import.meta.url));
 
@@ -27,7 +28,7 @@ export interface ClusterEndpoints {
   readonly rpcPort: number;
 }
 
-export interface SessionClusterOptions {
+export interface LocalPreviewClusterOptions {
   /** `<dataDir>/preview`: config, logs and per-process temp folders. */
   readonly dir: string;
   readonly distribution: () => Promise<FlinkDistribution>;
@@ -44,9 +45,9 @@ export class PreviewClusterError extends Error {
  * The session cluster previews run on: one JobManager and one SQL Gateway, detached
  * JVMs carrying a marker (`weir-preview-jm:<hash>`, `weir-preview-gw:<hash>`, hash of
  * the data folder) so a restarted gateway adopts them instead of starting a second
- * pair. TaskManagers are the pool's (taskmanager-pool.ts); they share this config.
+ * pair. TaskManagers are the pool's (preview-pool.ts); they share this config.
  */
-export class SessionCluster {
+export class LocalPreviewCluster implements PreviewCluster {
   readonly hash: string;
   private readonly memory: Memory;
   private starting: Promise<ClusterEndpoints> | undefined;
@@ -57,7 +58,7 @@ export class SessionCluster {
   warmedUp: Promise<void> = Promise.resolve();
   private closed = false;
 
-  constructor(private readonly options: SessionClusterOptions) {
+  constructor(private readonly options: LocalPreviewClusterOptions) {
     this.hash = createHash('sha256').update(resolve(options.dir)).digest('hex').slice(0, 12);
     this.memory = JSON.parse(readFileSync(MEMORY_FILE, 'utf8')) as Memory;
   }

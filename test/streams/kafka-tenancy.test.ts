@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/platform/logger.js';
 import { flinkDistribution } from '../../src/runtime/local/flink-distribution.js';
 import { KafkaBroker } from '../../src/runtime/local/kafka-broker.js';
-import { KafkaStreamStorage } from '../../src/runtime/local/kafka-stream-storage.js';
+import { KafkaStreamStorage } from '../../src/streams/kafka-stream-storage.js';
 import type { KafkaEndpoint, SaslCredentials, StreamAccess } from '../../src/streams/kafka-endpoint.js';
 import { jobUserOf, previewGroupOf } from '../../src/streams/kafka-principals.js';
 

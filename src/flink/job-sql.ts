@@ -1,5 +1,5 @@
-import type { StreamAccess } from '../../streams/kafka-endpoint.js';
-import type { JobSpec, StreamBinding } from '../runtime.js';
+import type { StreamAccess } from '../streams/kafka-endpoint.js';
+import type { JobSpec, StreamBinding } from '../jobs/job-spec.js';
 
 /**
  * The Flink SQL a job runs: every stream it touches registered as a temporary Kafka

@@ -1,13 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { UnavailableError } from '../platform/errors.js';
-import type { Logger } from '../platform/logger.js';
-import { SECOND } from '../platform/time.js';
-import { describeFailure, flinkJson } from './flink-json.js';
-import { JobPlacements } from './job-placement.js';
-import { LeaseQueue, type PooledTaskManager } from './lease-queue.js';
-import type { Lease, PreviewEndpoints, PreviewPool, TaskManagerState } from './preview-backend.js';
+import { UnavailableError } from '../../platform/errors.js';
+import type { Logger } from '../../platform/logger.js';
+import { SECOND } from '../../platform/time.js';
+import { describeFailure, flinkJson } from '../../flink/flink-rest.js';
+import { JobPlacements } from '../../flink/job-placement.js';
+import { LeaseQueue, type PooledTaskManager } from '../../preview/lease-queue.js';
+import type { Lease, PreviewEndpoints, PreviewPool, TaskManagerState } from '../../preview/preview-backend.js';
 
-/** What the pool needs of the session cluster (KubernetesSessionCluster). */
+/** What the pool needs of the session cluster (KubernetesPreviewCluster). */
 export interface TaskManagerPods {
   start(): Promise<PreviewEndpoints>;
   /** Deletes the TaskManager's pod (its name is the TaskManager id); false if already gone. */
@@ -18,7 +18,7 @@ export interface TaskManagerPods {
   leasedTaskManagers(podNames: readonly string[]): Promise<Set<string>>;
 }
 
-export interface KubernetesPoolOptions {
+export interface KubernetesPreviewPoolOptions {
   readonly cluster: TaskManagerPods;
   /** How long a preview may wait for a TaskManager; also how long start() waits for the JobManager. */
   readonly queueTimeoutMs: number;
@@ -52,7 +52,7 @@ interface TaskManagerInfo {
  * still knows ran on are retired too, and at start also those with a busy slot or a pod
  * that records a lease. One gateway per preview cluster: the submission lock is in-process.
  */
-export class KubernetesTaskManagerPool implements PreviewPool {
+export class KubernetesPreviewPool implements PreviewPool {
   private readonly queue: LeaseQueue<PooledTaskManager>;
   /** TaskManagers that were leased, ran a job or were retired: never granted again. */
   private readonly used = new Set<string>();
@@ -68,7 +68,7 @@ export class KubernetesTaskManagerPool implements PreviewPool {
   private started: Promise<void> | undefined;
   private polling: Promise<void> | undefined;
 
-  constructor(private readonly options: KubernetesPoolOptions) {
+  constructor(private readonly options: KubernetesPreviewPoolOptions) {
     this.pollIntervalMs = options.pollIntervalMs ?? 500;
     this.retireTimeoutMs = options.retireTimeoutMs ?? 30 * SECOND;
     this.placements = new JobPlacements(options.logger);

@@ -9,11 +9,11 @@ import {
   ProduceAcks,
   stringSerializers,
 } from '@platformatic/kafka';
-import type { Logger } from '../../platform/logger.js';
-import { clientOptions, type KafkaEndpoint, type StreamAccess } from '../../streams/kafka-endpoint.js';
-import { KafkaPrincipals, type JobPrincipalRef } from '../../streams/kafka-principals.js';
-import { platformServerNamed } from '../../streams/platform-servers.js';
-import { StreamStorageError, type ReadOptions, type StoredRecord, type StreamStorage } from '../../streams/stream-storage.js';
+import type { Logger } from '../platform/logger.js';
+import { clientOptions, type KafkaEndpoint, type StreamAccess } from './kafka-endpoint.js';
+import { KafkaPrincipals, type JobPrincipalRef } from './kafka-principals.js';
+import { platformServerNamed } from './platform-servers.js';
+import { StreamStorageError, type ReadOptions, type StoredRecord, type StreamStorage } from './stream-storage.js';
 
 /**
  * Streams as topics of the local Kafka broker: `weir.<accountUuid>.<streamUuid>`, one

@@ -1,0 +1,58 @@
+import type { StreamField, StreamKind } from '../streams/stream.table.js';
+import type { ConnectionType, PropertyValue } from '../connections/connection.table.js';
+import type { JobKind, TaskSize } from './job.table.js';
+
+/** A stream as a job sees it: enough to register it as a table. */
+export interface StreamBinding {
+  readonly id: string;
+  readonly name: string;
+  readonly kind: StreamKind;
+  readonly fields: readonly StreamField[];
+  readonly primaryKey: readonly string[];
+}
+
+export type JobProgram =
+  | {
+      readonly type: 'PIPELINE';
+      readonly sql: string;
+      readonly inputs: readonly StreamBinding[];
+      readonly output: StreamBinding;
+    }
+  | {
+      readonly type: 'CONNECTION';
+      readonly connector: string;
+      readonly connectionType: ConnectionType;
+      readonly properties: Readonly<Record<string, PropertyValue>>;
+      /** Handed to the runtime only; never logged, never returned over the API. */
+      readonly secretProperties: Readonly<Record<string, PropertyValue>>;
+      readonly stream: StreamBinding;
+    };
+
+/** The streams a job reads or writes: a pipeline's inputs and output, a connection's stream. */
+export function streamsOf(spec: JobSpec): StreamBinding[] {
+  const program = spec.program;
+  return program.type === 'PIPELINE' ? [...program.inputs, program.output] : [program.stream];
+}
+
+export interface JobRef {
+  readonly kind: JobKind;
+  readonly id: string;
+  readonly accountId: string;
+}
+
+/** Everything a runtime needs to run one job: its own Flink application cluster. */
+export interface JobSpec extends JobRef {
+  readonly name: string;
+  /** Bumped on every change of what runs; a runtime re-deploys when it differs. */
+  readonly specVersion: number;
+  readonly taskSize: TaskSize;
+  /** Parallelism of the job. */
+  readonly taskCount: number;
+  readonly program: JobProgram;
+}
+
+/**
+ * The phase a runtime reports of a job it holds (stopped jobs are simply absent).
+ * FINISHED: a bounded job (e.g. datagen with number-of-rows) ran to its end.
+ */
+export type ObservedPhase = 'STARTING' | 'RUNNING' | 'RECOVERING' | 'FAILED' | 'FINISHED';
