@@ -10,6 +10,7 @@ import {
   type Kysely,
   type QueryResult,
 } from 'kysely';
+import { Mutex } from './mutex.js';
 
 /**
  * A kysely dialect for PGlite, in process. PGlite is one backend, so the driver hands
@@ -34,7 +35,8 @@ export class PGliteDialect implements Dialect {
 
 class PGliteDriver implements Driver {
   private readonly connection: PGliteConnection;
-  private tail: Promise<void> = Promise.resolve();
+  /** PGlite has one connection: a query or transaction holds it until released. */
+  private readonly lock = new Mutex();
   private release: (() => void) | undefined;
 
   constructor(private readonly pglite: PGlite) {
@@ -46,11 +48,7 @@ class PGliteDriver implements Driver {
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    const previous = this.tail;
-    let release!: () => void;
-    this.tail = new Promise<void>((resolve) => (release = resolve));
-    await previous;
-    this.release = release;
+    this.release = await this.lock.acquire();
     return this.connection;
   }
 
@@ -73,7 +71,7 @@ class PGliteDriver implements Driver {
   }
 
   async destroy(): Promise<void> {
-    await this.tail;
+    await this.lock.idle();
     if (!this.pglite.closed) await this.pglite.close();
   }
 }

@@ -1,5 +1,6 @@
 import { QuotaExceededError, UnavailableError } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
+import { Mutex } from '../platform/mutex.js';
 import { SECOND } from '../platform/time.js';
 import { LandedOnUsedTaskManagerError, type Lease, type TaskManagerState } from './preview-backend.js';
 
@@ -48,33 +49,6 @@ interface Waiter {
   lastPosition: number;
   grant(grant: (waiter: Waiter) => Lease): void;
   fail(error: Error): void;
-}
-
-/** One holder at a time; waiters in order. */
-class Mutex {
-  private tail: Promise<void> = Promise.resolve();
-  /** Holders and waiters; 0: free. */
-  private pending = 0;
-
-  get free(): boolean {
-    return this.pending === 0;
-  }
-
-  async acquire(): Promise<() => void> {
-    let release!: () => void;
-    const next = new Promise<void>((resolve) => (release = resolve));
-    const previous = this.tail;
-    this.tail = previous.then(() => next);
-    this.pending += 1;
-    await previous;
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      this.pending -= 1;
-      release();
-    };
-  }
 }
 
 /**
