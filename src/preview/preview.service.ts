@@ -17,6 +17,7 @@ import type { StreamStorage } from '../streams/stream-storage.js';
 import * as streamRepo from '../streams/stream.repository.js';
 import { flinkJson } from '../flink/flink-rest.js';
 import { JobPlacementError, waitForPlacement } from '../flink/job-placement.js';
+import { previewSessionProperties } from './preview-sandbox.js';
 import { FetchBackoff, FlinkStatementError, SqlGatewayClient } from './sql-gateway-client.js';
 import type { ResultColumn, ResultRow } from './sql-gateway-client.js';
 import { LandedOnUsedTaskManagerError, type Lease, type PreviewCluster, type PreviewEndpoints, type PreviewPool } from './preview-backend.js';
@@ -279,14 +280,10 @@ export class PreviewService {
     let landed = false;
     try {
       const access = await deps.storage.grantPreview(plan.actor.accountId);
-      run.session = await client.openSession(`weir-preview-${plan.actor.accountId}`, {
-        'parallelism.default': '1',
-        'table.exec.resource.default-parallelism': '1',
-        'table.dynamic-table-options.enabled': 'false',
-        'execution.runtime-mode': 'streaming',
-        'restart-strategy.type': 'none',
-        'pipeline.name': `weir-preview-${plan.actor.accountId}`,
-      }, { waitMs: GATEWAY_WAIT_MS, signal });
+      run.session = await client.openSession(`weir-preview-${plan.actor.accountId}`, previewSessionProperties(plan.actor.accountId), {
+        waitMs: GATEWAY_WAIT_MS,
+        signal,
+      });
       mark('session');
       for (const stream of plan.streams) {
         const topic = deps.storage.topicFor(plan.actor.accountId, stream.id);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { trimSlash } from '../../platform/urls.js';
+import { PREVIEW_CLUSTER_SETTINGS, PREVIEW_GATEWAY_SETTINGS } from '../../preview/preview-sandbox.js';
 import { FLINK_API_VERSION, type FlinkDeploymentObject } from './flink-deployment.js';
 import { JOB_MANAGER_SIZE, TASK_SIZES, managedLabels, type PodSize } from './kubernetes-options.js';
 import { containerSecurityContext, podSecurityContext, resources } from './pod-template.js';
@@ -120,24 +121,14 @@ const gatewayName = sqlGatewayNameOf(name);
       serviceAccount: o.serviceAccountName,
       // Session mode: no `job`; the SQL Gateway submits previews.
       flinkConfiguration: {
-        // One slot per TaskManager: a TaskManager runs one preview, then it is retired.
-        'taskmanager.numberOfTaskSlots': '1',
-        // The warm pool: idle TaskManagers Flink keeps beyond those running jobs.
+        // The sandbox (preview-sandbox.ts); idle TaskManagers Flink keeps beyond those
+        // running jobs are the warm pool.
+        ...PREVIEW_CLUSTER_SETTINGS,
         'slotmanager.redundant-taskmanager-num': String(o.poolSize),
-        // No OPTIONS hints: a preview cannot point a table at another account's topic.
-        'table.dynamic-table-options.enabled': 'false',
-        // A preview that fails (or whose TaskManager is retired) ends; it is not restarted.
-        'restart-strategy.type': 'none',
-        'parallelism.default': '1',
         'rest.port': String(JOB_MANAGER_REST_PORT),
         'rest.bind-address': '0.0.0.0',
-        'web.submit.enable': 'false',
-        'web.cancel.enable': 'false',
-        // The REST API caches a job's details this long (default 3 s): a preview waits
-        // to see its job running, and the pool reads where jobs ran, through that cache.
-        'web.refresh-interval': '100 ms',
-        // Checkpointing stays off (collected rows would only show after each checkpoint);
-        // the dirs only give a savepoint the operator may take on upgrade a place to go.
+        // Checkpointing stays off (preview-sandbox.ts); the dirs only give a savepoint the
+        // operator may take on upgrade a place to go.
         'execution.checkpointing.dir': `${base}/checkpoints`,
         'execution.checkpointing.savepoint-dir': `${base}/savepoints`,
       },
@@ -156,20 +147,13 @@ const gatewayName = sqlGatewayNameOf(name);
   const gatewayLabels = labelsOf(o.instance, 'preview-sql-gateway');
   const selector = { [FLINK_LABEL_APP]: gatewayName, [FLINK_LABEL_COMPONENT]: 'sql-gateway' };
   const gatewayConfig: Record<string, string> = {
+    ...PREVIEW_GATEWAY_SETTINGS,
     // Previews go to the session cluster's JobManager through its REST Service.
-    'execution.target': 'remote',
     'rest.address': `${name}-rest.${namespace}.svc`,
     'rest.port': String(JOB_MANAGER_REST_PORT),
-    'execution.runtime-mode': 'streaming',
-    'parallelism.default': '1',
-    'restart-strategy.type': 'none',
-    'table.dynamic-table-options.enabled': 'false',
     'sql-gateway.endpoint.rest.address': '0.0.0.0',
     'sql-gateway.endpoint.rest.bind-address': '0.0.0.0',
     'sql-gateway.endpoint.rest.port': String(SQL_GATEWAY_PORT),
-    // A session whose preview was abandoned (Weir's gateway killed) goes away on its own.
-    'sql-gateway.session.idle-timeout': '3 min',
-    'sql-gateway.session.check-interval': '30 s',
   };
   const gatewayDeployment = {
     apiVersion: 'apps/v1',

@@ -11,6 +11,7 @@ import type { FlinkDistribution } from './flink-distribution.js';
 import { findMarkedProcesses, hasExited, markerArg, spawnDetached, stopProcess } from './processes.js';
 import { flinkJson } from '../../flink/flink-rest.js';
 import type { PreviewCluster } from '../../preview/preview-backend.js';
+import { PREVIEW_CLUSTER_SETTINGS, PREVIEW_GATEWAY_SETTINGS } from '../../preview/preview-sandbox.js';
 import { warmUpGateway } from '../../preview/sql-gateway-client.js';
 
 const MEMORY_FILE = fileURLToPath(new URL('../../flink/memory.json', import.meta.url));
@@ -19,7 +20,7 @@ interface RoleMemory {
   readonly jvm: readonly string[];
   readonly flinkConfig?: Readonly<Record<string, string>>;
 }
-type Memory = Record<'jobmanager' | 'taskmanager' | 'sqlGateway', RoleMemory>;
+export type Memory = Record<'jobmanager' | 'taskmanager' | 'sqlGateway', RoleMemory>;
 
 /** Where the shared preview cluster answers; kept in `<dir>/cluster.json` for adoption. */
 export interface ClusterEndpoints {
@@ -39,6 +40,33 @@ export interface LocalPreviewClusterOptions {
 
 export class PreviewClusterError extends Error {
   override readonly name = 'PreviewClusterError';
+}
+
+/**
+ * The session cluster's config.yaml (JobManager, SQL Gateway and the pool's TaskManagers
+ * read it): everything on loopback, the sandbox (preview-sandbox.ts) over it.
+ */
+export function localPreviewConfig(
+  ports: { readonly restPort: number; readonly rpcPort: number; readonly gatewayPort: number },
+  memory: Memory,
+): Record<string, string> {
+  return {
+    'jobmanager.bind-host': '127.0.0.1',
+    'jobmanager.rpc.address': '127.0.0.1',
+    'jobmanager.rpc.port': String(ports.rpcPort),
+    ...memory.jobmanager.flinkConfig,
+    'taskmanager.bind-host': '127.0.0.1',
+    'taskmanager.host': '127.0.0.1',
+    ...memory.taskmanager.flinkConfig,
+    'rest.address': '127.0.0.1',
+    'rest.bind-address': '127.0.0.1',
+    'rest.port': String(ports.restPort),
+    'sql-gateway.endpoint.rest.address': '127.0.0.1',
+    'sql-gateway.endpoint.rest.bind-address': '127.0.0.1',
+    'sql-gateway.endpoint.rest.port': String(ports.gatewayPort),
+    ...PREVIEW_CLUSTER_SETTINGS,
+    ...PREVIEW_GATEWAY_SETTINGS,
+  };
 }
 
 /**
@@ -228,38 +256,9 @@ export class LocalPreviewCluster implements PreviewCluster {
   }
 
   private async writeConfig(): Promise<ClusterEndpoints> {
-    const [restPort, rpcPort, gatewayPort] = [await freePort(), await freePort(), await freePort()];
-    const config: Record<string, string> = {
-      'jobmanager.bind-host': '127.0.0.1',
-      'jobmanager.rpc.address': '127.0.0.1',
-      'jobmanager.rpc.port': String(rpcPort),
-      ...this.memory.jobmanager.flinkConfig,
-      'taskmanager.bind-host': '127.0.0.1',
-      'taskmanager.host': '127.0.0.1',
-      ...this.memory.taskmanager.flinkConfig,
-      // One slot per TaskManager: a TaskManager runs one preview, then it is retired.
-      'taskmanager.numberOfTaskSlots': '1',
-      'rest.address': '127.0.0.1',
-      'rest.bind-address': '127.0.0.1',
-      'rest.port': String(restPort),
-      'parallelism.default': '1',
-      'execution.target': 'remote',
-      'execution.runtime-mode': 'streaming',
-      // A preview that fails (or whose TaskManager is retired) ends; it is not restarted.
-      'restart-strategy.type': 'none',
-      // Checkpointing stays off (no interval): collected rows would only show after each checkpoint.
-      'table.dynamic-table-options.enabled': 'false',
-      'web.submit.enable': 'false',
-      // The REST API caches a job's details this long (default 3 s): a preview waits for
-      // its job to be seen running before it shows rows, so that cache is its latency.
-      'web.refresh-interval': '100 ms',
-      'sql-gateway.endpoint.rest.address': '127.0.0.1',
-      'sql-gateway.endpoint.rest.bind-address': '127.0.0.1',
-      'sql-gateway.endpoint.rest.port': String(gatewayPort),
-      // A session whose preview was abandoned (gateway killed) goes away on its own.
-      'sql-gateway.session.idle-timeout': '3 min',
-      'sql-gateway.session.check-interval': '30 s',
-    };
+    const ports = { restPort: await freePort(), rpcPort: await freePort(), gatewayPort: await freePort() };
+    const config = localPreviewConfig(ports, this.memory);
+    const { restPort, rpcPort, gatewayPort } = ports;
     await mkdir(this.confDir, { recursive: true });
     const yaml = Object.entries(config)
       .map(([key, value]) => `${key}: ${JSON.stringify(value)}`)
