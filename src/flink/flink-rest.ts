@@ -48,6 +48,10 @@ export function describeFailure(error: unknown): string {
   return code ? `${message} (${code})` : message;
 }
 
+/** The job states Flink never leaves: the job is over (its slots are free). */
+const ENDED_STATES: ReadonlySet<string> = new Set(['FINISHED', 'FAILED', 'CANCELED']);
+export const hasEnded = (state: string): boolean => ENDED_STATES.has(state);
+
 /** A Flink job's state (JobManager REST `/jobs/<id>`), mapped onto Weir's phases. */
 export interface JobStatus {
   readonly phase: ObservedPhase;

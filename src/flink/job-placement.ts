@@ -1,8 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../platform/logger.js';
-import { flinkJson } from './flink-rest.js';
+import { flinkJson, hasEnded } from './flink-rest.js';
 
-const ENDED = new Set(['FINISHED', 'FAILED', 'CANCELED']);
 
 interface JobDetails {
   readonly state: string;
@@ -74,7 +73,7 @@ export class JobPlacements {
       if (this.settled.has(job.id)) continue;
       try {
         for (const id of await taskManagersOfJob(jobManagerUrl, job.id)) ids.add(id);
-        if (ENDED.has(job.status)) this.settled.add(job.id);
+        if (hasEnded(job.status)) this.settled.add(job.id);
       } catch (error) {
         this.logger.debug({ err: error, jobId: job.id }, 'could not tell where a job ran; will look again');
       }

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../platform/logger.js';
 import { SECOND } from '../../platform/time.js';
 import { findMarkedProcesses, hasExited, isAlive, markerArg, spawnDetached, stopProcess } from './processes.js';
-import { flinkJson } from '../../flink/flink-rest.js';
+import { flinkJson, hasEnded } from '../../flink/flink-rest.js';
 import { JobPlacements } from '../../flink/job-placement.js';
 import { LeaseQueue, type PooledTaskManager } from '../../preview/lease-queue.js';
 import type { Lease, PreviewPool, TaskManagerState } from '../../preview/preview-backend.js';
@@ -102,7 +102,7 @@ export class LocalPreviewPool implements PreviewPool {
 
   private async cancelRunningJobs(jobManagerUrl: string): Promise<void> {
     const { jobs } = await flinkJson<{ jobs: { id: string; status: string }[] }>(`${jobManagerUrl}/jobs`);
-    for (const job of jobs.filter((j) => !['FINISHED', 'FAILED', 'CANCELED'].includes(j.status))) {
+    for (const job of jobs.filter((j) => !hasEnded(j.status))) {
       await flinkJson(`${jobManagerUrl}/jobs/${job.id}?mode=cancel`, { method: 'PATCH' }).catch(() => undefined);
     }
   }
