@@ -1,6 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../platform/logger.js';
 import { flinkJson, hasEnded } from './flink-rest.js';
+import { pollUntil } from '../platform/poll.js';
+import { SECOND } from '../platform/time.js';
 
 
 interface JobDetails {
@@ -38,21 +39,24 @@ export class JobPlacementError extends Error {
  * first (with Flink's root cause), or after `timeoutMs`.
  */
 export async function waitForPlacement(jobManagerUrl: string, jobId: string, timeoutMs: number): Promise<string[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const job = await flinkJson<JobDetails>(`${jobManagerUrl}/jobs/${jobId}`);
-    if (job.state === 'FAILED' || job.state === 'CANCELED') {
-      const exceptions = await flinkJson<{ 'root-exception'?: string }>(`${jobManagerUrl}/jobs/${jobId}/exceptions`).catch(() => ({}) as { 'root-exception'?: string });
-      throw new JobPlacementError((exceptions['root-exception'] ?? `The preview job ended ${job.state}`).split('\n')[0]!);
-    }
-    const vertices = job.vertices ?? [];
-    if (vertices.length > 0 && vertices.every((v) => v.status === 'RUNNING' || v.status === 'FINISHED')) {
+  return pollUntil(
+    async () => {
+      const job = await flinkJson<JobDetails>(`${jobManagerUrl}/jobs/${jobId}`);
+      if (job.state === 'FAILED' || job.state === 'CANCELED') {
+        const exceptions = await flinkJson<{ 'root-exception'?: string }>(`${jobManagerUrl}/jobs/${jobId}/exceptions`).catch(() => ({}) as { 'root-exception'?: string });
+        throw new JobPlacementError((exceptions['root-exception'] ?? `The preview job ended ${job.state}`).split('\n')[0]!);
+      }
+      const vertices = job.vertices ?? [];
+      if (vertices.length === 0 || !vertices.every((v) => v.status === 'RUNNING' || v.status === 'FINISHED')) return undefined;
       const ids = await taskManagersOfVertices(jobManagerUrl, jobId, vertices);
-      if (ids.length > 0) return ids;
-    }
-    if (Date.now() > deadline) throw new JobPlacementError(`The preview job did not start running within ${Math.round(timeoutMs / 1000)} s`);
-    await sleep(50);
-  }
+      return ids.length > 0 ? ids : undefined;
+    },
+    {
+      timeoutMs,
+      intervalMs: 50,
+      timeoutError: () => new JobPlacementError(`The preview job did not start running within ${Math.round(timeoutMs / SECOND)} s`),
+    },
+  );
 }
 
 /**

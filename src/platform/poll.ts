@@ -10,8 +10,8 @@ export interface PollOptions {
   readonly intervalMs?: number | { readonly first: number; readonly max: number };
   /** Ends the wait early; the poll then rejects with the signal's reason. */
   readonly signal?: AbortSignal | undefined;
-  /** What the poll rejects with when `timeoutMs` runs out. */
-  readonly timeoutError: () => Error;
+  /** What the poll rejects with when `timeoutMs` runs out (it may look something up first, say a log). */
+  readonly timeoutError: () => Error | Promise<Error>;
 }
 
 /**
@@ -29,7 +29,7 @@ export async function pollUntil<T>(probe: () => T | undefined | Promise<T | unde
     const value = await probe();
     if (value !== undefined) return value;
     const left = deadline - Date.now();
-    if (left <= 0) throw options.timeoutError();
+    if (left <= 0) throw await options.timeoutError();
     await sleep(Math.min(pause, left), undefined, options.signal ? { signal: options.signal } : {}).catch(() => undefined);
     if (typeof interval !== 'number') pause = Math.min(pause * 2, interval.max);
   }

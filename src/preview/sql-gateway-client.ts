@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { SECOND } from '../platform/time.js';
 import { causeCode, describeFailure, flinkJson, FlinkRestError } from '../flink/flink-rest.js';
+import { pollUntil } from '../platform/poll.js';
 
 export type RowKind = 'INSERT' | 'UPDATE_BEFORE' | 'UPDATE_AFTER' | 'DELETE';
 
@@ -71,25 +71,29 @@ export class SqlGatewayClient {
    */
   async openSession(name: string, properties: Record<string, string>, options: { waitMs?: number; signal?: AbortSignal } = {}): Promise<string> {
     const waitMs = options.waitMs ?? 0;
-    const deadline = Date.now() + waitMs;
-    for (let pause = 50; ; pause = Math.min(pause * 2, SECOND)) {
-      try {
-        const body = await flinkJson<{ sessionHandle: string }>(this.url('/sessions'), {
-          method: 'POST',
-          body: { sessionName: name, properties },
-          signal: options.signal,
-        });
-        return body.sessionHandle;
-      } catch (error) {
-        if (waitMs === 0 || !notUpYet(error) || options.signal?.aborted) throw error;
-        if (Date.now() + pause > deadline) {
-          throw new SqlGatewayUnavailableError(`The SQL Gateway (${this.baseUrl}) did not answer within ${Math.round(waitMs / SECOND)} s: ${describeFailure(error)}`, {
-            cause: error,
-          });
-        }
-        await sleep(pause, undefined, { signal: options.signal }).catch(() => undefined);
-      }
-    }
+    let failure: unknown;
+    const open = () =>
+      flinkJson<{ sessionHandle: string }>(this.url('/sessions'), {
+        method: 'POST',
+        body: { sessionName: name, properties },
+        signal: options.signal,
+      }).then(
+        (body) => body.sessionHandle,
+        (error: unknown) => {
+          if (waitMs === 0 || !notUpYet(error) || options.signal?.aborted) throw error;
+          failure = error;
+          return undefined;
+        },
+      );
+    return pollUntil(open, {
+      timeoutMs: waitMs,
+      intervalMs: { first: 50, max: SECOND },
+      signal: options.signal,
+      timeoutError: () =>
+        new SqlGatewayUnavailableError(`The SQL Gateway (${this.baseUrl}) did not answer within ${Math.round(waitMs / SECOND)} s: ${describeFailure(failure)}`, {
+          cause: failure,
+        }),
+    });
   }
 
   async closeSession(session: string): Promise<void> {
@@ -112,20 +116,20 @@ export class SqlGatewayClient {
   /** Submits a statement (DDL) and waits until Flink has run it. */
   async execute(session: string, statement: string, timeoutMs = 30 * SECOND): Promise<void> {
     const operation = await this.submit(session, statement);
-    const deadline = Date.now() + timeoutMs;
-    let delay = 5;
-    for (;;) {
+    const finished = async () => {
       const { status } = await flinkJson<{ status: string }>(this.url(`/sessions/${session}/operations/${operation}/status`));
-      if (status === 'FINISHED') break;
       if (status === 'ERROR' || status === 'CANCELED' || status === 'CLOSED' || status === 'TIMEOUT') {
         // The result of a failed operation carries Flink's error.
         await this.fetch(session, operation, 0);
         throw new FlinkStatementError(`The statement ended ${status}`, null, null);
       }
-      if (Date.now() > deadline) throw new FlinkStatementError(`The statement did not finish within ${timeoutMs / SECOND} s`, null, null);
-      await sleep(delay);
-      delay = Math.min(delay * 2, 100);
-    }
+      return status === 'FINISHED' || undefined;
+    };
+    await pollUntil(finished, {
+      timeoutMs,
+      intervalMs: { first: 5, max: 100 },
+      timeoutError: () => new FlinkStatementError(`The statement did not finish within ${timeoutMs / SECOND} s`, null, null),
+    });
     await this.closeOperation(session, operation).catch(() => undefined);
   }
 

@@ -1,4 +1,3 @@
-import { FlinkSqlParser } from 'dt-sql-parser/dist/lib/flink/FlinkSqlParser.js';
 import type {
   InsertSimpleStatementContext,
   QueryStatementContext,

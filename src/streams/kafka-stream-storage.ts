@@ -14,6 +14,7 @@ import { clientOptions, type KafkaEndpoint, type StreamAccess } from './kafka-en
 import { KafkaPrincipals, type JobPrincipalRef } from './kafka-principals.js';
 import { platformServerNamed } from './platform-servers.js';
 import { StreamStorageError, type ReadOptions, type StoredRecord, type StreamStorage } from './stream-storage.js';
+import { SECOND } from '../platform/time.js';
 
 /**
  * Streams as topics of the local Kafka broker: `weir.<accountUuid>.<streamUuid>`, one
@@ -43,7 +44,6 @@ interface Clients {
   readonly reader: Consumer;
 }
 
-const SECOND = 1000;
 const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 const FETCH_MAX_BYTES = 8 * 1024 * 1024;
 

@@ -20,6 +20,7 @@ import {
   type KubernetesRuntimeOptions,
   type TierLimits,
 } from './kubernetes-options.js';
+import { pollUntil } from '../../platform/poll.js';
 
 /** A FlinkDeployment created but not yet finished by apply(): observe() reports this version. */
 const PENDING_VERSION = '0';
@@ -215,14 +216,18 @@ export class KubernetesRuntime implements Runtime {
    * filled its `status.hard`; jobs created before that would escape it.
    */
   private async quotaEnforced(namespace: string, limits: TierLimits): Promise<void> {
-    const deadline = Date.now() + (this.options.quotaReadyTimeoutMs ?? 30 * SECOND);
     const want = String(limits.maxActiveJobs);
-    for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
-      const quota = await this.core.readNamespacedResourceQuota({ name: QUOTA_NAME, namespace });
-      if (quota.status?.hard?.['count/flinkdeployments.flink.apache.org'] === want) return;
-      if (Date.now() > deadline) throw new Error(`the quota of namespace ${namespace} is not enforced yet`);
-      await new Promise((r) => setTimeout(r, delay));
-    }
+    await pollUntil(
+      async () => {
+        const quota = await this.core.readNamespacedResourceQuota({ name: QUOTA_NAME, namespace });
+        return quota.status?.hard?.['count/flinkdeployments.flink.apache.org'] === want || undefined;
+      },
+      {
+        timeoutMs: this.options.quotaReadyTimeoutMs ?? 30 * SECOND,
+        intervalMs: { first: 20, max: 500 },
+        timeoutError: () => new Error(`the quota of namespace ${namespace} is not enforced yet`),
+      },
+    );
   }
 
   private serverSideApply<T extends KubernetesObject>(object: T): Promise<T> {

@@ -6,6 +6,7 @@ import { describeFailure, flinkJson } from '../../flink/flink-rest.js';
 import { JobPlacements } from '../../flink/job-placement.js';
 import { LeaseQueue, type PooledTaskManager } from '../../preview/lease-queue.js';
 import type { Lease, PreviewEndpoints, PreviewPool, TaskManagerState } from '../../preview/preview-backend.js';
+import { pollUntil } from '../../platform/poll.js';
 
 /** What the pool needs of the session cluster (KubernetesPreviewCluster). */
 export interface TaskManagerPods {
@@ -146,21 +147,28 @@ export class KubernetesPreviewPool implements PreviewPool {
 
   /** The JobManager's first answer; a cluster just applied needs a while to come up. */
   private async firstListing(jobManagerUrl: string): Promise<TaskManagerInfo[]> {
-    const deadline = Date.now() + this.options.queueTimeoutMs;
-    for (;;) {
-      try {
-        return await this.listTaskManagers();
-      } catch (error) {
-        if (this.stop.signal.aborted) throw new UnavailableError('Previews are shutting down.');
-        if (Date.now() > deadline) {
-          throw new UnavailableError(
-            `The preview JobManager (${jobManagerUrl}) did not answer within ${Math.round(this.options.queueTimeoutMs / SECOND)} s: ${describeFailure(error)}`,
-            { cause: error },
-          );
-        }
-      }
-      await sleep(Math.min(SECOND, this.pollIntervalMs), undefined, { signal: this.stop.signal }).catch(() => undefined);
-    }
+    let failure: unknown;
+    const shuttingDown = () => new UnavailableError('Previews are shutting down.');
+    return pollUntil(
+      () =>
+        this.listTaskManagers().catch((error: unknown) => {
+          if (this.stop.signal.aborted) throw shuttingDown();
+          failure = error;
+          return undefined;
+        }),
+      {
+        timeoutMs: this.options.queueTimeoutMs,
+        intervalMs: Math.min(SECOND, this.pollIntervalMs),
+        signal: this.stop.signal,
+        timeoutError: () =>
+          new UnavailableError(
+            `The preview JobManager (${jobManagerUrl}) did not answer within ${Math.round(this.options.queueTimeoutMs / SECOND)} s: ${describeFailure(failure)}`,
+            { cause: failure },
+          ),
+      },
+    ).catch((error: unknown) => {
+      throw this.stop.signal.aborted ? shuttingDown() : error;
+    });
   }
 
   /** Keeps the pool's idea of idle TaskManagers in step with the JobManager's; backs off while it does not answer. */
@@ -209,13 +217,16 @@ export class KubernetesPreviewPool implements PreviewPool {
   }
 
   private async waitUnlisted(id: string): Promise<void> {
-    const deadline = Date.now() + this.retireTimeoutMs;
-    for (;;) {
-      const listing = await this.listTaskManagers().catch(() => undefined);
-      if (listing && !listing.some((tm) => tm.id === id)) return;
-      if (Date.now() > deadline) throw new Error(`TaskManager ${id} stayed registered for ${this.retireTimeoutMs} ms after its pod was deleted`);
-      await sleep(100);
-    }
+    await pollUntil(
+      async () => {
+        const listing = await this.listTaskManagers().catch(() => undefined);
+        return (listing && !listing.some((tm) => tm.id === id)) || undefined;
+      },
+      {
+        timeoutMs: this.retireTimeoutMs,
+        timeoutError: () => new Error(`TaskManager ${id} stayed registered for ${this.retireTimeoutMs} ms after its pod was deleted`),
+      },
+    );
   }
 
   /**

@@ -4,12 +4,13 @@ import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Admin } from '@platformatic/kafka';
 import type { Logger } from '../../platform/logger.js';
 import { freePort } from '../../platform/net.js';
 import { clientOptions, jaasQuote, type KafkaEndpoint, type SaslCredentials } from '../../streams/kafka-endpoint.js';
 import { findMarkedProcesses, isAlive, markerArg, scopeOf, spawnDetached, stopProcess } from './processes.js';
+import { pollUntil } from '../../platform/poll.js';
+import { SECOND } from '../../platform/time.js';
 
 /**
  * The one Kafka broker of a local gateway: Apache Kafka 4.x in KRaft mode (broker and
@@ -44,7 +45,6 @@ export class KafkaBrokerError extends Error {
   override readonly name = 'KafkaBrokerError';
 }
 
-const SECOND = 1000;
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN_CLASS = 'kafka.Kafka';
 const STORAGE_TOOL = 'kafka.tools.StorageTool';
@@ -276,28 +276,29 @@ export class KafkaBroker {
 
   async #waitUntilReady(pid: number, port: number, started: number, admin: SaslCredentials): Promise<void> {
     const timeoutMs = this.#options.startTimeoutMs ?? 90 * SECOND;
-    const deadline = started + timeoutMs;
     let lastError: unknown;
-    for (;;) {
-      if (!isAlive(pid)) {
-        throw new KafkaBrokerError(`the Kafka broker (pid ${pid}) exited while starting. Its log ends:\n${await this.#logTail()}`);
-      }
-      try {
-        if (await answersMetadata(port, admin)) {
-          this.#log.info({ pid, port, ms: Date.now() - started }, `Kafka broker ready in ${Date.now() - started} ms`);
-          return;
+    await pollUntil(
+      async () => {
+        if (!isAlive(pid)) {
+          throw new KafkaBrokerError(`the Kafka broker (pid ${pid}) exited while starting. Its log ends:\n${await this.#logTail()}`);
         }
-      } catch (error) {
-        lastError = error;
-      }
-      if (Date.now() > deadline) {
-        const reason = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-        throw new KafkaBrokerError(
-          `the Kafka broker (pid ${pid}) did not answer on 127.0.0.1:${port} within ${timeoutMs} ms${reason}. Its log ends:\n${await this.#logTail()}`,
+        return answersMetadata(port, admin).then(
+          (answers) => answers || undefined,
+          (error: unknown) => void (lastError = error),
         );
-      }
-      await sleep(200);
-    }
+      },
+      {
+        timeoutMs: started + timeoutMs - Date.now(),
+        intervalMs: 200,
+        timeoutError: async () => {
+          const reason = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+          return new KafkaBrokerError(
+            `the Kafka broker (pid ${pid}) did not answer on 127.0.0.1:${port} within ${timeoutMs} ms${reason}. Its log ends:\n${await this.#logTail()}`,
+          );
+        },
+      },
+    );
+    this.#log.info({ pid, port, ms: Date.now() - started }, `Kafka broker ready in ${Date.now() - started} ms`);
   }
 
   async #logTail(): Promise<string> {

@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../platform/logger.js';
 import { freePort } from '../../platform/net.js';
 import { SECOND } from '../../platform/time.js';
@@ -13,6 +12,7 @@ import { flinkJson } from '../../flink/flink-rest.js';
 import type { PreviewCluster } from '../../preview/preview-backend.js';
 import { PREVIEW_CLUSTER_SETTINGS, PREVIEW_GATEWAY_SETTINGS } from '../../preview/preview-sandbox.js';
 import { warmUpGateway } from '../../preview/sql-gateway-client.js';
+import { pollUntil } from '../../platform/poll.js';
 
 const MEMORY_FILE = fileURLToPath(new URL('../../flink/memory.json', import.meta.url));
 
@@ -304,9 +304,9 @@ async function answers(url: string): Promise<boolean> {
 }
 
 async function waitUntil(what: string, url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await answers(url))) {
-    if (Date.now() > deadline) throw new PreviewClusterError(`${what} did not answer within ${timeoutMs / SECOND} s (${url})`);
-    await sleep(200);
-  }
+  await pollUntil(async () => (await answers(url)) || undefined, {
+    timeoutMs,
+    intervalMs: 200,
+    timeoutError: () => new PreviewClusterError(`${what} did not answer within ${timeoutMs / SECOND} s (${url})`),
+  });
 }

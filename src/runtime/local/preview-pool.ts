@@ -9,6 +9,7 @@ import { JobPlacements } from '../../flink/job-placement.js';
 import { LeaseQueue, type PooledTaskManager } from '../../preview/lease-queue.js';
 import type { Lease, PreviewPool, TaskManagerState } from '../../preview/preview-backend.js';
 import type { LocalPreviewCluster } from './preview-cluster.js';
+import { pollUntil } from '../../platform/poll.js';
 
 interface TaskManager extends PooledTaskManager {
   /** -1 until the process is spawned. */
@@ -203,17 +204,17 @@ export class LocalPreviewPool implements PreviewPool {
 
   private async waitRegistered(id: string, present: boolean, timeoutMs: number, alive: () => boolean = () => true): Promise<void> {
     const { jobManagerUrl } = await this.options.cluster.start();
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (this.closed && present) throw new Error('pool closed');
-      if (!alive()) throw new Error(`TaskManager ${id} exited before it registered`);
-      const { taskmanagers } = await flinkJson<{ taskmanagers: { id: string }[] }>(`${jobManagerUrl}/taskmanagers`).catch(
-        () => ({ taskmanagers: undefined as { id: string }[] | undefined }),
-      );
-      if (taskmanagers && taskmanagers.some((tm) => tm.id === id) === present) return;
-      if (Date.now() > deadline) throw new Error(`TaskManager ${id} ${present ? 'did not register' : 'stayed registered'} within ${timeoutMs} ms`);
-      await sleep(100);
-    }
+    await pollUntil(
+      async () => {
+        if (this.closed && present) throw new Error('pool closed');
+        if (!alive()) throw new Error(`TaskManager ${id} exited before it registered`);
+        const { taskmanagers } = await flinkJson<{ taskmanagers: { id: string }[] }>(`${jobManagerUrl}/taskmanagers`).catch(
+          () => ({ taskmanagers: undefined as { id: string }[] | undefined }),
+        );
+        return (taskmanagers && taskmanagers.some((tm) => tm.id === id) === present) || undefined;
+      },
+      { timeoutMs, timeoutError: () => new Error(`TaskManager ${id} ${present ? 'did not register' : 'stayed registered'} within ${timeoutMs} ms`) },
+    );
   }
 
   /** Fails the waiters and waits for TaskManagers being started; the cluster's close() stops the processes. */

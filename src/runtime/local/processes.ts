@@ -3,8 +3,9 @@ import { openSync, closeSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../../platform/private-files.js';
+import { pollUntil } from '../../platform/poll.js';
+import { SECOND } from '../../platform/time.js';
 
 /**
  * Processes the local runtime starts outlive a gateway that is killed: they run
@@ -123,17 +124,17 @@ export async function stopProcess(pid: number, graceMs: number): Promise<void> {
       /* already gone */
     }
   };
+  const exited = async () => !isAlive(pid) || (await isZombie(pid)) || undefined;
+  const poll = { intervalMs: { first: 10, max: 200 } };
   signal('SIGTERM');
-  const deadline = Date.now() + graceMs;
-  let delay = 10;
-  while (isAlive(pid) && !(await isZombie(pid))) {
-    if (Date.now() > deadline) {
-      signal('SIGKILL');
-    }
-    await sleep(delay);
-    delay = Math.min(delay * 2, 200);
-    if (Date.now() > deadline + 10_000) throw new Error(`process ${pid} did not exit after SIGKILL`);
-  }
+  const stillRunning = new Error(`process ${pid} is still running`);
+  const gone = await pollUntil(exited, { ...poll, timeoutMs: graceMs, timeoutError: () => stillRunning }).catch((error: unknown) => {
+    if (error !== stillRunning) throw error;
+    return false;
+  });
+  if (gone) return;
+  signal('SIGKILL');
+  await pollUntil(exited, { ...poll, timeoutMs: 10 * SECOND, timeoutError: () => new Error(`process ${pid} did not exit after SIGKILL`) });
 }
 
 /** Resident memory of a process in bytes (VmRSS), or undefined when it is gone. */
