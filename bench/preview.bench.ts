@@ -37,6 +37,7 @@ import { previewStreamTable } from '../src/flink/job-sql.js';
 import { previewGroupOf } from '../src/streams/kafka-principals.js';
 import { startTestApp } from '../test/helpers/app.js';
 import { waitFor } from '../test/helpers/local.js';
+import { testConfig } from '../src/config.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 const THROUGHPUT_RUNS = Number(process.env.BENCH_THROUGHPUT_RUNS ?? 7);
@@ -61,7 +62,7 @@ const out = (line = '') => process.stdout.write(`${line}\n`);
 const dataDir = await mkdtemp(join(tmpdir(), 'weir-bench-preview-'));
 const logger = createLogger(process.env.WEIR_BENCH_LOG_LEVEL ?? 'warn');
 const parts = createLocalRuntime(
-  { dataDir, cacheDir: undefined, checkpointIntervalMs: 1000, previewPoolSize: WARM_POOL, previewQueueTimeoutMs: 120_000 },
+  testConfig({ dataDir, checkpointIntervalMs: 1000, previewPoolSize: WARM_POOL, previewQueueTimeoutMs: 120_000 }),
   logger,
 );
 const t = await startTestApp({ runtime: parts.runtime, storage: parts.storage!, config: { dataDir, requestTimeoutMs: 180_000 } });

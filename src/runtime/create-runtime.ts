@@ -30,8 +30,7 @@ export interface RuntimeParts {
 }
 
 export function createRuntime(
-  config: Pick<Config, 'runtime' | 'dataDir' | 'cacheDir' | 'checkpointIntervalMs'> &
-    Partial<Pick<Config, 'jobUnresponsiveMs' | 'jobStartTimeoutMs' | 'previewPoolSize' | 'previewQueueTimeoutMs' | 'kubernetes'>>,
+  config: Pick<Config, 'runtime' | 'kubernetes'> & LocalRuntimeConfig,
   logger: Logger,
   /** The database: the Kubernetes runtime reads tier limits from it. */
   db?: Db,
@@ -58,8 +57,8 @@ export function createRuntime(
       });
       const preview = createKubernetesPreview(settings, {
         logger,
-        poolSize: config.previewPoolSize ?? 2,
-        queueTimeoutMs: config.previewQueueTimeoutMs ?? 30_000,
+        poolSize: config.previewPoolSize,
+        queueTimeoutMs: config.previewQueueTimeoutMs,
       });
       return {
         runtime,
@@ -90,12 +89,14 @@ export interface LocalRuntimeParts extends RuntimeParts {
   readonly preview: { readonly cluster: LocalPreviewCluster; readonly pool: LocalPreviewPool };
 }
 
+/** What the local runtime is configured by (defaults: config.ts). */
+export type LocalRuntimeConfig = Pick<
+  Config,
+  'dataDir' | 'cacheDir' | 'checkpointIntervalMs' | 'jobUnresponsiveMs' | 'jobStartTimeoutMs' | 'previewPoolSize' | 'previewQueueTimeoutMs'
+>;
+
 /** Flink and Kafka as processes on this machine, under `<dataDir>/local` and `<dataDir>/preview`. */
-export function createLocalRuntime(
-  config: Pick<Config, 'dataDir' | 'cacheDir' | 'checkpointIntervalMs'> &
-    Partial<Pick<Config, 'jobUnresponsiveMs' | 'jobStartTimeoutMs' | 'previewPoolSize' | 'previewQueueTimeoutMs'>>,
-  logger: Logger,
-): LocalRuntimeParts {
+export function createLocalRuntime(config: LocalRuntimeConfig, logger: Logger): LocalRuntimeParts {
   // The JVMs this runtime spawns inherit the umask: their logs, checkpoints and Kafka
   // segments (stream data) are then owner-only too.
   restrictUmask();
@@ -113,8 +114,8 @@ export function createLocalRuntime(
     storage,
     logger: logger.child({ component: 'local-runtime' }),
     checkpointIntervalMs: config.checkpointIntervalMs,
-    ...(config.jobUnresponsiveMs !== undefined ? { unresponsiveLimitMs: config.jobUnresponsiveMs } : {}),
-    ...(config.jobStartTimeoutMs !== undefined ? { startLimitMs: config.jobStartTimeoutMs } : {}),
+    unresponsiveLimitMs: config.jobUnresponsiveMs,
+    startLimitMs: config.jobStartTimeoutMs,
   });
   const cluster = new LocalPreviewCluster({
     dir: join(config.dataDir, 'preview'),
@@ -123,8 +124,8 @@ export function createLocalRuntime(
   });
   const pool = new LocalPreviewPool({
     cluster,
-    size: config.previewPoolSize ?? 2,
-    queueTimeoutMs: config.previewQueueTimeoutMs ?? 30_000,
+    size: config.previewPoolSize,
+    queueTimeoutMs: config.previewQueueTimeoutMs,
     logger: logger.child({ component: 'preview-pool' }),
   });
   return {

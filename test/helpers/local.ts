@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Config } from '../../src/config.js';
+import { testConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/platform/logger.js';
 import type { DatabaseHandle } from '../../src/platform/database.js';
 import { createLocalRuntime, type LocalRuntimeParts } from '../../src/runtime/create-runtime.js';
@@ -39,7 +39,7 @@ export async function startLocalApp(
 ): Promise<LocalTestApp> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'weir-local-')));
   const logger = createLogger(process.env.WEIR_TEST_LOG_LEVEL ?? 'warn');
-  const parts = createLocalRuntime({ dataDir, cacheDir: undefined, checkpointIntervalMs: 1000, ...options.limits }, logger);
+  const parts = createLocalRuntime(testConfig({ dataDir, checkpointIntervalMs: 1000, ...options.limits }), logger);
   const t = await startTestApp({
     runtime: parts.runtime,
     storage: parts.storage,

@@ -8,6 +8,7 @@ import { findMarkedProcesses } from '../../src/runtime/local/processes.js';
 import { startTestApp, type TestApp } from './app.js';
 import { JVM_START_DEADLINE_MS } from './local.js';
 import { sseStream } from './sse.js';
+import { testConfig } from '../../src/config.js';
 
 /** Every field of every preview event. */
 export const PREVIEW = `subscription ($input: PreviewInput!) { preview(input: $input) {
@@ -33,7 +34,12 @@ export async function startPreviewGateway(
   const dataDir = await mkdtemp(join(tmpdir(), `weir-${name}-`));
   const logger = createLogger(process.env.WEIR_TEST_LOG_LEVEL ?? 'warn');
   const parts = createLocalRuntime(
-    { dataDir, cacheDir: undefined, checkpointIntervalMs: 1000, previewPoolSize: options.poolSize, previewQueueTimeoutMs: options.queueTimeoutMs },
+    testConfig({
+      dataDir,
+      checkpointIntervalMs: 1000,
+      previewPoolSize: options.poolSize,
+      ...(options.queueTimeoutMs !== undefined ? { previewQueueTimeoutMs: options.queueTimeoutMs } : {}),
+    }),
     logger,
   );
   const t = await startTestApp({ runtime: parts.runtime, storage: parts.storage, preview: parts.preview, config: { dataDir, requestTimeoutMs: JVM_START_DEADLINE_MS } });
