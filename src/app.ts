@@ -17,9 +17,7 @@ import { WeirError } from './platform/errors.js';
 import type { Logger } from './platform/logger.js';
 import type { PreviewDeps } from './preview/preview.service.js';
 import { Reconciler } from './reconcile/reconciler.js';
-import { findJobState } from './jobs/job.repository.js';
 import { DEFAULT_RESTART_POLICY } from './reconcile/restart-policy.js';
-import { loadJobSpec } from './reconcile/spec-loader.js';
 import { ReconcileLoop } from './reconcile/loop.js';
 import type { Runtime } from './runtime/runtime.js';
 import { SqlWorkerPool } from './sql/sql-worker-pool.js';
@@ -91,12 +89,7 @@ export function buildApp(deps: AppDeps): App {
     wakeReconciler: () => loop.wake(),
     statusEvents: events,
     storage: deps.storage,
-    admitJob: async (kind, accountId, id) => {
-      if (!deps.runtime.admit) return;
-      const job = await findJobState(db, kind, accountId, id);
-      const spec = job && (await loadJobSpec(db, job));
-      if (spec) await deps.runtime.admit(spec);
-    },
+    runtime: deps.runtime,
     preview: deps.preview,
   });
 

@@ -5,11 +5,11 @@ import { KeyRevocations } from './accounts/key-revocations.js';
 import { SubscriptionSlots } from './accounts/subscription-slots.js';
 import { ConnectionService } from './connections/connection.service.js';
 import { JobService } from './jobs/job.service.js';
-import type { JobKind } from './jobs/job.table.js';
 import { StatusEvents } from './jobs/status-events.js';
 import { PipelineService } from './pipelines/pipeline.service.js';
 import type { Db } from './platform/database.js';
 import type { Logger } from './platform/logger.js';
+import type { Runtime } from './runtime/runtime.js';
 import { PreviewService, type PreviewDeps } from './preview/preview.service.js';
 import { RateLimiter } from './platform/rate-limiter.js';
 import type { SqlChecker } from './sql/sql-checker.js';
@@ -41,8 +41,8 @@ export interface ServiceDeps {
   readonly sql: SqlChecker;
   /** Asks the reconciler for a pass now (after a desired-state change). */
   readonly wakeReconciler: () => void;
-  /** The runtime's admission check at activation (e.g. a Kubernetes ResourceQuota). */
-  readonly admitJob?: (kind: JobKind, accountId: string, id: string) => Promise<void>;
+  /** Asked at activation whether it would accept the job (e.g. a Kubernetes ResourceQuota). */
+  readonly runtime?: Pick<Runtime, 'admit'>;
   readonly statusEvents?: StatusEvents;
   /** Where stream records live; undefined: publishing and reading records is UNAVAILABLE. */
   readonly storage?: StreamStorage | undefined;
@@ -53,7 +53,7 @@ export interface ServiceDeps {
 export function createServices(deps: ServiceDeps): Services {
   const { db, logger } = deps;
   const revocations = new KeyRevocations();
-  const jobs = new JobService(db, deps.wakeReconciler, logger, deps.admitJob);
+  const jobs = new JobService(db, deps.wakeReconciler, logger, deps.runtime);
   const streams = new StreamService(db, logger);
   return {
     accounts: new AccountService(

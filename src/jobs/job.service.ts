@@ -5,7 +5,9 @@ import type { Db } from '../platform/database.js';
 import { NotFoundError, PlatformQuotaExceededError, QuotaExceededError } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
 import type { PageQuery } from '../platform/pagination.js';
+import { RuntimeQuotaError, type Runtime } from '../runtime/runtime.js';
 import * as repo from './job.repository.js';
+import { loadJobSpec } from './job-spec-loader.js';
 import type { JobKind } from './job.table.js';
 
 const TYPENAME: Record<JobKind, string> = { PIPELINE: 'Pipeline', CONNECTION: 'Connection' };
@@ -20,8 +22,8 @@ export class JobService {
     private readonly db: Db,
     private readonly wakeReconciler: () => void,
     private readonly logger: Logger,
-    /** Asks the runtime whether it would accept the job now (its own quotas). */
-    private readonly admit?: (kind: JobKind, accountId: string, id: string) => Promise<void>,
+    /** Asked at activation whether it would accept the job now (its own quotas). */
+    private readonly runtime?: Pick<Runtime, 'admit'>,
   ) {}
 
   async activate(actor: Actor | null, kind: JobKind, id: string): Promise<void> {
@@ -30,7 +32,7 @@ export class JobService {
     const before = await repo.findJobState(this.db, kind, a.accountId, id);
     if (!before) throw new NotFoundError(TYPENAME[kind], id);
     if (before.desired_state === 'ACTIVE') return;
-    await this.admitByRuntime(kind, a.accountId, id);
+    await this.admitByRuntime(before);
     await this.db.transaction().execute(async (trx) => {
       await accountRepo.lockAccount(trx, a.accountId);
       const job = await repo.findJobState(trx, kind, a.accountId, id);
@@ -51,15 +53,15 @@ export class JobService {
     this.wakeReconciler();
   }
 
-  private async admitByRuntime(kind: JobKind, accountId: string, id: string): Promise<void> {
-    if (!this.admit) return;
+  /** The runtime's own admission (e.g. a Kubernetes ResourceQuota), for the job as it would run. */
+  private async admitByRuntime(job: repo.JobStateRow): Promise<void> {
+    if (!this.runtime?.admit) return;
+    const spec = await loadJobSpec(this.db, job);
+    if (!spec) return;
     try {
-      await this.admit(kind, accountId, id);
+      await this.runtime.admit(spec);
     } catch (error) {
-      if ((error as { code?: unknown }).code === 'QUOTA_EXCEEDED') {
-        const exceeded = (error as { exceeded?: unknown }).exceeded;
-        throw new PlatformQuotaExceededError((error as Error).message, exceeded ? { exceeded } : {});
-      }
+      if (error instanceof RuntimeQuotaError) throw new PlatformQuotaExceededError(error.message, { exceeded: error.exceeded });
       throw error;
     }
   }

@@ -17,7 +17,7 @@ import {
   RESUME_REASON,
   type RestartPolicy,
 } from './restart-policy.js';
-import { loadJobSpec } from './spec-loader.js';
+import { loadJobSpec } from '../jobs/job-spec-loader.js';
 
 export interface ReconcilerOptions {
   readonly restartPolicy?: RestartPolicy;

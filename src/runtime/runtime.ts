@@ -31,8 +31,8 @@ export interface Runtime {
   onChange?(listener: () => void): () => void;
   /**
    * Checks, writing nothing, that the platform would accept the job now (e.g. the
-   * account namespace's ResourceQuota). Throws an error with `code: 'QUOTA_EXCEEDED'`
-   * and a readable message when it would not.
+   * account namespace's ResourceQuota). Throws RuntimeQuotaError, with a readable
+   * message, when it would not.
    */
   admit?(spec: JobSpec): Promise<void>;
 }
@@ -42,5 +42,28 @@ export interface Runtime {
  * marked FAILED with this message and not retried until its spec changes.
  */
 export class RuntimeRejectedError extends Error {
-  override readonly name = 'RuntimeRejectedError';
+  override readonly name: string = 'RuntimeRejectedError';
+}
+
+/** What ran out when the platform's own quota refused a job: one resource each. */
+export interface QuotaExcess {
+  readonly resource: string;
+  readonly requested: string;
+  readonly used: string;
+  readonly limited: string;
+}
+
+/**
+ * The platform's own quota (not the tier's: say, the account namespace's ResourceQuota)
+ * does not admit the job. At activation the API answers QUOTA_EXCEEDED; met while
+ * applying, it is permanent for this spec like any RuntimeRejectedError.
+ */
+export class RuntimeQuotaError extends RuntimeRejectedError {
+  override readonly name: string = 'RuntimeQuotaError';
+  constructor(
+    message: string,
+    readonly exceeded: readonly QuotaExcess[],
+  ) {
+    super(message);
+  }
 }

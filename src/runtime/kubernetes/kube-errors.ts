@@ -1,5 +1,5 @@
 import { ApiException } from '@kubernetes/client-node';
-import { RuntimeRejectedError } from '../runtime.js';
+import { RuntimeQuotaError } from '../runtime.js';
 
 /** A Kubernetes `Status` as the apiserver returns it for a failed request. */
 export interface KubeStatus {
@@ -39,14 +39,8 @@ const RESOURCE_NAMES: Record<string, string> = {
  * The account's namespace quota refused an object. Permanent for this spec: the job
  * fails with a reason that names what ran out, and is not retried until it changes.
  */
-export class KubernetesQuotaError extends RuntimeRejectedError {
-  readonly code = 'QUOTA_EXCEEDED';
-  constructor(
-    message: string,
-    readonly exceeded: readonly { resource: string; requested: string; used: string; limited: string }[],
-  ) {
-    super(message);
-  }
+export class KubernetesQuotaError extends RuntimeQuotaError {
+  override readonly name = 'KubernetesQuotaError';
 }
 
 /**

@@ -4,8 +4,8 @@ import { flinkOptionsOf } from '../connections/connector-catalog.js';
 import * as pipelineRepo from '../pipelines/pipeline.repository.js';
 import * as streamRepo from '../streams/stream.repository.js';
 import type { StreamRow } from '../streams/stream.table.js';
-import type { JobStateRow } from '../jobs/job.repository.js';
-import type { JobSpec, StreamBinding } from '../jobs/job-spec.js';
+import type { JobStateRow } from './job.repository.js';
+import type { JobSpec, StreamBinding } from './job-spec.js';
 
 function binding(row: StreamRow): StreamBinding {
   return { id: row.id, name: row.name, kind: row.kind, fields: row.fields, primaryKey: row.primary_key };
