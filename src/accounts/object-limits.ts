@@ -18,15 +18,23 @@ const LIMIT: Record<LimitedObject, keyof TierRow & `max_${string}`> = {
  * account's row stays locked until it commits, so concurrent creations are counted one
  * after another and cannot both take the last place.
  */
-export async function assertRoomForOne(
-  trx: Db,
-  accountId: string,
-  object: LimitedObject,
-  count: (db: Db, accountId: string) => Promise<number>,
-): Promise<void> {
+export async function assertRoomForOne(trx: Db, accountId: string, object: LimitedObject): Promise<void> {
   await repo.lockAccount(trx, accountId);
   const account = await repo.findAccount(trx, accountId);
   const limit = (await repo.findTier(trx, account!.tier))[LIMIT[object]];
-  const held = await count(trx, accountId);
+  const { n } = await trx
+    .selectFrom(object)
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('account_id', '=', accountId)
+    .executeTakeFirstOrThrow();
+  const held = Number(n);
   if (held + 1 > limit) throw new QuotaExceededError(object, limit, held + 1);
+}
+
+/** Creates one `object` within the tier's limit: the count and the insert in one transaction (see assertRoomForOne). */
+export function insertWithinLimit<T>(db: Db, accountId: string, object: LimitedObject, insert: (trx: Db) => Promise<T>): Promise<T> {
+  return db.transaction().execute(async (trx) => {
+    await assertRoomForOne(trx, accountId, object);
+    return insert(trx);
+  });
 }

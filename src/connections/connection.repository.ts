@@ -68,16 +68,6 @@ export async function listConnections(db: Db, accountId: string, page: PageQuery
   return paginate(db.selectFrom('connections').selectAll().where('account_id', '=', accountId), 'id', page).execute();
 }
 
-/** How many connections the account holds (for its tier's limit). */
-export async function countConnections(db: Db, accountId: string): Promise<number> {
-  const row = await db
-    .selectFrom('connections')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
-    .where('account_id', '=', accountId)
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
-}
-
 export async function deleteConnection(db: Db, accountId: string, id: string): Promise<boolean> {
   const result = await db.deleteFrom('connections').where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
   return Number(result.numDeletedRows) > 0;

@@ -1,6 +1,6 @@
 import type { Actor } from '../accounts/actor.js';
 import { requireRole } from '../accounts/actor.js';
-import { assertRoomForOne } from '../accounts/object-limits.js';
+import { insertWithinLimit } from '../accounts/object-limits.js';
 import { checkTaskCount } from '../jobs/job-input.js';
 import { assertTaskHeadroom, type JobService } from '../jobs/job.service.js';
 import type { TaskSize } from '../jobs/job.table.js';
@@ -10,7 +10,7 @@ import { newId } from '../platform/ids.js';
 import type { Logger } from '../platform/logger.js';
 import { checkIdentifier } from '../platform/names.js';
 import type { PageQuery } from '../platform/pagination.js';
-import { isUniqueViolation } from '../platform/unique-violation.js';
+import { withUniqueName } from '../platform/unique-violation.js';
 import type { StreamStorage } from '../streams/stream-storage.js';
 import * as streamRepo from '../streams/stream.repository.js';
 import * as repo from './connection.repository.js';
@@ -93,10 +93,9 @@ export class ConnectionService {
       path: ['input'],
     });
     await this.refusePlatformServers(input.connector, validated.properties);
-    try {
-      const row = await this.db.transaction().execute(async (trx) => {
-        await assertRoomForOne(trx, a.accountId, 'connections', repo.countConnections);
-        return repo.insertConnection(trx, {
+    const row = await withUniqueName('connection', name, () =>
+      insertWithinLimit(this.db, a.accountId, 'connections', (trx) =>
+        repo.insertConnection(trx, {
           id: newId(),
           account_id: a.accountId,
           name,
@@ -107,14 +106,11 @@ export class ConnectionService {
           secret_properties: validated.secretProperties,
           task_size: input.taskSize ?? 'S',
           task_count: taskCount,
-        });
-      });
-      this.logger.info({ accountId: a.accountId, connectionId: row.id, connector: row.connector }, 'connection created');
-      return row;
-    } catch (error) {
-      if (isUniqueViolation(error)) throw new ConflictError(`A connection named "${name}" already exists.`, { field: ['input', 'name'] });
-      throw error;
-    }
+        }),
+      ),
+    );
+    this.logger.info({ accountId: a.accountId, connectionId: row.id, connector: row.connector }, 'connection created');
+    return row;
   }
 
   async get(actor: Actor | null, id: string): Promise<ConnectionRow> {
@@ -139,8 +135,8 @@ export class ConnectionService {
       const connector = (await repo.findConnection(this.db, a.accountId, id))?.connector;
       if (connector) await this.refusePlatformServers(connector, asObject(input.properties));
     }
-    try {
-      return await this.db.transaction().execute(async (trx) => {
+    return withUniqueName('connection', name, () =>
+      this.db.transaction().execute(async (trx) => {
         const current = await repo.findConnection(trx, a.accountId, id);
         if (!current) throw new NotFoundError('Connection', id);
         let validated: ReturnType<typeof validateConnectionProperties> | undefined;
@@ -177,11 +173,8 @@ export class ConnectionService {
           bumpSpec,
         });
         return row!;
-      });
-    } catch (error) {
-      if (isUniqueViolation(error)) throw new ConflictError(`A connection named "${name}" already exists.`, { field: ['input', 'name'] });
-      throw error;
-    }
+      }),
+    );
   }
 
   /** Refused while active: deactivate first. */

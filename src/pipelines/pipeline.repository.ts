@@ -85,16 +85,6 @@ export async function pipelineStreamIdsOf(db: Db, pipelineIds: readonly string[]
   return links;
 }
 
-/** How many pipelines the account holds (for its tier's limit). */
-export async function countPipelines(db: Db, accountId: string): Promise<number> {
-  const row = await db
-    .selectFrom('pipelines')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
-    .where('account_id', '=', accountId)
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
-}
-
 export async function deletePipeline(db: Db, accountId: string, id: string): Promise<boolean> {
   const result = await db.deleteFrom('pipelines').where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
   return Number(result.numDeletedRows) > 0;

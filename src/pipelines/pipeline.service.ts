@@ -10,7 +10,7 @@ import { newId } from '../platform/ids.js';
 import type { Logger } from '../platform/logger.js';
 import { checkIdentifier } from '../platform/names.js';
 import type { PageQuery } from '../platform/pagination.js';
-import { isUniqueViolation } from '../platform/unique-violation.js';
+import { withUniqueName } from '../platform/unique-violation.js';
 import type { PipelineSqlAnalysis } from '../sql/pipeline-sql.js';
 import type { SqlChecker } from '../sql/sql-checker.js';
 import * as streamRepo from '../streams/stream.repository.js';
@@ -67,22 +67,20 @@ export class PipelineService {
     const name = checkIdentifier(['input', 'name'], input.name);
     const taskCount = checkTaskCount(['input', 'taskCount'], input.taskCount ?? 1);
     const analysis = await this.checkSql(a.accountId, input.sql);
-    try {
-      return await this.db.transaction().execute(async (trx) => {
+    const row = await withUniqueName('pipeline', name, () =>
+      this.db.transaction().execute(async (trx) => {
+        // The streams first: a pipeline naming an unknown stream is refused as such, whatever the limit.
         const streams = await this.resolveStreams(trx, a.accountId, analysis);
-        await assertRoomForOne(trx, a.accountId, 'pipelines', repo.countPipelines);
-        const row = await repo.insertPipeline(
+        await assertRoomForOne(trx, a.accountId, 'pipelines');
+        return repo.insertPipeline(
           trx,
           { id: newId(), account_id: a.accountId, name, sql: input.sql, task_size: input.taskSize ?? 'S', task_count: taskCount },
           streams,
         );
-        this.logger.info({ accountId: a.accountId, pipelineId: row.id }, 'pipeline created');
-        return row;
-      });
-    } catch (error) {
-      if (isUniqueViolation(error)) throw new ConflictError(`A pipeline named "${name}" already exists.`, { field: ['input', 'name'] });
-      throw error;
-    }
+      }),
+    );
+    this.logger.info({ accountId: a.accountId, pipelineId: row.id }, 'pipeline created');
+    return row;
   }
 
   async get(actor: Actor | null, id: string): Promise<PipelineRow> {
@@ -114,8 +112,8 @@ export class PipelineService {
       if (!(await repo.findPipeline(this.db, a.accountId, id))) throw new NotFoundError('Pipeline', id);
       analysis = await this.checkSql(a.accountId, input.sql);
     }
-    try {
-      return await this.db.transaction().execute(async (trx) => {
+    return withUniqueName('pipeline', name, () =>
+      this.db.transaction().execute(async (trx) => {
         const current = await repo.findPipeline(trx, a.accountId, id);
         if (!current) throw new NotFoundError('Pipeline', id);
         if (analysis) await repo.linkStreams(trx, id, await this.resolveStreams(trx, a.accountId, analysis));
@@ -134,11 +132,8 @@ export class PipelineService {
           bumpSpec,
         });
         return row!;
-      });
-    } catch (error) {
-      if (isUniqueViolation(error)) throw new ConflictError(`A pipeline named "${name}" already exists.`, { field: ['input', 'name'] });
-      throw error;
-    }
+      }),
+    );
   }
 
   /** Refused while active: deactivate first, so deleting never leaves a job running unseen. */

@@ -104,13 +104,3 @@ export async function connectionsUsingStreams(db: Db, accountId: string, streamI
     .orderBy('id')
     .execute();
 }
-
-/** How many streams the account holds (for its tier's limit). */
-export async function countStreams(db: Db, accountId: string): Promise<number> {
-  const row = await db
-    .selectFrom('streams')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
-    .where('account_id', '=', accountId)
-    .executeTakeFirstOrThrow();
-  return Number(row.n);
-}

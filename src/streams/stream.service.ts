@@ -1,13 +1,13 @@
 import type { Actor } from '../accounts/actor.js';
 import { requireRole } from '../accounts/actor.js';
-import { assertRoomForOne } from '../accounts/object-limits.js';
+import { insertWithinLimit } from '../accounts/object-limits.js';
 import type { Db } from '../platform/database.js';
 import { ConflictError, NotFoundError, ValidationError, type ValidationProblem } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import type { Logger } from '../platform/logger.js';
 import { checkIdentifier } from '../platform/names.js';
 import type { PageQuery } from '../platform/pagination.js';
-import { isUniqueViolation } from '../platform/unique-violation.js';
+import { withUniqueName } from '../platform/unique-violation.js';
 import { isCompatibleWidening, parseFlinkType } from './flink-types.js';
 import * as repo from './stream.repository.js';
 import type { StreamField, StreamKind, StreamRow } from './stream.table.js';
@@ -121,24 +121,13 @@ export class StreamService {
     const primaryKey = input.primaryKey ?? [];
     const fields = checkFields(input.fields, primaryKey);
     checkPrimaryKey(input.kind, primaryKey, fields.map((f) => f.name));
-    try {
-      const row = await this.db.transaction().execute(async (trx) => {
-        await assertRoomForOne(trx, a.accountId, 'streams', repo.countStreams);
-        return repo.insertStream(trx, {
-          id: newId(),
-          account_id: a.accountId,
-          name,
-          kind: input.kind,
-          fields,
-          primary_key: [...primaryKey],
-        });
-      });
-      this.logger.info({ accountId: a.accountId, streamId: row.id }, 'stream created');
-      return row;
-    } catch (error) {
-      if (isUniqueViolation(error)) throw new ConflictError(`A stream named "${name}" already exists.`, { field: ['input', 'name'] });
-      throw error;
-    }
+    const row = await withUniqueName('stream', name, () =>
+      insertWithinLimit(this.db, a.accountId, 'streams', (trx) =>
+        repo.insertStream(trx, { id: newId(), account_id: a.accountId, name, kind: input.kind, fields, primary_key: [...primaryKey] }),
+      ),
+    );
+    this.logger.info({ accountId: a.accountId, streamId: row.id }, 'stream created');
+    return row;
   }
 
   async get(actor: Actor | null, id: string): Promise<StreamRow> {
@@ -187,17 +176,11 @@ export class StreamService {
           throw new ConflictError(`Stream "${current.name}" cannot be renamed while it is used (${describeUsers(users)}).`, users);
         }
       }
-      try {
-        const row = await repo.updateStream(trx, a.accountId, id, {
-          ...(name !== undefined ? { name } : {}),
-          ...(fields !== undefined ? { fields } : {}),
-        });
-        if (!row) throw new NotFoundError('Stream', id);
-        return row;
-      } catch (error) {
-        if (isUniqueViolation(error)) throw new ConflictError(`A stream named "${name}" already exists.`, { field: ['input', 'name'] });
-        throw error;
-      }
+      const row = await withUniqueName('stream', name, () =>
+        repo.updateStream(trx, a.accountId, id, { ...(name !== undefined ? { name } : {}), ...(fields !== undefined ? { fields } : {}) }),
+      );
+      if (!row) throw new NotFoundError('Stream', id);
+      return row;
     });
   }
 

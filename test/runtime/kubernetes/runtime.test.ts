@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubernetesQuotaError } from '../../../src/runtime/kubernetes/kube-errors.js';
 import type { KubernetesRuntime } from '../../../src/runtime/kubernetes/kubernetes-runtime.js';
-import { RuntimeRejectedError } from '../../../src/runtime/runtime.js';
+import { RuntimeQuotaError, RuntimeRejectedError } from '../../../src/runtime/runtime.js';
 import { startKubeTestEnv, waitFor, type KubeTestEnv } from '../../helpers/kube.js';
 import { clients, connectionSpec, grantsOf, KAFKA_BOOTSTRAP, newRuntime, pipelineSpec, RecordedGrants, runtimeOptions } from './fixtures.js';
 
@@ -147,8 +147,10 @@ describe('KubernetesRuntime against the real apiserver', () => {
     const admitted = await runtime.admit(second).catch((e: unknown) => e);
     expect(admitted).toBeInstanceOf(KubernetesQuotaError);
     const error = await runtime.apply(second).catch((e: unknown) => e);
+    // Permanent for this spec (the reconciler marks it FAILED), and a quota refusal (the API says QUOTA_EXCEEDED).
     expect(error).toBeInstanceOf(RuntimeRejectedError);
-    expect(error).toMatchObject({ code: 'QUOTA_EXCEEDED' });
+    expect(error).toBeInstanceOf(RuntimeQuotaError);
+    expect((error as RuntimeQuotaError).exceeded).toEqual([{ resource: 'count/flinkdeployments.flink.apache.org', requested: '1', used: '1', limited: '1' }]);
     expect((error as Error).message).toBe(
       `The account's quota does not allow another running job (pipeline "one_too_many") (active jobs: 1 of 1 in use, 1 more needed).`,
     );
