@@ -31,6 +31,11 @@ describe('the source layout (src/README.md)', () => {
     expect(crossings('src/streams/', ['src/runtime/', 'src/preview/', 'src/flink/'])).toEqual([]);
   });
 
+  it('platform/ needs nothing of the domain but its row types', () => {
+    const outside = crossings('src/platform/', ['src/']).filter((c) => !/-> src\/(platform\/|[a-z]+\/[a-z-]+\.table\.ts$)/.test(c));
+    expect(outside).toEqual([]);
+  });
+
   it('the two backends do not reach into each other', () => {
     expect(crossings('src/runtime/local/', ['src/runtime/kubernetes/'])).toEqual([]);
     expect(crossings('src/runtime/kubernetes/', ['src/runtime/local/'])).toEqual([]);
