@@ -18,7 +18,8 @@
 #                             the etcd launcher, go version and build flags
 #   WEIR_KUBE_BUILD_JOBS      go build -p (default: number of CPUs)
 #   WEIR_KUBE_START_TIMEOUT   seconds to wait for each start-up step (default 90)
-#   WEIR_KUBE_CRD_DIR         CRDs to install (default <repo>/../shared/k8s/crds)
+#   WEIR_KUBE_CRD_DIR         the Flink Kubernetes Operator 1.15.0 CRDs to install (its Helm
+#                             chart's crds/*.yml; default: k8s/crds beside the checkout)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
