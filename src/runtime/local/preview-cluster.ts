@@ -14,7 +14,7 @@ import { PREVIEW_CLUSTER_SETTINGS, PREVIEW_GATEWAY_SETTINGS } from '../../previe
 import { warmUpGateway } from '../../preview/sql-gateway-client.js';
 import { pollUntil } from '../../platform/poll.js';
 
-const MEMORY_FILE = fileURLToPath(new URL('../../flink/memory.json', import.meta.url));
+const MEMORY_FILE = fileURLToPath(new URL('../../../flink/memory.json', import.meta.url));
 
 interface RoleMemory {
   readonly jvm: readonly string[];
