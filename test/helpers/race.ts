@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { WeirDatabase } from '../../src/platform/database-schema.js';
-import type { TestDatabase } from './postgres.js';
+import type { DatabaseHandle } from '../../src/platform/database.js';
 
 const STAGE_TIMEOUT_MS = 20_000;
 const MAX_REQUESTS = 9;
@@ -21,7 +21,7 @@ const MAX_REQUESTS = 9;
  * gateway's pool has 10).
  */
 export async function raceAtOnce<T>(
-  database: TestDatabase,
+  database: DatabaseHandle,
   heldTable: keyof WeirDatabase & string,
   requests: readonly (() => Promise<T>)[],
 ): Promise<T[]> {
