@@ -1,5 +1,6 @@
 import type { Actor } from '../accounts/actor.js';
 import { requireRole } from '../accounts/actor.js';
+import { lockAccount } from '../accounts/account.repository.js';
 import { assertRoomForOne } from '../accounts/object-limits.js';
 import { checkTaskCount } from '../jobs/job-input.js';
 import { assertTaskHeadroom, type JobService } from '../jobs/job.service.js';
@@ -141,6 +142,9 @@ export class ConnectionService {
     }
     try {
       return await this.db.transaction().execute(async (trx) => {
+        // A new task count is checked only if the job is active: lock before reading
+        // that, as activation does, or one could slip in between and count the old one.
+        if (taskCount !== undefined) await lockAccount(trx, a.accountId);
         const current = await repo.findConnection(trx, a.accountId, id);
         if (!current) throw new NotFoundError('Connection', id);
         let validated: ReturnType<typeof validateConnectionProperties> | undefined;

@@ -308,6 +308,21 @@ describeDatabases((_label, open) => {
       expect(results.flatMap(codes)).toEqual(['QUOTA_EXCEEDED']);
       expect(await quota.active()).toEqual({ jobs: 2, tasks: 4 });
     });
+
+    // The update reads whether the job is active and then writes its task count; an
+    // activation between the two would count the old task count.
+    it.each(['pipeline', 'connection'] as const)(
+      'never lets an activation and a larger task count of one %s together exceed the quota',
+      async (kind) => {
+        const quota = await quotaAccount([1], kind);
+        const [id] = quota.ids;
+        // Alone, either is fine: an inactive job may ask for more tasks than the tier runs.
+        const table = kind === 'pipeline' ? 'pipelines' : 'connections';
+        const results = await raceAtOnce(t.database, table, [() => quota.activate(id!), () => quota.setTaskCount(id!, 5)]);
+        expect((await quota.active()).tasks).toBeLessThanOrEqual(4);
+        expect(results.flatMap(codes)).toEqual(['QUOTA_EXCEEDED']);
+      },
+    );
   });
 
   describe('reconciler: jobs that keep dying', () => {
