@@ -3,10 +3,12 @@ import { codes, startTestApp, type TestApp } from '../helpers/app.js';
 import { InMemoryRuntime } from '../helpers/in-memory-runtime.js';
 import { describeDatabases, type OpenTestDatabase } from '../helpers/postgres.js';
 import { raceAtOnce } from '../helpers/race.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { decodeId } from '../../src/graphql/global-id.js';
 import { StatusEvents } from '../../src/jobs/status-events.js';
 import { createLogger } from '../../src/platform/logger.js';
 import { MINUTE, SECOND } from '../../src/platform/time.js';
+import { ReconcileLoop } from '../../src/reconcile/loop.js';
 import { Reconciler } from '../../src/reconcile/reconciler.js';
 import type { RestartPolicy } from '../../src/reconcile/restart-policy.js';
 
@@ -485,5 +487,57 @@ describeDatabases((_label, open) => {
       await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
       await reconciler.pass();
     });
+  });
+});
+
+describe('reconcile loop', () => {
+  /** A reconciler whose passes each wait until the test ends them, counting how many run at once. */
+  function heldPasses() {
+    const held = { running: 0, mostAtOnce: 0, ends: [] as (() => void)[] };
+    const reconciler = {
+      async pass() {
+        held.running += 1;
+        held.mostAtOnce = Math.max(held.mostAtOnce, held.running);
+        await new Promise<void>((resolve) => held.ends.push(resolve));
+        held.running -= 1;
+        return { applied: 0, removed: 0, transitions: 0 };
+      },
+    } as unknown as Reconciler;
+    const loop = new ReconcileLoop(reconciler, MINUTE, createLogger('silent'));
+    const stop = new AbortController();
+    loop.start(stop.signal);
+    return { held, loop, stop };
+  }
+
+  it('runs one pass at a time, however often it is woken: a wake during a pass asks for one more after it', async () => {
+    const { held, loop, stop } = heldPasses();
+    try {
+      await waitFor('the first pass', () => held.ends.length === 1);
+      for (let i = 0; i < 5; i++) loop.wake();
+      held.ends[0]!();
+      await waitFor('a second pass', () => held.ends.length === 2);
+      held.ends[1]!();
+      // Nothing asked for a third: the loop sleeps out its interval, until woken.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(held.ends).toHaveLength(2);
+      loop.wake();
+      await waitFor('a third pass', () => held.ends.length === 3);
+      expect(held.mostAtOnce).toBe(1);
+    } finally {
+      stop.abort();
+      for (const end of held.ends) end();
+      await loop.done();
+    }
+  });
+
+  it('stops when the pass it was stopped during ends, without sleeping out its interval', async () => {
+    const { held, loop, stop } = heldPasses();
+    await waitFor('a pass', () => held.ends.length === 1);
+    stop.abort();
+    const started = Date.now();
+    held.ends[0]!();
+    await loop.done();
+    expect(Date.now() - started).toBeLessThan(5 * SECOND);
+    expect(held.ends).toHaveLength(1);
   });
 });
