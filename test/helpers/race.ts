@@ -6,23 +6,25 @@ import type { DatabaseHandle } from '../../src/platform/database.js';
 const STAGE_TIMEOUT_MS = 20_000;
 const MAX_REQUESTS = 9;
 
+type Table = keyof WeirDatabase & string;
+
 /**
  * Runs `requests` at once so that, on real Postgres, they truly overlap: writes to
- * `heldTable` are held back (the test takes a SHARE lock on it, which lets reads through
- * and blocks inserts and updates) until every request waits on a lock, then all are let
- * go together. Each request has then done whatever it reads before its write: without a
- * lock that serialises them (the account's), all of them read the same counts, and a
- * missing lock shows every time, not only when the timing happens to be unlucky.
+ * `heldTables` are held back (the test takes a SHARE lock on them, which lets reads
+ * through and blocks inserts, updates and deletes) until every request waits on a lock,
+ * then all are let go together. Each request has then read whatever it reads before it
+ * writes: without a lock that serialises them (the account's), all of them read the same
+ * counts, and a missing lock shows every time, not only when the timing is unlucky.
  *
- * With the lock, the first request waits at the held table and the others behind it at
- * the lock, so all of them are held up by the test either way. Fails if they do not all come to wait within 20 s.
- * PGlite runs one transaction at a time: there the requests just run concurrently.
- * Each waiting request holds a connection, and this one more: at most 9 requests (a
- * gateway's pool has 10).
+ * With the lock, the first request waits at a held table and the others behind it at the
+ * lock, so all of them are held up by the test either way. Fails if they do not all come
+ * to wait within 20 s. PGlite runs one transaction at a time: there the requests just run
+ * concurrently. Each waiting request holds a connection, and this one more: at most 9
+ * requests (a gateway's pool has 10).
  */
 export async function raceAtOnce<T>(
   database: DatabaseHandle,
-  heldTable: keyof WeirDatabase & string,
+  heldTables: Table | readonly Table[],
   requests: readonly (() => Promise<T>)[],
 ): Promise<T[]> {
   if (requests.length > MAX_REQUESTS) throw new Error(`at most ${MAX_REQUESTS} requests: each holds one of the pool's connections`);
@@ -30,7 +32,8 @@ export async function raceAtOnce<T>(
   let running: Promise<PromiseSettledResult<T>[]> | undefined;
   let waiting = 0;
   await database.db.transaction().execute(async (trx) => {
-    await sql`LOCK TABLE ${sql.table(heldTable)} IN SHARE MODE`.execute(trx);
+    const tables = (typeof heldTables === 'string' ? [heldTables] : heldTables).map((table) => sql.table(table));
+    await sql`LOCK TABLE ${sql.join(tables)} IN SHARE MODE`.execute(trx);
     running = Promise.allSettled(requests.map((request) => request()));
     const deadline = Date.now() + STAGE_TIMEOUT_MS;
     while (waiting < requests.length && Date.now() < deadline) {
