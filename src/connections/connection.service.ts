@@ -97,6 +97,8 @@ export class ConnectionService {
     try {
       const row = await this.db.transaction().execute(async (trx) => {
         await assertRoomForOne(trx, a.accountId, 'connections', repo.countConnections);
+        // Still there, and locked until the connection is in: it cannot be deleted or renamed meanwhile.
+        if (!(await streamRepo.findStream(trx, a.accountId, stream.id, 'share'))) throw new NotFoundError('Stream', input.streamId);
         return repo.insertConnection(trx, {
           id: newId(),
           account_id: a.accountId,

@@ -50,9 +50,12 @@ export class PipelineService {
     return this.sql.analyzePipeline(sql, names, ['input', 'sql']);
   }
 
-  /** The ids of the streams a checked SQL text writes and reads. */
+  /**
+   * The ids of the streams a checked SQL text writes and reads, locked until the
+   * transaction ends: none of them can be deleted or renamed before the links are in.
+   */
   private async resolveStreams(db: Db, accountId: string, analysis: PipelineSqlAnalysis) {
-    const rows = await streamRepo.findStreamsByNames(db, accountId, [analysis.output, ...analysis.inputs]);
+    const rows = await streamRepo.findStreamsByNames(db, accountId, [analysis.output, ...analysis.inputs], 'share');
     const idOf = new Map(rows.map((row) => [row.name, row.id]));
     const outputId = idOf.get(analysis.output);
     const inputIds = analysis.inputs.map((name) => idOf.get(name));
@@ -70,8 +73,9 @@ export class PipelineService {
     const analysis = await this.checkSql(a.accountId, input.sql);
     try {
       return await this.db.transaction().execute(async (trx) => {
-        const streams = await this.resolveStreams(trx, a.accountId, analysis);
+        // The account's lock before the streams', in the order every transaction takes them.
         await assertRoomForOne(trx, a.accountId, 'pipelines', repo.countPipelines);
+        const streams = await this.resolveStreams(trx, a.accountId, analysis);
         const row = await repo.insertPipeline(
           trx,
           { id: newId(), account_id: a.accountId, name, sql: input.sql, task_size: input.taskSize ?? 'S', task_count: taskCount },

@@ -259,5 +259,49 @@ describeDatabases((_label, open) => {
       expect(results.filter((r) => !r.errors)).toHaveLength(1);
       expect(results.flatMap(codes)).toEqual(['CONFLICT', 'CONFLICT', 'CONFLICT']);
     });
+
+    // The delete finds no user of the stream while the creation finds the stream: one of
+    // them must see the other, not the foreign key refuse whichever commits second.
+    it.each([
+      {
+        user: 'pipeline',
+        create: 'mutation { createPipeline(input: { name: "reader", sql: "INSERT INTO sink SELECT id FROM src" }) { id } }',
+      },
+      {
+        user: 'connection',
+        create: 'mutation ($s: ID!) { createConnection(input: { name: "reader", connector: "datagen", type: SOURCE, streamId: $s }) { id } }',
+      },
+    ])('a stream deleted while a $user that uses it is created: one of them is refused, as it would be one after the other', async ({ user, create }) => {
+      const { key: own } = await t.signUp(`Delete racing a ${user}`);
+      const src = (await t.gql(streamInput('src'), {}, { key: own })).data!.createStream.id;
+      await t.gql(streamInput('sink'), {}, { key: own });
+      const [deleted, created] = await raceAtOnce(t.database, ['streams', 'pipelines', 'connections'], [
+        () => t.gql('mutation ($s: ID!) { deleteStream(id: $s) { deletedId } }', { s: src }, { key: own }),
+        () => t.gql(create, { s: src }, { key: own }),
+      ]);
+      if (deleted!.errors) {
+        expect(codes(deleted!)).toEqual(['CONFLICT']);
+        expect(created!.errors).toBeUndefined();
+      } else {
+        expect(codes(created!)).toEqual([user === 'pipeline' ? 'VALIDATION' : 'NOT_FOUND']);
+      }
+    });
+
+    it('a stream renamed while a pipeline that reads it is created: the pipeline never names a stream that is not there', async () => {
+      const { key: own } = await t.signUp('Rename racing a pipeline');
+      const src = (await t.gql(streamInput('src'), {}, { key: own })).data!.createStream.id;
+      await t.gql(streamInput('sink'), {}, { key: own });
+      const [renamed, created] = await raceAtOnce(t.database, ['streams', 'pipelines'], [
+        () => t.gql('mutation ($s: ID!) { updateStream(id: $s, input: { name: "renamed" }) { name } }', { s: src }, { key: own }),
+        () => t.gql('mutation { createPipeline(input: { name: "reader", sql: "INSERT INTO sink SELECT id FROM src" }) { id inputStreams { name } } }', {}, { key: own }),
+      ]);
+      if (created!.errors) {
+        expect(renamed!.errors).toBeUndefined();
+        expect(codes(created!)).toEqual(['VALIDATION']);
+      } else {
+        expect(created!.data!.createPipeline.inputStreams).toEqual([{ name: 'src' }]);
+        expect(codes(renamed!)).toEqual(['CONFLICT']);
+      }
+    });
   });
 });
