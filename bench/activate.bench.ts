@@ -7,7 +7,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { decodeId } from '../src/graphql/global-id.js';
 import { residentBytes } from '../src/runtime/local/processes.js';
-import { startLocalApp, waitFor } from '../test/helpers/local.js';
+import { startLocalApp } from '../test/helpers/local.js';
+import { waitFor } from '../test/helpers/wait-for.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const MB = 1024 * 1024;

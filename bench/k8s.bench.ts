@@ -30,7 +30,8 @@ import type { KubernetesRuntime } from '../src/runtime/kubernetes/kubernetes-run
 import { tierLimitsFromDb } from '../src/runtime/kubernetes/tier-limits.js';
 import type { Db } from '../src/platform/database.js';
 import { startTestApp, type TestApp } from '../test/helpers/app.js';
-import { startKubeTestEnv, waitFor, type KubeTestEnv } from '../test/helpers/kube.js';
+import { startKubeTestEnv, type KubeTestEnv } from '../test/helpers/kube.js';
+import { waitFor } from '../test/helpers/wait-for.js';
 import { clients, newRuntime } from '../test/runtime/kubernetes/fixtures.js';
 
 const SIZES = [50, 200] as const;

@@ -36,7 +36,7 @@ import { flinkDistribution } from '../src/runtime/local/flink-distribution.js';
 import { previewStreamTable } from '../src/flink/job-sql.js';
 import { previewGroupOf } from '../src/streams/kafka-principals.js';
 import { startTestApp } from '../test/helpers/app.js';
-import { waitFor } from '../test/helpers/local.js';
+import { waitFor } from '../test/helpers/wait-for.js';
 import { testConfig } from '../src/config.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);

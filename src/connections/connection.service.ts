@@ -1,5 +1,6 @@
 import type { Actor } from '../accounts/actor.js';
 import { requireRole } from '../accounts/actor.js';
+import { lockAccount } from '../accounts/account.repository.js';
 import { insertWithinLimit } from '../accounts/object-limits.js';
 import { checkTaskCount } from '../jobs/job-input.js';
 import { assertTaskHeadroom, type JobService } from '../jobs/job.service.js';
@@ -94,8 +95,10 @@ export class ConnectionService {
     });
     await this.refusePlatformServers(input.connector, validated.properties);
     const row = await withUniqueName('connection', name, () =>
-      insertWithinLimit(this.db, a.accountId, 'connections', (trx) =>
-        repo.insertConnection(trx, {
+      insertWithinLimit(this.db, a.accountId, 'connections', async (trx) => {
+        // Still there, and locked until the connection is in: it cannot be deleted or renamed meanwhile.
+        if (!(await streamRepo.findStream(trx, a.accountId, stream.id, 'share'))) throw new NotFoundError('Stream', input.streamId);
+        return repo.insertConnection(trx, {
           id: newId(),
           account_id: a.accountId,
           name,
@@ -106,8 +109,8 @@ export class ConnectionService {
           secret_properties: validated.secretProperties,
           task_size: input.taskSize ?? 'S',
           task_count: taskCount,
-        }),
-      ),
+        });
+      }),
     );
     this.logger.info({ accountId: a.accountId, connectionId: row.id, connector: row.connector }, 'connection created');
     return row;
@@ -137,6 +140,9 @@ export class ConnectionService {
     }
     return withUniqueName('connection', name, () =>
       this.db.transaction().execute(async (trx) => {
+        // A new task count is checked only if the job is active: lock before reading
+        // that, as activation does, or one could slip in between and count the old one.
+        if (taskCount !== undefined) await lockAccount(trx, a.accountId);
         const current = await repo.findConnection(trx, a.accountId, id);
         if (!current) throw new NotFoundError('Connection', id);
         let validated: ReturnType<typeof validateConnectionProperties> | undefined;

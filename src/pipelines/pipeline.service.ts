@@ -1,6 +1,7 @@
 import type { Actor } from '../accounts/actor.js';
 import { requireRole } from '../accounts/actor.js';
-import { assertRoomForOne } from '../accounts/object-limits.js';
+import { lockAccount } from '../accounts/account.repository.js';
+import { insertWithinLimit } from '../accounts/object-limits.js';
 import { checkTaskCount } from '../jobs/job-input.js';
 import { assertTaskHeadroom, type JobService } from '../jobs/job.service.js';
 import type { TaskSize } from '../jobs/job.table.js';
@@ -49,9 +50,12 @@ export class PipelineService {
     return this.sql.analyzePipeline(sql, names, ['input', 'sql']);
   }
 
-  /** The ids of the streams a checked SQL text writes and reads. */
+  /**
+   * The ids of the streams a checked SQL text writes and reads, locked until the
+   * transaction ends: none of them can be deleted or renamed before the links are in.
+   */
   private async resolveStreams(db: Db, accountId: string, analysis: PipelineSqlAnalysis) {
-    const rows = await streamRepo.findStreamsByNames(db, accountId, [analysis.output, ...analysis.inputs]);
+    const rows = await streamRepo.findStreamsByNames(db, accountId, [analysis.output, ...analysis.inputs], 'share');
     const idOf = new Map(rows.map((row) => [row.name, row.id]));
     const outputId = idOf.get(analysis.output);
     const inputIds = analysis.inputs.map((name) => idOf.get(name));
@@ -68,10 +72,9 @@ export class PipelineService {
     const taskCount = checkTaskCount(['input', 'taskCount'], input.taskCount ?? 1);
     const analysis = await this.checkSql(a.accountId, input.sql);
     const row = await withUniqueName('pipeline', name, () =>
-      this.db.transaction().execute(async (trx) => {
-        // The streams first: a pipeline naming an unknown stream is refused as such, whatever the limit.
+      // The account's lock (insertWithinLimit's) before the streams', in the order every transaction takes them.
+      insertWithinLimit(this.db, a.accountId, 'pipelines', async (trx) => {
         const streams = await this.resolveStreams(trx, a.accountId, analysis);
-        await assertRoomForOne(trx, a.accountId, 'pipelines');
         return repo.insertPipeline(
           trx,
           { id: newId(), account_id: a.accountId, name, sql: input.sql, task_size: input.taskSize ?? 'S', task_count: taskCount },
@@ -114,6 +117,9 @@ export class PipelineService {
     }
     return withUniqueName('pipeline', name, () =>
       this.db.transaction().execute(async (trx) => {
+        // A new task count is checked only if the job is active: lock before reading
+        // that, as activation does, or one could slip in between and count the old one.
+        if (taskCount !== undefined) await lockAccount(trx, a.accountId);
         const current = await repo.findPipeline(trx, a.accountId, id);
         if (!current) throw new NotFoundError('Pipeline', id);
         if (analysis) await repo.linkStreams(trx, id, await this.resolveStreams(trx, a.accountId, analysis));

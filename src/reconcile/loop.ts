@@ -55,6 +55,8 @@ export class ReconcileLoop {
   }
 
   private sleep(ms: number, signal: AbortSignal): Promise<void> {
+    // Aborted during the pass that just ended: its 'abort' event has been and gone.
+    if (signal.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const finish = () => {
         clearTimeout(timer);

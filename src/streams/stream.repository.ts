@@ -32,8 +32,21 @@ export async function updateStream(
     .executeTakeFirst();
 }
 
-export async function findStream(db: Db, accountId: string, id: string): Promise<StreamRow | undefined> {
-  return db.selectFrom('streams').selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
+/**
+ * A lock on stream rows, until the transaction ends. `share`: a pipeline or connection is
+ * being linked to the stream, which may not be deleted or renamed meanwhile. `update`: the
+ * stream is being deleted or changed, after those linking to it have committed.
+ */
+export type StreamLock = 'share' | 'update';
+
+function locked<Q extends { forShare(): Q; forUpdate(): Q }>(query: Q, lock: StreamLock | undefined): Q {
+  if (lock === 'share') return query.forShare();
+  if (lock === 'update') return query.forUpdate();
+  return query;
+}
+
+export async function findStream(db: Db, accountId: string, id: string, lock?: StreamLock): Promise<StreamRow | undefined> {
+  return locked(db.selectFrom('streams').selectAll().where('account_id', '=', accountId).where('id', '=', id), lock).executeTakeFirst();
 }
 
 export async function findStreamsByIds(db: Db, accountId: string, ids: readonly string[]): Promise<StreamRow[]> {
@@ -41,9 +54,9 @@ export async function findStreamsByIds(db: Db, accountId: string, ids: readonly 
   return db.selectFrom('streams').selectAll().where('account_id', '=', accountId).where('id', 'in', ids).execute();
 }
 
-export async function findStreamsByNames(db: Db, accountId: string, names: readonly string[]): Promise<StreamRow[]> {
+export async function findStreamsByNames(db: Db, accountId: string, names: readonly string[], lock?: StreamLock): Promise<StreamRow[]> {
   if (names.length === 0) return [];
-  return db.selectFrom('streams').selectAll().where('account_id', '=', accountId).where('name', 'in', names).execute();
+  return locked(db.selectFrom('streams').selectAll().where('account_id', '=', accountId).where('name', 'in', names), lock).execute();
 }
 
 export async function listStreamNames(db: Db, accountId: string): Promise<string[]> {

@@ -163,7 +163,8 @@ export class StreamService {
     const a = requireRole(actor, 'MEMBER');
     const name = input.name != null ? checkIdentifier(['input', 'name'], input.name) : undefined;
     return this.db.transaction().execute(async (trx) => {
-      const current = await repo.findStream(trx, a.accountId, id);
+      // Locked first, so that the users checked below include any being linked right now.
+      const current = await repo.findStream(trx, a.accountId, id, 'update');
       if (!current) throw new NotFoundError('Stream', id);
       let fields: StreamField[] | undefined;
       if (input.fields != null) {
@@ -188,7 +189,8 @@ export class StreamService {
   async delete(actor: Actor | null, id: string): Promise<StreamRow> {
     const a = requireRole(actor, 'MEMBER');
     return this.db.transaction().execute(async (trx) => {
-      const current = await repo.findStream(trx, a.accountId, id);
+      // Locked first, so that the users checked below include any being linked right now.
+      const current = await repo.findStream(trx, a.accountId, id, 'update');
       if (!current) throw new NotFoundError('Stream', id);
       const users = await repo.streamUsers(trx, id);
       if (users.pipelines.length + users.connections.length > 0) {

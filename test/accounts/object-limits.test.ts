@@ -2,13 +2,14 @@ import { expect, test } from 'vitest';
 import type { Db } from '../../src/platform/database.js';
 import { codes, startTestApp, type TestApp } from '../helpers/app.js';
 import { describeDatabases, type TestDatabase } from '../helpers/postgres.js';
+import { raceAtOnce } from '../helpers/race.js';
 
 const LIMIT = 3;
 
 async function gatewayOn(database: TestDatabase): Promise<TestApp> {
   await database.db.updateTable('tiers').set({ max_streams: LIMIT, max_pipelines: LIMIT, max_connections: LIMIT }).where('name', '=', 'FREE').execute();
   // Not closed by the app: the helper closes the database after each test.
-  return startTestApp({ database: { db: database.db, kind: 'pglite', location: database.label, close: async () => {} } });
+  return startTestApp({ database });
 }
 
 const createStream = (name: string) =>
@@ -67,16 +68,34 @@ describeDatabases((_label, open) => {
     await t.close();
   });
 
-  test('concurrent creations cannot both take the last place', async () => {
+  // Each creation counts and inserts in one transaction under the account's lock. Without
+  // it, on real Postgres, the racers all count the same number and all insert.
+  const RACERS = 8;
+  const createPipeline = (name: string) =>
+    `mutation { createPipeline(input: { name: "${name}", sql: "INSERT INTO s1 SELECT id FROM s0" }) { id } }`;
+  const createConnection = (name: string) =>
+    `mutation ($s: ID!) { createConnection(input: { name: "${name}", connector: "datagen", type: SOURCE, streamId: $s }) { id } }`;
+  test.each([
+    { object: 'streams', create: createStream },
+    { object: 'pipelines', create: createPipeline },
+    { object: 'connections', create: createConnection },
+  ] as const)(`$object: ${RACERS} concurrent creations against a limit of ${LIMIT} leave exactly ${LIMIT}`, async ({ object, create }) => {
     const database = await open();
     const t = await gatewayOn(database);
-    const { key } = await t.signUp('Race');
-    for (let i = 0; i < LIMIT - 1; i++) expect((await t.gql(createStream(`s${i}`), {}, { key })).errors).toBeUndefined();
+    const { key } = await t.signUp('Racers');
+    let s = '';
+    if (object !== 'streams') {
+      for (const name of ['s0', 's1']) s = (await t.gql(createStream(name), {}, { key })).data!.createStream.id;
+    }
 
-    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => t.gql(createStream(`race${i}`), {}, { key })));
-    expect(results.filter((result) => !result.errors)).toHaveLength(1);
-    expect(results.flatMap(codes).sort()).toEqual(Array(5).fill('QUOTA_EXCEEDED'));
-    expect(await count(database.db, 'streams')).toBe(LIMIT);
+    const results = await raceAtOnce(
+      database,
+      object,
+      Array.from({ length: RACERS }, (_, i) => () => t.gql(create(`race${i}`), { s }, { key })),
+    );
+    expect(results.flatMap(codes).sort()).toEqual(Array(RACERS - LIMIT).fill('QUOTA_EXCEEDED'));
+    expect(results.filter((result) => !result.errors)).toHaveLength(LIMIT);
+    expect(await count(database.db, object)).toBe(LIMIT);
     await t.close();
   });
 });

@@ -4,6 +4,7 @@ import { encodeId } from '../../src/graphql/global-id.js';
 import { newId } from '../../src/platform/ids.js';
 import { codes, startTestApp, type TestApp } from '../helpers/app.js';
 import { InMemoryRuntime } from '../helpers/in-memory-runtime.js';
+import { describeDatabases } from '../helpers/postgres.js';
 import { sseResults } from '../helpers/sse.js';
 
 /**
@@ -138,43 +139,7 @@ async function snapshotOfA() {
   );
 }
 
-beforeAll(async () => {
-  t = await startTestApp({ runtime: new InMemoryRuntime() });
-  a = await t.signUp('Account A');
-  b = await t.signUp('Account B');
-  const stream = await must(
-    `mutation { createStream(input: { name: "orders", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }, { name: "amount", type: "DECIMAL(10, 2)" }] }) { id } }`,
-    {},
-    a.key,
-  );
-  await must(
-    `mutation { createStream(input: { name: "orders_out", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }, { name: "amount", type: "DECIMAL(10, 2)" }] }) { id } }`,
-    {},
-    a.key,
-  );
-  const connection = await must(
-    `mutation ($s: ID!, $props: JSON) { createConnection(input: { name: "gen", connector: "datagen", type: SOURCE,
-      streamId: $s, properties: $props }) { id } }`,
-    { s: stream.createStream.id, props: { 'rows-per-second': 5 } },
-    a.key,
-  );
-  const pipeline = await must(
-    `mutation { createPipeline(input: { name: "copy", sql: "INSERT INTO orders_out SELECT id, amount FROM orders" }) { id } }`,
-    {},
-    a.key,
-  );
-  const keys = await must('{ apiKeys { edges { node { id } } } }', {}, a.key);
-  ids = {
-    stream: stream.createStream.id,
-    connection: connection.createConnection.id,
-    pipeline: pipeline.createPipeline.id,
-    apiKey: keys.apiKeys.edges[0].node.id,
-    account: a.accountId,
-  };
-});
-afterAll(() => t.close());
-
-describe('tenant isolation', () => {
+describe('tenant isolation cases', () => {
   it('has a case for every root field of the schema', () => {
     const schema = buildSchema();
     const roots: Record<Op, string[]> = {
@@ -187,85 +152,125 @@ describe('tenant isolation', () => {
       expect(Object.keys(CASES[op]).filter((field) => !roots[op].includes(field)), `stale ${op} cases`).toEqual([]);
     }
   });
+});
 
-  const allCases = (['query', 'mutation', 'subscription'] as const).flatMap((op) =>
-    Object.entries(CASES[op]).map(([field, c]) => ({ op, field, c })),
-  );
-
-  it.each(allCases.filter((x) => x.c.kind === 'by-id'))(
-    "$op $field: another account's id is NOT_FOUND, like an id that never existed, and nothing changes",
-    async ({ op, c }) => {
-      const cse = c as ByIdCase;
-      const before = await snapshotOfA();
-      const run = async (vars: Record<string, unknown>) =>
-        op === 'subscription' ? (await sseResults(t, cse.document, vars, b.key))[0]! : await t.gql(cse.document, vars, { key: b.key });
-
-      const foreign = await run(cse.vars(ids, (type) => ids[type]));
-      // The same type, a uuid no account has.
-      const ghostIds = Object.fromEntries(
-        Object.keys(ids).map((type) => {
-          const typename = { stream: 'Stream', connection: 'Connection', pipeline: 'Pipeline', apiKey: 'ApiKey', account: 'Account' }[type]!;
-          return [type, encodeId(typename, newId())];
-        }),
-      ) as Ids;
-      const ghost = await run(cse.vars(ghostIds, (type) => ghostIds[type]));
-
-      expect(codes(foreign)).toEqual(['NOT_FOUND']);
-      expect(codes(ghost)).toEqual(['NOT_FOUND']);
-      const shape = (r: typeof foreign, id: string) =>
-        JSON.stringify({ ...r, status: undefined }).replaceAll(id, '<id>');
-      const foreignId = Object.values(cse.vars(ids, (type) => ids[type]))[0] as string;
-      const ghostId = Object.values(cse.vars(ghostIds, (type) => ghostIds[type]))[0] as string;
-      expect(shape(foreign, foreignId)).toEqual(shape(ghost, ghostId));
-      expect(await snapshotOfA()).toEqual(before);
-    },
-  );
-
-  it.each(allCases.filter((x) => x.c.kind === 'list'))(
-    "$op $field: shows and touches nothing of the other account's",
-    async ({ c }) => {
-      const before = await snapshotOfA();
-      const result = await t.gql((c as ListCase).document, {}, { key: b.key });
-      const text = JSON.stringify(result);
-      for (const id of Object.values(ids)) expect(text).not.toContain(id);
-      expect(text).not.toContain('Account A');
-      expect(text).not.toContain('INSERT INTO orders_out');
-      expect(await snapshotOfA()).toEqual(before);
-    },
-  );
-
-  it('statusChanged without an id streams only the subscriber’s own account', async () => {
-    const results = await sseResults(
-      t,
-      'subscription { statusChanged { jobId state } }',
+describeDatabases((_label, open) => {
+  beforeAll(async () => {
+    t = await startTestApp({ runtime: new InMemoryRuntime(), database: await open() });
+    a = await t.signUp('Account A');
+    b = await t.signUp('Account B');
+    const stream = await must(
+      `mutation { createStream(input: { name: "orders", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }, { name: "amount", type: "DECIMAL(10, 2)" }] }) { id } }`,
       {},
-      b.key,
-      1,
-      async () => {
-        // A's activation produces transitions for A only; B's own activation is what B sees.
-        await must('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id: ids.pipeline }, a.key);
-        await t.app.reconciler.pass();
-        await must(
-          `mutation { createStream(input: { name: "mine", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }] }) { id } }`,
-          {},
-          b.key,
-        );
-        await must(
-          `mutation { createStream(input: { name: "mine_out", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }] }) { id } }`,
-          {},
-          b.key,
-        );
-        const p = await must(
-          `mutation { createPipeline(input: { name: "own", sql: "INSERT INTO mine_out SELECT id FROM mine" }) { id } }`,
-          {},
-          b.key,
-        );
-        await must('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id: p.createPipeline.id }, b.key);
-        await t.app.reconciler.pass();
+      a.key,
+    );
+    await must(
+      `mutation { createStream(input: { name: "orders_out", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }, { name: "amount", type: "DECIMAL(10, 2)" }] }) { id } }`,
+      {},
+      a.key,
+    );
+    const connection = await must(
+      `mutation ($s: ID!, $props: JSON) { createConnection(input: { name: "gen", connector: "datagen", type: SOURCE,
+        streamId: $s, properties: $props }) { id } }`,
+      { s: stream.createStream.id, props: { 'rows-per-second': 5 } },
+      a.key,
+    );
+    const pipeline = await must(
+      `mutation { createPipeline(input: { name: "copy", sql: "INSERT INTO orders_out SELECT id, amount FROM orders" }) { id } }`,
+      {},
+      a.key,
+    );
+    const keys = await must('{ apiKeys { edges { node { id } } } }', {}, a.key);
+    ids = {
+      stream: stream.createStream.id,
+      connection: connection.createConnection.id,
+      pipeline: pipeline.createPipeline.id,
+      apiKey: keys.apiKeys.edges[0].node.id,
+      account: a.accountId,
+    };
+  });
+  afterAll(() => t.close());
+
+  describe('tenant isolation', () => {
+    const allCases = (['query', 'mutation', 'subscription'] as const).flatMap((op) =>
+      Object.entries(CASES[op]).map(([field, c]) => ({ op, field, c })),
+    );
+
+    it.each(allCases.filter((x) => x.c.kind === 'by-id'))(
+      "$op $field: another account's id is NOT_FOUND, like an id that never existed, and nothing changes",
+      async ({ op, c }) => {
+        const cse = c as ByIdCase;
+        const before = await snapshotOfA();
+        const run = async (vars: Record<string, unknown>) =>
+          op === 'subscription' ? (await sseResults(t, cse.document, vars, b.key))[0]! : await t.gql(cse.document, vars, { key: b.key });
+
+        const foreign = await run(cse.vars(ids, (type) => ids[type]));
+        // The same type, a uuid no account has.
+        const ghostIds = Object.fromEntries(
+          Object.keys(ids).map((type) => {
+            const typename = { stream: 'Stream', connection: 'Connection', pipeline: 'Pipeline', apiKey: 'ApiKey', account: 'Account' }[type]!;
+            return [type, encodeId(typename, newId())];
+          }),
+        ) as Ids;
+        const ghost = await run(cse.vars(ghostIds, (type) => ghostIds[type]));
+
+        expect(codes(foreign)).toEqual(['NOT_FOUND']);
+        expect(codes(ghost)).toEqual(['NOT_FOUND']);
+        const shape = (r: typeof foreign, id: string) =>
+          JSON.stringify({ ...r, status: undefined }).replaceAll(id, '<id>');
+        const foreignId = Object.values(cse.vars(ids, (type) => ids[type]))[0] as string;
+        const ghostId = Object.values(cse.vars(ghostIds, (type) => ghostIds[type]))[0] as string;
+        expect(shape(foreign, foreignId)).toEqual(shape(ghost, ghostId));
+        expect(await snapshotOfA()).toEqual(before);
       },
     );
-    expect(results).toHaveLength(1);
-    expect(results[0]!.data!.statusChanged.jobId).not.toBe(ids.pipeline);
-    expect(results[0]!.data!.statusChanged.state).toBe('STARTING');
+
+    it.each(allCases.filter((x) => x.c.kind === 'list'))(
+      "$op $field: shows and touches nothing of the other account's",
+      async ({ c }) => {
+        const before = await snapshotOfA();
+        const result = await t.gql((c as ListCase).document, {}, { key: b.key });
+        const text = JSON.stringify(result);
+        for (const id of Object.values(ids)) expect(text).not.toContain(id);
+        expect(text).not.toContain('Account A');
+        expect(text).not.toContain('INSERT INTO orders_out');
+        expect(await snapshotOfA()).toEqual(before);
+      },
+    );
+
+    it('statusChanged without an id streams only the subscriber’s own account', async () => {
+      const results = await sseResults(
+        t,
+        'subscription { statusChanged { jobId state } }',
+        {},
+        b.key,
+        1,
+        async () => {
+          // A's activation produces transitions for A only; B's own activation is what B sees.
+          await must('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id: ids.pipeline }, a.key);
+          await t.app.reconciler.pass();
+          await must(
+            `mutation { createStream(input: { name: "mine", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }] }) { id } }`,
+            {},
+            b.key,
+          );
+          await must(
+            `mutation { createStream(input: { name: "mine_out", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }] }) { id } }`,
+            {},
+            b.key,
+          );
+          const p = await must(
+            `mutation { createPipeline(input: { name: "own", sql: "INSERT INTO mine_out SELECT id FROM mine" }) { id } }`,
+            {},
+            b.key,
+          );
+          await must('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id: p.createPipeline.id }, b.key);
+          await t.app.reconciler.pass();
+        },
+      );
+      expect(results).toHaveLength(1);
+      expect(results[0]!.data!.statusChanged.jobId).not.toBe(ids.pipeline);
+      expect(results[0]!.data!.statusChanged.state).toBe('STARTING');
+    });
   });
 });

@@ -70,26 +70,3 @@ export async function startLocalApp(
   };
 }
 
-/** Polls `probe` until it returns a value that is not undefined, or fails after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 90_000,
-  /** Upper bound of the backoff between probes: also the resolution of a measured wait. */
-  maxDelayMs = 1000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let delay = 100;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, delay));
-    delay = Math.min(delay * 2, maxDelayMs);
-  }
-}

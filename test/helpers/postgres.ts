@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe } from 'vitest';
-import { openDatabase, type Db } from '../../src/platform/database.js';
+import { afterAll, afterEach, beforeAll, beforeEach, describe } from 'vitest';
+import { openDatabase, type DatabaseHandle } from '../../src/platform/database.js';
 import { migrateToLatest } from '../../src/platform/migrator.js';
 import { freePort } from '../../src/platform/net.js';
 
@@ -344,12 +344,12 @@ async function waitUntilReady(url: string, server: RunningServer): Promise<void>
   }
 }
 
-export type DatabaseLabel = 'pglite' | 'postgres';
+export type DatabaseLabel = DatabaseHandle['kind'];
 
-export interface TestDatabase {
+/** A database of one test (or of one describe block); a DatabaseHandle, so `startTestApp({ database })` takes it. */
+export interface TestDatabase extends DatabaseHandle {
   readonly label: DatabaseLabel;
-  readonly db: Db;
-  /** Idempotent; databases still open after a test are closed for it. */
+  /** Idempotent; a database still open when its test (or block) ends is closed then. */
   close(): Promise<void>;
 }
 
@@ -361,7 +361,8 @@ export interface OpenOptions {
 export type OpenTestDatabase = (options?: OpenOptions) => Promise<TestDatabase>;
 
 /**
- * Defines the same tests against an in-memory PGlite and a real Postgres:
+ * Defines the same tests against an in-memory PGlite and a real Postgres, the one place
+ * that says which kinds of database the tests run on:
  *
  *     describeDatabases((label, open) => {
  *       test('…', async () => {
@@ -371,13 +372,16 @@ export type OpenTestDatabase = (options?: OpenOptions) => Promise<TestDatabase>;
  *     });
  *
  * Each `open()` is a fresh, migrated database (a new database on a server started once
- * per file, for Postgres) and is closed after the test.
+ * per file, for Postgres). One opened in a test is closed after that test; one opened in
+ * a `beforeAll` (a gateway the whole block shares) after the block, once the block's own
+ * `afterAll`s have run. PGlite runs one transaction at a time, so only the Postgres block
+ * shows whether concurrent requests are kept apart by locks.
  */
 export function describeDatabases(define: (label: DatabaseLabel, open: OpenTestDatabase) => void): void {
   describe('pglite', () => {
     const open = tracked(async () => {
       const handle = await openDatabase({ databaseUrl: undefined, pgliteDir: 'memory://' });
-      return { label: 'pglite', db: handle.db, close: () => handle.close() };
+      return { ...handle, label: 'pglite' };
     });
     define('pglite', open);
   });
@@ -393,10 +397,11 @@ export function describeDatabases(define: (label: DatabaseLabel, open: OpenTestD
     const open = tracked(async () => {
       if (!server) throw new TestPostgresError('the test Postgres did not start (see the beforeAll error)');
       const database = await server.createDatabase();
-      const handle = await openDatabase({ databaseUrl: database.url, pgliteDir: 'memory://', poolSize: 4 });
+      // The gateway's own pool size, so that as many requests run at once as in production.
+      const handle = await openDatabase({ databaseUrl: database.url, pgliteDir: 'memory://' });
       return {
+        ...handle,
         label: 'postgres',
-        db: handle.db,
         async close() {
           try {
             await handle.close();
@@ -410,26 +415,41 @@ export function describeDatabases(define: (label: DatabaseLabel, open: OpenTestD
   });
 }
 
-/** Wraps an opener so that it migrates on request and every database it opens is closed after each test. */
+/**
+ * Wraps an opener so that it migrates on request and closes what it opened: after each
+ * test what that test opened, after the block what was opened outside a test. Registered
+ * before `define` runs, so (hooks run as a stack) its afterEach/afterAll run after the
+ * block's own, which may still use the database (closing a gateway on it).
+ */
 function tracked(openRaw: () => Promise<TestDatabase>): OpenTestDatabase {
-  const open = new Set<TestDatabase>();
-  afterEach(async () => {
-    const closing = [...open].map((database) => database.close());
-    open.clear();
+  const ofTest = new Set<TestDatabase>();
+  const ofBlock = new Set<TestDatabase>();
+  let inTest = false;
+  const closeAll = async (databases: Set<TestDatabase>) => {
+    const closing = [...databases].map((database) => database.close());
+    databases.clear();
     await Promise.all(closing);
+  };
+  beforeEach(() => {
+    inTest = true;
   });
+  afterEach(async () => {
+    inTest = false;
+    await closeAll(ofTest);
+  });
+  afterAll(() => closeAll(ofBlock));
   return async (options = {}) => {
+    const owner = inTest ? ofTest : ofBlock;
     const raw = await openRaw();
     let closed: Promise<void> | undefined;
     const database: TestDatabase = {
-      label: raw.label,
-      db: raw.db,
+      ...raw,
       close: () => {
-        open.delete(database);
+        owner.delete(database);
         return (closed ??= raw.close());
       },
     };
-    open.add(database);
+    owner.add(database);
     if (options.migrate ?? true) await migrateToLatest(database.db);
     return database;
   };

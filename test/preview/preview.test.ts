@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LandedOnUsedTaskManagerError, type Lease } from '../../src/preview/preview-backend.js';
 import { findMarkedProcesses, hasExited } from '../../src/runtime/local/processes.js';
 import type { TestApp } from '../helpers/app.js';
-import { waitFor } from '../helpers/local.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { endOf, rowsOf, runPreview, startOf, startPreviewGateway, type PreviewGateway } from '../helpers/preview.js';
 
 /**

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeId } from '../../src/graphql/global-id.js';
 import { MINUTE } from '../../src/platform/time.js';
-import { startLocalApp, waitFor, type LocalTestApp } from '../helpers/local.js';
+import { startLocalApp, type LocalTestApp } from '../helpers/local.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /**
  * A job on the real local runtime that dies on every start ends FAILED after its restart
@@ -72,6 +73,6 @@ describe('a job that dies on every start', () => {
     await waitFor('the connection STOPPED', async () => {
       const data = await ok('query ($id: ID!) { connection(id: $id) { actualState } }', { id });
       return data.connection.actualState === 'STOPPED' ? true : undefined;
-    });
+    }, 90_000);
   }, 300_000);
 });

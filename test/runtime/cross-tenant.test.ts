@@ -6,7 +6,8 @@ import { insertConnection } from '../../src/connections/connection.repository.js
 import { decodeId } from '../../src/graphql/global-id.js';
 import { globalId, newId } from '../../src/platform/ids.js';
 import { codes } from '../helpers/app.js';
-import { startLocalApp, waitFor, type LocalTestApp } from '../helpers/local.js';
+import { startLocalApp, type LocalTestApp } from '../helpers/local.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /**
  * The cross-tenant attacks of issue 9, through the API on the real local runtime: account

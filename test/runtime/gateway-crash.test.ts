@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeId } from '../../src/graphql/global-id.js';
 import { freePort } from '../../src/platform/net.js';
 import { processesOfScope } from '../../src/runtime/local/processes.js';
-import { waitFor } from '../helpers/local.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { postGraphql } from '../helpers/server.js';
 
 /**
@@ -28,7 +28,7 @@ async function startGateway(): Promise<ChildProcess> {
   await waitFor('the gateway to be ready', async () => {
     const response = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
     return response?.ok ? true : undefined;
-  });
+  }, 90_000);
   return child;
 }
 
@@ -76,7 +76,7 @@ describe('a gateway killed during an activation', () => {
     await gql('mutation ($id: ID!) { activateConnection(id: $id) { id } }', { id: gen });
     await gql('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id: active });
     // Mid-activation: the first job process has been started, the rest may not be.
-    await waitFor('a job process', async () => ((await jobProcesses()).length > 0 ? true : undefined));
+    await waitFor('a job process', async () => ((await jobProcesses()).length > 0 ? true : undefined), 90_000);
     gateway!.kill('SIGKILL');
     await exited(gateway!);
 

@@ -8,7 +8,7 @@ import { latestCheckpoint } from '../../src/runtime/local/local-runtime.js';
 import { processesOfScope } from '../../src/runtime/local/processes.js';
 import { decodeId } from '../../src/graphql/global-id.js';
 import { startExternalKafka, type ExternalKafka } from '../helpers/kafka.js';
-import { waitFor } from '../helpers/local.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { postGraphql } from '../helpers/server.js';
 
 /**
@@ -61,7 +61,7 @@ beforeAll(async () => {
   await waitFor('the gateway to be ready', async () => {
     const response = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
     return response?.ok ? true : undefined;
-  });
+  }, 90_000);
 }, SLOW);
 
 afterAll(async () => {
@@ -102,7 +102,7 @@ describe('the data folder of a gateway started with umask 000', () => {
     await gql('mutation ($id: ID!) { activateConnection(id: $id) { id } }', { id: sink.createConnection.id });
     await running(sink.createConnection.id);
     const genDir = join(dataDir, 'local', 'jobs', decodeId(gen, 'Connection'));
-    await waitFor('a completed checkpoint', async () => latestCheckpoint(join(genDir, 'checkpoints', 'v1', decodeId(gen, 'Connection').replaceAll('-', ''))));
+    await waitFor('a completed checkpoint', async () => latestCheckpoint(join(genDir, 'checkpoints', 'v1', decodeId(gen, 'Connection').replaceAll('-', ''))), 90_000);
 
     const whileRunning = await walk(dataDir);
     expect(whileRunning.length).toBeGreaterThan(200); // PGlite, Kafka segments, job folders, checkpoints

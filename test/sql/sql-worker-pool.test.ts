@@ -5,7 +5,7 @@ import { createLogger } from '../../src/platform/logger.js';
 import { analyzePipelineSql } from '../../src/sql/pipeline-sql.js';
 import { analyzeSelectSql, pipelineSelectSql } from '../../src/sql/select-sql.js';
 import { SqlWorkerPool, type SqlWorkerPoolOptions } from '../../src/sql/sql-worker-pool.js';
-import { waitFor } from '../helpers/local.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const KNOWN: ReadonlySet<string> = new Set(['orders', 'customers', 'big']);
 /**

@@ -5,7 +5,8 @@ import type { KubernetesRuntime } from '../../../src/runtime/kubernetes/kubernet
 import type { TierLimits } from '../../../src/runtime/kubernetes/kubernetes-options.js';
 import { tierLimitsFromDb } from '../../../src/runtime/kubernetes/tier-limits.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
-import { startKubeTestEnv, waitFor, type KubeTestEnv } from '../../helpers/kube.js';
+import { startKubeTestEnv, type KubeTestEnv } from '../../helpers/kube.js';
+import { waitFor } from '../../helpers/wait-for.js';
 import { clients, newRuntime } from './fixtures.js';
 
 const STATE = `query ($id: ID!) { pipeline(id: $id) { desiredState actualState actualReason } }`;

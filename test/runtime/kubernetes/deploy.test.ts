@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubernetesQuotaError, statusOf } from '../../../src/runtime/kubernetes/kube-errors.js';
 import type { KubernetesRuntime } from '../../../src/runtime/kubernetes/kubernetes-runtime.js';
 import type { TierLimits } from '../../../src/runtime/kubernetes/kubernetes-options.js';
-import { serviceAccountToken, startKubeTestEnv, waitFor, type KubeTestEnv } from '../../helpers/kube.js';
+import { serviceAccountToken, startKubeTestEnv, type KubeTestEnv } from '../../helpers/kube.js';
+import { waitFor } from '../../helpers/wait-for.js';
 import { clients, newRuntime, pipelineSpec } from './fixtures.js';
 
 const DEPLOY = resolve(import.meta.dirname, '../../../deploy');

@@ -6,14 +6,8 @@ import { createLogger } from '../../../src/platform/logger.js';
 import type { KubernetesRuntime } from '../../../src/runtime/kubernetes/kubernetes-runtime.js';
 import { startTestApp } from '../../helpers/app.js';
 import { RuntimeRejectedError } from '../../../src/runtime/runtime.js';
-import {
-  kubeConfigFor,
-  serviceAccountToken,
-  startFreezableProxy,
-  startKubeTestEnv,
-  waitFor,
-  type KubeTestEnv,
-} from '../../helpers/kube.js';
+import { kubeConfigFor, serviceAccountToken, startFreezableProxy, startKubeTestEnv, type KubeTestEnv } from '../../helpers/kube.js';
+import { waitFor } from '../../helpers/wait-for.js';
 import { clients, newRuntime, pipelineSpec } from './fixtures.js';
 
 const RUNNING = { lifecycleState: 'STABLE', jobManagerDeploymentStatus: 'READY', jobStatus: { state: 'RUNNING' } };

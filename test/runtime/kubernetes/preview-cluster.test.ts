@@ -6,7 +6,8 @@ import {
   NotAPreviewTaskManagerError,
   type KubernetesPreviewClusterOptions,
 } from '../../../src/runtime/kubernetes/preview-cluster.js';
-import { serviceAccountToken, startKubeTestEnv, waitFor, type KubeTestEnv } from '../../helpers/kube.js';
+import { serviceAccountToken, startKubeTestEnv, type KubeTestEnv } from '../../helpers/kube.js';
+import { waitFor } from '../../helpers/wait-for.js';
 import { clients, createPod, PLATFORM_NAMESPACE as NAMESPACE, podExists as podExistsIn, previewClusterOptions, readBack, setUpPlatform } from './fixtures.js';
 
 function previewCluster(kubeConfig: KubeConfig, overrides: Partial<KubernetesPreviewClusterOptions> = {}) {

@@ -6,7 +6,8 @@ import { createLogger } from '../../../src/platform/logger.js';
 import { KubernetesPreviewPool, type KubernetesPreviewPoolOptions } from '../../../src/runtime/kubernetes/preview-pool.js';
 import { LandedOnUsedTaskManagerError } from '../../../src/preview/preview-backend.js';
 import { KubernetesPreviewCluster, LEASED_ANNOTATION } from '../../../src/runtime/kubernetes/preview-cluster.js';
-import { startKubeTestEnv, waitFor, type KubeTestEnv } from '../../helpers/kube.js';
+import { startKubeTestEnv, type KubeTestEnv } from '../../helpers/kube.js';
+import { waitFor } from '../../helpers/wait-for.js';
 import { FakeJobManager } from './fake-jobmanager.js';
 import { clients, createPod, PLATFORM_NAMESPACE, podExists as podExistsIn, previewClusterOptions, setUpPlatform } from './fixtures.js';
 

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubernetesQuotaError } from '../../../src/runtime/kubernetes/kube-errors.js';
 import type { KubernetesRuntime } from '../../../src/runtime/kubernetes/kubernetes-runtime.js';
 import { RuntimeQuotaError, RuntimeRejectedError } from '../../../src/runtime/runtime.js';
-import { startKubeTestEnv, waitFor, type KubeTestEnv } from '../../helpers/kube.js';
+import { startKubeTestEnv, type KubeTestEnv } from '../../helpers/kube.js';
+import { waitFor } from '../../helpers/wait-for.js';
 import { clients, connectionSpec, grantsOf, KAFKA_BOOTSTRAP, newRuntime, pipelineSpec, RecordedGrants, runtimeOptions } from './fixtures.js';
 
 describe('KubernetesRuntime against the real apiserver', () => {

@@ -6,7 +6,8 @@ import { processesOfScope } from '../../../src/runtime/local/processes.js';
 import { latestCheckpoint } from '../../../src/runtime/local/local-runtime.js';
 import { codes } from '../../helpers/app.js';
 import { startExternalKafka } from '../../helpers/kafka.js';
-import { startLocalApp, waitFor, type LocalTestApp } from '../../helpers/local.js';
+import { startLocalApp, type LocalTestApp } from '../../helpers/local.js';
+import { waitFor } from '../../helpers/wait-for.js';
 
 /**
  * The local runtime against real Flink and Kafka processes. Slow by nature (each job is
@@ -180,7 +181,7 @@ describe('local runtime', () => {
     const output = await waitFor('30 output records', async () => {
       const out = await records(doubled);
       return out.length >= 30 ? out : undefined;
-    });
+    }, 90_000);
     const amountOf = new Map(input.map((r) => [r.id, r.amount]));
     expect(output).toHaveLength(30);
     for (const row of output) {
@@ -271,7 +272,7 @@ describe('local runtime', () => {
 
     const uuid = decodeId(copier, 'Pipeline');
     const checkpoints = join(t.dataDir, 'local', 'jobs', uuid, 'checkpoints', 'v1', uuid.replaceAll('-', ''));
-    await waitFor('a completed checkpoint', () => latestCheckpoint(checkpoints));
+    await waitFor('a completed checkpoint', () => latestCheckpoint(checkpoints), 90_000);
     const [pid] = (await t.runtime.pids()).get(uuid)!;
     process.kill(pid!, 'SIGKILL');
 
@@ -287,7 +288,7 @@ describe('local runtime', () => {
       const out = (await records(copy, 1000)).map((r) => r.id as number);
       const seen = new Set(out);
       return input.every((id) => seen.has(id)) ? out : undefined;
-    });
+    }, 90_000);
     // At-least-once: a restart may replay what followed the last checkpoint.
     const duplicates = output.length - new Set(output).size;
     console.info(`kill -9 recovery: ${input.length} input records, ${output.length} output records, ${duplicates} duplicates`);

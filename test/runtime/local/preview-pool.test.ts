@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApp } from '../../helpers/app.js';
-import { waitFor } from '../../helpers/local.js';
+import { waitFor } from '../../helpers/wait-for.js';
 import { endOf, rowsOf, runPreview, startOf, startPreviewGateway, type PreviewGateway } from '../../helpers/preview.js';
 
 /**
