@@ -12,6 +12,9 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
+    // Builds what the selected tests need (Flink/Kafka jars, the Kubernetes test binaries)
+    // and checks the prerequisites, once, before any test and its timeout starts.
+    globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
