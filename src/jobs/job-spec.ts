@@ -51,8 +51,10 @@ export interface JobSpec extends JobRef {
   readonly program: JobProgram;
 }
 
+/** Every observed phase, as a value (the reconciler's decision table enumerates them). */
+export const OBSERVED_PHASES = ['STARTING', 'RUNNING', 'RECOVERING', 'FAILED', 'FINISHED'] as const;
 /**
  * The phase a runtime reports of a job it holds (stopped jobs are simply absent).
  * FINISHED: a bounded job (e.g. datagen with number-of-rows) ran to its end.
  */
-export type ObservedPhase = 'STARTING' | 'RUNNING' | 'RECOVERING' | 'FAILED' | 'FINISHED';
+export type ObservedPhase = (typeof OBSERVED_PHASES)[number];

@@ -2,8 +2,10 @@ import type { ColumnType, Generated, Selectable } from 'kysely';
 
 /** Pipelines and connections are both jobs: they run on Flink when active. */
 export type JobKind = 'PIPELINE' | 'CONNECTION';
-export type DesiredState = 'ACTIVE' | 'INACTIVE';
-export type ActualState = 'STARTING' | 'RUNNING' | 'RECOVERING' | 'STOPPING' | 'STOPPED' | 'FAILED' | 'FINISHED';
+export const DESIRED_STATES = ['ACTIVE', 'INACTIVE'] as const;
+export type DesiredState = (typeof DESIRED_STATES)[number];
+export const ACTUAL_STATES = ['STARTING', 'RUNNING', 'RECOVERING', 'STOPPING', 'STOPPED', 'FAILED', 'FINISHED'] as const;
+export type ActualState = (typeof ACTUAL_STATES)[number];
 export type TaskSize = 'S' | 'M' | 'L';
 
 export interface JobColumns {

@@ -9,6 +9,14 @@ export interface ObservedJob extends JobRef {
    */
   readonly phase: ObservedPhase | null;
   readonly reason: string | null;
+  /**
+   * The runtime found the job's process hung (it never submitted its job, or stopped
+   * answering for too long) and will not bring it back by itself: `phase` is RECOVERING,
+   * `reason` says what was seen, and the reconciler removes the job (a restart counted
+   * against its budget), to start it again as one that died. The Kubernetes runtime does
+   * not judge hangs: it reports what the operator says of the job.
+   */
+  readonly hung?: boolean;
 }
 
 /**
