@@ -83,7 +83,7 @@ export type RestartDecision =
 /**
  * A job died (it is gone from the runtime): restart it after a backoff, or give up when
  * it already restarted `maxRestarts` times in the window. `counted`: the runtime already
- * reported this death as a restart (a hung process it killed), so it is in `count`.
+ * reported this death as a restart (a hung process it found), so it is in `count`.
  * `jitter` in [0, 1) spreads restarts of jobs that died together.
  */
 export function decideRestart(count: RestartCount, policy: RestartPolicy, jitter: number, counted = false): RestartDecision {

@@ -6,9 +6,10 @@ import { waitFor } from '../helpers/wait-for.js';
 
 /**
  * A job on the real local runtime that dies on every start ends FAILED after its restart
- * budget instead of looping. The death is the local runtime's own: a job process that has
- * not submitted its job within the start limit (here 1.5 s, far too short for a Flink JVM
- * to get there) is killed, reported RECOVERING, and left for the reconciler to restart.
+ * budget instead of looping. The death is the local runtime's own verdict: a job process
+ * that has not submitted its job within the start limit (here 1.5 s, far too short for a
+ * Flink JVM to get there) is reported hung (RECOVERING), and the reconciler removes it and
+ * restarts it.
  */
 let t: LocalTestApp;
 let key: string;

@@ -27,10 +27,10 @@ export interface LocalRuntimeOptions {
   readonly stopGraceMs?: number;
   /**
    * How long a job process that was up may leave its REST API unanswered before it is
-   * killed, so that the reconciler restarts it from its last checkpoint (default 60 s).
+   * reported hung, so that the reconciler restarts it from its last checkpoint (default 60 s).
    */
   readonly unresponsiveLimitMs?: number;
-  /** How long a job process may take to submit its job (announce its REST port) before it is killed and started again (default 300 s). */
+  /** How long a job process may take to submit its job (announce its REST port) before it is reported hung, to be started again (default 300 s). */
   readonly startLimitMs?: number;
   readonly javaBin?: string;
 }
@@ -86,6 +86,8 @@ export class LocalRuntime implements Runtime {
   private readonly startLimitMs: number;
   /** Since when each job process (by pid) that was up has not answered, while it still does not. */
   private readonly silentSince = new Map<number, number>();
+  /** Job processes (by pid) reported hung: stopped without a grace they would not use. */
+  private readonly hung = new Set<number>();
   /** The marker prefix of this runtime's job processes. */
   readonly markerPrefix: string;
 
@@ -112,7 +114,7 @@ export class LocalRuntime implements Runtime {
     const current = await this.running(spec.id);
     if (current.some((p) => p.specVersion === spec.specVersion)) return;
     // An older spec version still running goes first: one process per job, always.
-    for (const old of current) await stopProcess(old.pid, this.stopGraceMs);
+    for (const old of current) await this.stop(old.pid);
 
     const distribution = await this.options.distribution();
     const storage = this.options.storage;
@@ -189,7 +191,7 @@ export class LocalRuntime implements Runtime {
   }
 
   async remove(ref: JobRef): Promise<void> {
-    for (const process of await this.running(ref.id)) await stopProcess(process.pid, this.stopGraceMs);
+    for (const process of await this.running(ref.id)) await this.stop(process.pid);
     await this.options.storage.revokeJob(ref);
     // Checkpoints stay (a later activation may restore them); the run is over.
     await rm(join(this.jobDir(ref.id), 'run.json'), { force: true });
@@ -203,6 +205,7 @@ export class LocalRuntime implements Runtime {
     const live = new Map(processes.map((p) => [p.id, p]));
     const livePids = new Set(processes.map((p) => p.pid));
     for (const pid of this.silentSince.keys()) if (!livePids.has(pid)) this.silentSince.delete(pid);
+    for (const pid of this.hung) if (!livePids.has(pid)) this.hung.delete(pid);
     const observed: ObservedJob[] = [];
     let entries: string[] = [];
     try {
@@ -231,12 +234,11 @@ export class LocalRuntime implements Runtime {
       }
       if (!process) continue; // died without a word (kill -9, OOM): absent, to be restarted
       if (!events.restPort) {
-        // Not up yet. A JVM that never gets there (hung before it submits its job) is killed.
+        // Not up yet. A JVM that never gets there (stuck before it submits its job) is hung.
         const startingMs = Date.now() - Date.parse(run.startedAt);
         if (startingMs >= this.startLimitMs) {
           const reason = `The job process did not start within ${this.startLimitMs / SECOND} s; it was stopped and starts again.`;
-          observed.push({ ...ref, phase: 'RECOVERING', reason });
-          await this.kill(process, reason, { startingMs });
+          observed.push(this.hungJob(ref, process, reason, { startingMs }));
         } else observed.push({ ...ref, phase: 'STARTING', reason: null });
         continue;
       }
@@ -248,14 +250,13 @@ export class LocalRuntime implements Runtime {
       }
       // Up before, silent now: busy, or dying (a killed process is listed until it is gone).
       // Not STARTING: that would tell a running job it went back to starting. Silent for
-      // longer than the limit, it is hung (a stuck JVM, a GC that never ends): killed.
+      // longer than the limit, it is hung (a stuck JVM, a GC that never ends).
       const now = Date.now();
       const since = this.silentSince.get(process.pid) ?? now;
       this.silentSince.set(process.pid, since);
       if (now - since >= this.unresponsiveLimitMs) {
         const reason = `The job process did not answer for ${this.unresponsiveLimitMs / SECOND} s; it was stopped and restarts from its latest checkpoint.`;
-        observed.push({ ...ref, phase: 'RECOVERING', reason });
-        await this.kill(process, reason, { silentMs: now - since });
+        observed.push(this.hungJob(ref, process, reason, { silentMs: now - since }));
       } else observed.push({ ...ref, phase: null, reason: null });
     }
     // Marked processes without a folder (deleted by hand): report them so they get removed.
@@ -263,16 +264,25 @@ export class LocalRuntime implements Runtime {
     return observed;
   }
 
-  /** Kills a hung job process; the next pass finds the job absent and restarts it. */
-  private async kill(process: Marked, reason: string, measured: Record<string, number>): Promise<void> {
-    this.options.logger.warn({ accountId: process.accountId, jobId: process.id, pid: process.pid, ...measured }, reason);
-    this.silentSince.delete(process.pid);
-    await stopProcess(process.pid, 0);
+  /**
+   * A job process found hung, as observed: the reconciler removes the job (its process
+   * then stops at once) and starts it again. `reason` is what the user reads.
+   */
+  private hungJob(ref: Omit<ObservedJob, 'phase' | 'reason'>, process: Marked, reason: string, measured: Record<string, number>): ObservedJob {
+    this.options.logger.warn({ accountId: process.accountId, jobId: process.id, pid: process.pid, ...measured, reason }, 'job process hung');
+    this.hung.add(process.pid);
+    return { ...ref, phase: 'RECOVERING', reason, hung: true };
+  }
+
+  /** Stops a job process: with a grace to end cleanly, at once when it was found hung. */
+  private async stop(pid: number): Promise<void> {
+    await stopProcess(pid, this.hung.has(pid) ? 0 : this.stopGraceMs);
+    this.hung.delete(pid);
   }
 
   /** Stops every job process (gateway shutdown); checkpoints stay for the next start. */
   async close(): Promise<void> {
-    await Promise.all((await this.running()).map((p) => stopProcess(p.pid, this.stopGraceMs)));
+    await Promise.all((await this.running()).map((p) => this.stop(p.pid)));
   }
 
   /** Pids of the job processes (for tests and benchmarks). */
