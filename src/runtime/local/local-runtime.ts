@@ -7,7 +7,7 @@ import type { StreamStorage } from '../../streams/stream-storage.js';
 import type { JobKind } from '../../jobs/job.table.js';
 import { TASK_HEAP_MB } from '../../jobs/task-size.js';
 import type { ObservedJob, Runtime } from '../runtime.js';
-import { streamsOf, type JobRef, type JobSpec, type StreamBinding } from '../../jobs/job-spec.js';
+import { streamsOf, type JobRef, type JobSpec } from '../../jobs/job-spec.js';
 import type { FlinkDistribution } from './flink-distribution.js';
 import { jobStatus } from '../../flink/flink-rest.js';
 import { jobStatements } from '../../flink/job-sql.js';

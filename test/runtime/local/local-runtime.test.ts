@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { decodeId } from '../../../src/graphql/global-id.js';
 import { processesOfScope } from '../../../src/runtime/local/processes.js';
 import { latestCheckpoint } from '../../../src/runtime/local/local-runtime.js';
@@ -117,8 +117,13 @@ const START_TIMEOUT_MS = 45_000;
 
 beforeAll(async () => {
   t = await startLocalApp({ limits: { jobUnresponsiveMs: UNRESPONSIVE_MS, jobStartTimeoutMs: START_TIMEOUT_MS } });
-  ({ key } = await t.signUp('Local runtime'));
 }, 600_000);
+
+// An account per test: a test that fails with jobs still active must not use up the
+// next one's quota (FREE: 2 active jobs), nor leave it names that are taken.
+beforeEach(async () => {
+  ({ key } = await t.signUp('Local runtime'));
+});
 
 afterAll(async () => {
   await t?.close();
