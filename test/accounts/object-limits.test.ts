@@ -1,4 +1,4 @@
-import { expect, test } from 'vitest';
+import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { Db } from '../../src/platform/database.js';
 import { codes, startTestApp, type TestApp } from '../helpers/app.js';
 import { describeDatabases, type TestDatabase } from '../helpers/postgres.js';
@@ -8,21 +8,36 @@ const LIMIT = 3;
 
 async function gatewayOn(database: TestDatabase): Promise<TestApp> {
   await database.db.updateTable('tiers').set({ max_streams: LIMIT, max_pipelines: LIMIT, max_connections: LIMIT }).where('name', '=', 'FREE').execute();
-  // Not closed by the app: the helper closes the database after each test.
+  // Not closed by the app: the helper closes the database after the block.
   return startTestApp({ database });
 }
 
 const createStream = (name: string) =>
   `mutation { createStream(input: { name: "${name}", kind: APPEND, fields: [{ name: "id", type: "INT" }] }) { id } }`;
 
-const count = async (db: Db, table: 'streams' | 'pipelines' | 'connections' | 'pipeline_streams') =>
-  Number((await db.selectFrom(table).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
+/** What one account holds (each test signs up its own). */
+async function count(db: Db, table: 'streams' | 'pipelines' | 'connections' | 'pipeline_streams', accountId: string) {
+  const rows =
+    table === 'pipeline_streams'
+      ? await db
+          .selectFrom('pipeline_streams')
+          .innerJoin('pipelines', 'pipelines.id', 'pipeline_streams.pipeline_id')
+          .select('pipeline_streams.stream_id')
+          .where('pipelines.account_id', '=', accountId)
+          .execute()
+      : await db.selectFrom(table).select('id').where('account_id', '=', accountId).execute();
+  return rows.length;
+}
 
 describeDatabases((_label, open) => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await gatewayOn(await open());
+  });
+  afterAll(() => t.close());
+
   test("creations beyond the tier's object counts are QUOTA_EXCEEDED and change nothing", async () => {
-    const database = await open();
-    const t = await gatewayOn(database);
-    const { key } = await t.signUp('Limits');
+    const { key, accountUuid } = await t.signUp('Limits');
 
     const limits = await t.gql('{ viewer { limits { maxStreams maxPipelines maxConnections } } }', {}, { key });
     expect(limits.data!.viewer.limits).toEqual({ maxStreams: LIMIT, maxPipelines: LIMIT, maxConnections: LIMIT });
@@ -36,7 +51,7 @@ describeDatabases((_label, open) => {
     const refused = await t.gql(createStream('one_more'), {}, { key });
     expect(codes(refused)).toEqual(['QUOTA_EXCEEDED']);
     expect(refused.errors![0]!.extensions).toMatchObject({ quota: 'streams', limit: LIMIT, requested: LIMIT + 1 });
-    expect(await count(database.db, 'streams')).toBe(LIMIT);
+    expect(await count(t.database.db, 'streams', accountUuid)).toBe(LIMIT);
 
     for (let i = 0; i < LIMIT; i++) {
       const created = await t.gql(`mutation { createPipeline(input: { name: "p${i}", sql: "INSERT INTO s1 SELECT id FROM s0" }) { id } }`, {}, { key });
@@ -58,14 +73,13 @@ describeDatabases((_label, open) => {
     );
     expect(codes(connection)).toEqual(['QUOTA_EXCEEDED']);
     expect(connection.errors![0]!.extensions).toMatchObject({ quota: 'connections', limit: LIMIT });
-    expect(await count(database.db, 'pipelines')).toBe(LIMIT);
-    expect(await count(database.db, 'connections')).toBe(LIMIT);
-    expect(await count(database.db, 'pipeline_streams')).toBe(2 * LIMIT);
+    expect(await count(t.database.db, 'pipelines', accountUuid)).toBe(LIMIT);
+    expect(await count(t.database.db, 'connections', accountUuid)).toBe(LIMIT);
+    expect(await count(t.database.db, 'pipeline_streams', accountUuid)).toBe(2 * LIMIT);
 
     // Another account has its own count.
     const other = await t.signUp('Other');
     expect((await t.gql(createStream('s0'), {}, { key: other.key })).errors).toBeUndefined();
-    await t.close();
   });
 
   // Each creation counts and inserts in one transaction under the account's lock. Without
@@ -80,22 +94,19 @@ describeDatabases((_label, open) => {
     { object: 'pipelines', create: createPipeline },
     { object: 'connections', create: createConnection },
   ] as const)(`$object: ${RACERS} concurrent creations against a limit of ${LIMIT} leave exactly ${LIMIT}`, async ({ object, create }) => {
-    const database = await open();
-    const t = await gatewayOn(database);
-    const { key } = await t.signUp('Racers');
+    const { key, accountUuid } = await t.signUp('Racers');
     let s = '';
     if (object !== 'streams') {
       for (const name of ['s0', 's1']) s = (await t.gql(createStream(name), {}, { key })).data!.createStream.id;
     }
 
     const results = await raceAtOnce(
-      database,
+      t.database,
       object,
       Array.from({ length: RACERS }, (_, i) => () => t.gql(create(`race${i}`), { s }, { key })),
     );
     expect(results.flatMap(codes).sort()).toEqual(Array(RACERS - LIMIT).fill('QUOTA_EXCEEDED'));
     expect(results.filter((result) => !result.errors)).toHaveLength(LIMIT);
-    expect(await count(database.db, object)).toBe(LIMIT);
-    await t.close();
+    expect(await count(t.database.db, object, accountUuid)).toBe(LIMIT);
   });
 });

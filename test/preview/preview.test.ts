@@ -32,26 +32,46 @@ async function taskManagerGone(events: any[]): Promise<void> {
   await waitFor(`TaskManager ${tm} gone`, async () => ((await Promise.all(pids.map((p) => hasExited(p.pid)))).every(Boolean) ? true : undefined), 20_000);
 }
 
+/** What every test reads: the stream `orders`, 21 records (ids 1 to 20, and one past 2^53). */
+const ORDERS: { id: number | string; amount: string; who: string }[] = [
+  ...Array.from({ length: 20 }, (_, i) => ({ id: i + 1, amount: `${i * 10}.50`, who: i % 2 ? 'b' : 'a' })),
+  { id: '9007199254740993', amount: '123456789012345678.25', who: 'a' },
+];
+
+const TERMINAL = ['CANCELED', 'FAILED', 'FINISHED'];
+
+/** The JobManager's jobs now, by id. */
+async function jobIds(): Promise<Set<string>> {
+  const { jobManagerUrl } = await gateway.parts.preview.cluster.start();
+  const { jobs } = (await (await fetch(`${jobManagerUrl}/jobs`)).json()) as { jobs: { id: string }[] };
+  return new Set(jobs.map((j) => j.id));
+}
+
+/** Waits until no job submitted since `before` (this test's) runs on the JobManager. */
+async function noJobRunningSince(before: ReadonlySet<string>): Promise<void> {
+  const { jobManagerUrl } = await gateway.parts.preview.cluster.start();
+  await waitFor('no running job', async () => {
+    const { jobs } = (await (await fetch(`${jobManagerUrl}/jobs`)).json()) as { jobs: { id: string; status: string }[] };
+    return jobs.filter((j) => !before.has(j.id)).every((j) => TERMINAL.includes(j.status));
+  }, 30_000);
+}
+
+// The gateway, its session cluster and pool, and the stream's records are the file's:
+// each test previews them and checks what its own preview left, so any one runs alone.
 beforeAll(async () => {
   gateway = await startPreviewGateway('preview', { poolSize: 2 });
   ({ t } = gateway);
   ({ key } = await t.signUp('Preview'));
+  const created = await ok(
+    'mutation { createStream(input: { name: "orders", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }, { name: "amount", type: "DECIMAL(20, 2)" }, { name: "who", type: "STRING" }] }) { id } }',
+  );
+  await ok('mutation ($id: ID!, $r: [JSON!]!) { publishRecords(streamId: $id, records: $r) { count } }', { id: created.createStream.id, r: ORDERS });
 }, 600_000);
 
 afterAll(() => gateway?.close(), 120_000);
 
 describe('preview on the session cluster', () => {
-  let orders: string;
-
   it('returns exactly the matching records over EARLIEST, BIGINT and DECIMAL without rounding', async () => {
-    const created = await ok(
-      'mutation { createStream(input: { name: "orders", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }, { name: "amount", type: "DECIMAL(20, 2)" }, { name: "who", type: "STRING" }] }) { id } }',
-    );
-    orders = created.createStream.id;
-    const records = Array.from({ length: 20 }, (_, i) => ({ id: i + 1, amount: `${i * 10}.50`, who: i % 2 ? 'b' : 'a' }));
-    records.push({ id: '9007199254740993', amount: '123456789012345678.25', who: 'a' } as never);
-    await ok('mutation ($id: ID!, $r: [JSON!]!) { publishRecords(streamId: $id, records: $r) { count } }', { id: orders, r: records });
-
     const events = await preview({ sql: "SELECT id, amount FROM orders WHERE who = 'a' AND amount > 50", timeLimitSeconds: 60 }, (e) => rowsOf(e).length >= 8);
     const started = startOf(events);
     expect(started, JSON.stringify(events)).toBeDefined();
@@ -61,7 +81,7 @@ describe('preview on the session cluster', () => {
     ]);
     expect(started.taskManager).toMatch(/^weir-tm-\d+$/);
     const rows = rowsOf(events);
-    const expected = records.filter((r) => r.who === 'a' && Number(r.amount) > 50);
+    const expected = ORDERS.filter((r) => r.who === 'a' && Number(r.amount) > 50);
     expect(rows.map((r: any) => r.kind)).toEqual(expected.map(() => 'INSERT'));
     expect(rows.map((r: any) => String(r.values[0]))).toEqual(expected.map((r) => String(r.id)));
     expect(rows.at(-1).values).toEqual(['9007199254740993', '123456789012345678.25']);
@@ -92,13 +112,10 @@ describe('preview on the session cluster', () => {
   }, SLOW);
 
   it('cancels the job and retires the TaskManager when the subscription is closed', async () => {
+    const before = await jobIds();
     const events = await preview({ sql: 'SELECT id FROM orders', timeLimitSeconds: 120 }, (e) => rowsOf(e).length > 0);
     await taskManagerGone(events);
-    const { jobManagerUrl } = await gateway.parts.preview.cluster.start();
-    await waitFor('no running job', async () => {
-      const { jobs } = (await (await fetch(`${jobManagerUrl}/jobs`)).json()) as { jobs: { status: string }[] };
-      return jobs.every((j) => ['CANCELED', 'FAILED', 'FINISHED'].includes(j.status)) ? true : undefined;
-    }, 30_000);
+    await noJobRunningSince(before);
   }, SLOW);
 
   it('submits again on a new lease when the job lands on a used TaskManager, and shows nothing of the first try', async () => {
@@ -128,6 +145,7 @@ describe('preview on the session cluster', () => {
       };
     };
     try {
+      const before = await jobIds();
       const events = await preview({ sql: "SELECT id FROM orders WHERE who = 'b'", rowLimit: 10, timeLimitSeconds: 60 });
       expect(endOf(events), JSON.stringify(events)).toMatchObject({ reason: 'ROW_LIMIT' });
       expect(events.filter((e) => e.__typename === 'PreviewStarted')).toHaveLength(1);
@@ -139,11 +157,7 @@ describe('preview on the session cluster', () => {
       expect(rowsOf(events).map((r: any) => Number(r.values[0]))).toEqual([2, 4, 6, 8, 10, 12, 14, 16, 18, 20]);
       // The first try's TaskManager is retired and its job does not run on.
       await waitFor('the first TaskManager gone', async () => ((await findMarkedProcesses(`weir-preview-tm:${gateway.parts.preview.cluster.hash}:${leased[0]}`)).length === 0 ? true : undefined), 20_000);
-      const { jobManagerUrl } = await gateway.parts.preview.cluster.start();
-      await waitFor('no running job', async () => {
-        const { jobs } = (await (await fetch(`${jobManagerUrl}/jobs`)).json()) as { jobs: { status: string }[] };
-        return jobs.every((j) => ['CANCELED', 'FAILED', 'FINISHED'].includes(j.status)) ? true : undefined;
-      }, 30_000);
+      await noJobRunningSince(before);
     } finally {
       pool.lease = realLease;
     }

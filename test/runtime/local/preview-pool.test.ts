@@ -8,8 +8,9 @@ import { endOf, rowsOf, runPreview, startOf, startPreviewGateway, type PreviewGa
  * Issue 4, acceptance 3: the TaskManager pool under sequential and concurrent previews
  * against a real session cluster and Kafka. 30 previews one after another, then 6 at
  * once from three accounts (set to tier PAID in the database: FREE allows one concurrent
- * preview per account). Afterwards: as many TaskManager processes as the pool size,
- * every preview on a TaskManager of its own, and no job left running on the JobManager.
+ * preview per account). After each: as many TaskManager processes as the pool size,
+ * every preview on a TaskManager of its own, and none of its jobs left running on the
+ * JobManager. Each test stands alone: it checks what its own previews left.
  */
 const POOL_SIZE = 2;
 const SEQUENTIAL = 30;
@@ -54,6 +55,47 @@ function expectRowLimit(events: any[]): string {
   return started.taskManager as string;
 }
 
+const TERMINAL = ['FINISHED', 'FAILED', 'CANCELED'];
+
+async function jobsOnTheJobManager(): Promise<{ jid: string; state: string }[]> {
+  const { jobManagerUrl } = await gateway.parts.preview.cluster.start();
+  return ((await (await fetch(`${jobManagerUrl}/jobs/overview`)).json()) as { jobs: { jid: string; state: string }[] }).jobs;
+}
+
+/**
+ * After a test's previews, which ran on the TaskManagers `used` and were the only jobs
+ * submitted since `jobsBefore`: the pool is whole again, none of its TaskManagers ran
+ * one of them, and each of their jobs ended (one job per preview: none was submitted twice).
+ */
+async function expectPoolWholeAfter(used: readonly string[], jobsBefore: ReadonlySet<string>) {
+  const { cluster, pool } = gateway.parts.preview;
+  // The replacements register; the retired ones are gone.
+  await waitFor(
+    `${POOL_SIZE} idle TaskManagers and as many processes`,
+    async () => {
+      const stats = pool.stats();
+      const processes = (await cluster.pids()).tm;
+      return stats.idle === POOL_SIZE && stats.starting === 0 && stats.leased === 0 && stats.retiring === 0 && processes.length === POOL_SIZE;
+    },
+    180_000,
+  );
+  const { jobManagerUrl } = await cluster.start();
+  const registered = (await (await fetch(`${jobManagerUrl}/taskmanagers`)).json()) as { taskmanagers: { id: string }[] };
+  expect(registered.taskmanagers).toHaveLength(POOL_SIZE);
+  // The pool's TaskManagers never ran one of these previews.
+  for (const tm of registered.taskmanagers) expect(used).not.toContain(tm.id);
+
+  const jobs = await waitFor(
+    'every job of these previews terminal',
+    async () => {
+      const since = (await jobsOnTheJobManager()).filter((j) => !jobsBefore.has(j.jid));
+      return since.every((j) => TERMINAL.includes(j.state)) ? since : undefined;
+    },
+    60_000,
+  );
+  expect(jobs).toHaveLength(used.length);
+}
+
 beforeAll(async () => {
   // The queue bound is raised from 30 s: six previews at once start four TaskManagers
   // together on a 2-core machine, which can take longer than 30 s.
@@ -64,17 +106,19 @@ beforeAll(async () => {
 afterAll(() => gateway?.close(), 120_000);
 
 describe('the preview TaskManager pool at scale', () => {
-  const used: string[] = [];
-
   it(`runs ${SEQUENTIAL} previews one after another, each on a TaskManager of its own`, async () => {
+    const jobsBefore = new Set((await jobsOnTheJobManager()).map((j) => j.jid));
     const account = await accountWithStream('Sequential');
+    const used: string[] = [];
     for (let i = 0; i < SEQUENTIAL; i++) {
       used.push(expectRowLimit(await runPreview(t, account.key, INPUT)));
     }
     expect(new Set(used).size).toBe(SEQUENTIAL);
+    await expectPoolWholeAfter(used, jobsBefore);
   }, SLOW);
 
-  it(`runs ${CONCURRENT_ACCOUNTS * CONCURRENT_PER_ACCOUNT} previews at once from ${CONCURRENT_ACCOUNTS} PAID accounts`, async () => {
+  it(`runs ${CONCURRENT_ACCOUNTS * CONCURRENT_PER_ACCOUNT} previews at once from ${CONCURRENT_ACCOUNTS} PAID accounts, each on a TaskManager of its own`, async () => {
+    const jobsBefore = new Set((await jobsOnTheJobManager()).map((j) => j.jid));
     const accounts: Account[] = [];
     for (let i = 0; i < CONCURRENT_ACCOUNTS; i++) accounts.push(await accountWithStream(`Concurrent ${i}`));
     // FREE allows 1 concurrent preview per account; PAID allows 5. Keys carry the tier
@@ -83,43 +127,10 @@ describe('the preview TaskManager pool at scale', () => {
     const runs = await Promise.all(
       accounts.flatMap((account) => Array.from({ length: CONCURRENT_PER_ACCOUNT }, () => runPreview(t, account.key, INPUT))),
     );
-    for (const events of runs) used.push(expectRowLimit(events));
+    const used = runs.map(expectRowLimit);
+    expect(new Set(used).size).toBe(used.length);
     // Some waited for a TaskManager: six at once with a pool of two.
     expect(runs.some((events) => events.some((e) => e.__typename === 'PreviewQueued'))).toBe(true);
-  }, SLOW);
-
-  it('leaves the pool size of TaskManagers, every preview on a TaskManager no other used, and no job on the JobManager', async () => {
-    expect(used).toHaveLength(SEQUENTIAL + CONCURRENT_ACCOUNTS * CONCURRENT_PER_ACCOUNT);
-    expect(new Set(used).size).toBe(used.length);
-
-    const { cluster, pool } = gateway.parts.preview;
-    // The replacements register; the retired ones are gone.
-    await waitFor(
-      `${POOL_SIZE} idle TaskManagers and as many processes`,
-      async () => {
-        const stats = pool.stats();
-        const processes = (await cluster.pids()).tm;
-        return stats.idle === POOL_SIZE && stats.starting === 0 && stats.leased === 0 && stats.retiring === 0 && processes.length === POOL_SIZE
-          ? true
-          : undefined;
-      },
-      180_000,
-    );
-    const { jobManagerUrl } = await cluster.start();
-    const registered = (await (await fetch(`${jobManagerUrl}/taskmanagers`)).json()) as { taskmanagers: { id: string }[] };
-    expect(registered.taskmanagers).toHaveLength(POOL_SIZE);
-    // The pool's TaskManagers never ran a preview.
-    for (const tm of registered.taskmanagers) expect(used).not.toContain(tm.id);
-
-    const overview = await waitFor(
-      'every job terminal',
-      async () => {
-        const { jobs } = (await (await fetch(`${jobManagerUrl}/jobs/overview`)).json()) as { jobs: { jid: string; state: string }[] };
-        return jobs.every((j) => ['FINISHED', 'FAILED', 'CANCELED'].includes(j.state)) ? jobs : undefined;
-      },
-      60_000,
-    );
-    expect(overview).toHaveLength(used.length);
-    expect(overview.filter((j) => !['FINISHED', 'FAILED', 'CANCELED'].includes(j.state))).toEqual([]);
+    await expectPoolWholeAfter(used, jobsBefore);
   }, SLOW);
 });
