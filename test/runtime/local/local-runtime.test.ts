@@ -64,7 +64,7 @@ async function jobState(kind: 'pipeline' | 'connection', id: string) {
   };
 }
 
-const until = (kind: 'pipeline' | 'connection', id: string, state: string, timeoutMs?: number) =>
+const until = (kind: 'pipeline' | 'connection', id: string, state: string, timeoutMs = 90_000) =>
   waitFor(`${kind} ${state}`, async () => {
     const s = await jobState(kind, id);
     return s.actualState === state ? s : undefined;
