@@ -1,7 +1,7 @@
 import type { PodSize } from './kubernetes-options.js';
 
 /** The official Flink image's `flink` user (and group). */
-export const FLINK_UID = 9999;
+const FLINK_UID = 9999;
 
 /**
  * Every Flink pod Weir writes (jobs, the preview session cluster, its SQL Gateway) runs as
@@ -20,7 +20,7 @@ export const podSecurityContext = {
 export const containerSecurityContext = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } } as const;
 
 /** A pod size as Kubernetes quantities: `{ cpu: '500m', memory: '768Mi' }`. */
-export const quantity = (size: PodSize) => ({ cpu: `${Math.round(size.cpu * 1000)}m`, memory: `${size.memoryMi}Mi` });
+const quantity = (size: PodSize) => ({ cpu: `${Math.round(size.cpu * 1000)}m`, memory: `${size.memoryMi}Mi` });
 
 /** Requests equal to limits: a pod gets exactly its size (Guaranteed QoS). */
 export const resources = (size: PodSize) => ({ requests: quantity(size), limits: quantity(size) });

@@ -10,13 +10,13 @@ import { containerSecurityContext, podSecurityContext, resources } from './pod-t
 const MEMORY_FILE = fileURLToPath(new URL('../../../flink/memory.json', import.meta.url));
 
 /** The JobManager REST port of a FlinkDeployment (Service `<name>-rest`, made by Flink). */
-export const JOB_MANAGER_REST_PORT = 8081;
+const JOB_MANAGER_REST_PORT = 8081;
 /** The SQL Gateway's REST endpoint port (Flink's default). */
-export const SQL_GATEWAY_PORT = 8083;
+const SQL_GATEWAY_PORT = 8083;
 /** Labels Flink's native Kubernetes resource manager puts on the pods it starts. */
 export const FLINK_LABEL_APP = 'app';
 export const FLINK_LABEL_COMPONENT = 'component';
-export const LABEL_WEIR_COMPONENT = 'weir.dev/component';
+const LABEL_WEIR_COMPONENT = 'weir.dev/component';
 const SQL_GATEWAY_CONTAINER = 'sql-gateway';
 
 /** What the preview session cluster's objects are made from. */
@@ -53,7 +53,7 @@ export interface PreviewManifests {
   readonly gatewayService: KubernetesObject & { spec: Record<string, any> };
 }
 
-export const sqlGatewayNameOf = (clusterName: string) => `${clusterName}-sql-gateway`;
+const sqlGatewayNameOf = (clusterName: string) => `${clusterName}-sql-gateway`;
 
 /** The JobManager's in-cluster REST address, as Flink's own `<name>-rest` Service gives it. */
 export const jobManagerUrlOf = (o: Pick<PreviewManifestOptions, 'name' | 'namespace'>) =>
