@@ -34,33 +34,19 @@ PORT_LOCKS="${TMPDIR:-/tmp}/weir-kube-testenv-ports"
 COMPONENTS=(kube-controller-manager kube-apiserver etcd)
 BUILD_TARGETS=(./cmd/etcd k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager)
 BUILD_GOFLAGS="-trimpath -buildvcs=false -mod=readonly"
-
-log() { printf '[kube-testenv %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-need() { command -v "$1" >/dev/null || die "$1 not found (Debian: apt-get install $2)"; }
-now_ms() { date +%s%3N; }
-since() { local ms=$(( $(now_ms) - $1 )); printf '%d.%03ds' $((ms / 1000)) $((ms % 1000)); }
+LOG_TAG=kube-testenv
+# shellcheck source=scripts/kube-lib.sh
+. "$ROOT/scripts/kube-lib.sh"
 
 # ---------------------------------------------------------------------------- build
 
 kube_version() { (cd "$MODULE_DIR" && go list -m -f '{{.Version}}' k8s.io/kubernetes); }
 
-ldflags() {
-  local v="$1" major minor
-  major="${v#v}"; major="${major%%.*}"
-  minor="${v#v*.}"; minor="${minor%%.*}"
-  local flags="-s -w" pkg
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    flags+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
-  done
-  printf '%s' "$flags"
-}
-
 cache_key() {
   {
     cat "$MODULE_DIR/go.mod" "$MODULE_DIR/go.sum" "$MODULE_DIR/cmd/etcd/main.go"
     go version
-    printf '%s\n' "$BUILD_GOFLAGS" "$(ldflags "$(kube_version)")"
+    printf '%s\n' "$BUILD_GOFLAGS" "$(kube_ldflags "$(kube_version)")"
   } | sha256sum | cut -c1-16
 }
 
@@ -78,13 +64,7 @@ cmd_build() {
     printf '%s\n' "$bin"
     return
   fi
-  mkdir -p "$key_dir"
-  exec 9>"$key_dir/build.lock"
-  if ! flock -n 9; then
-    log "another build of the same key is running; waiting for it"
-    flock 9
-  fi
-  if have_binaries "$bin"; then
+  if ! with_build_lock "$key_dir" have_binaries "$bin"; then
     log "cached (built by the other run): $bin"
     printf '%s\n' "$bin"
     return
@@ -102,24 +82,9 @@ cmd_build() {
   local status=0
   (
     cd "$MODULE_DIR"
-    GOFLAGS="$BUILD_GOFLAGS" go build -p "$BUILD_JOBS" -v -ldflags "$(ldflags "$version")" \
-      -o "$tmp/" "${BUILD_TARGETS[@]}" 2>&1
-  ) | {
-    # -v prints one import path per compiled package; anything else is a message to show.
-    n=0; last=0
-    while IFS= read -r line; do
-      if [[ "$line" =~ ^[A-Za-z0-9._/~-]+$ ]]; then
-        n=$((n + 1))
-        if [ $((n - last)) -ge 100 ]; then
-          last=$n
-          log "compiled $n/$total packages ($(since "$start"))"
-        fi
-      else
-        printf '%s\n' "$line" >&2
-      fi
-    done
-    log "compiled $n packages (the rest were in the Go build cache)"
-  } || status=$?
+    GOFLAGS="$BUILD_GOFLAGS" go_build_progress "$total" go build -p "$BUILD_JOBS" -v \
+      -ldflags "$(kube_ldflags "$version")" -o "$tmp/" "${BUILD_TARGETS[@]}"
+  ) || status=$?
   if [ "$status" -ne 0 ] || ! have_binaries "$tmp"; then
     rm -rf "$tmp"
     die "go build failed after $(since "$start")"
@@ -127,163 +92,13 @@ cmd_build() {
   rm -rf "$bin"
   mv "$tmp" "$bin"
   touch "$key_dir"
-  # Binaries of other keys (an older go.sum or launcher) unused for a week.
-  find "$CACHE_ROOT/kube" -mindepth 1 -maxdepth 1 -type d -mtime +7 ! -path "$key_dir" \
-    -exec sh -c 'echo "[kube-testenv] removing unused $1" >&2; rm -rf "$1"' _ {} \;
+  prune_build_cache "$CACHE_ROOT/kube" "$key_dir"
   log "built in $(since "$start"): $(cd "$bin" && du -sh etcd kube-apiserver kube-controller-manager | awk '{printf "%s %s  ", $2, $1}')"
   printf '%s\n' "$bin"
 }
 
-# ---------------------------------------------------------------------------- processes
-
-pid_file() { printf '%s/run/%s.pid' "$1" "$2"; }
-
-# Alive and really ours: every process is started with <dir> in its arguments.
-ours_alive() {
-  local dir="$1" pid="$2" cmdline
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-  cmdline="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" || return 1
-  [[ $cmdline == *"$dir/"* ]]
-}
-
-read_pid() { local f; f="$(pid_file "$1" "$2")"; if [ -f "$f" ]; then cat "$f"; fi; }
-
-stop_all() {
-  local dir="$1" name pid waited stopped=()
-  for name in "${COMPONENTS[@]}"; do
-    pid="$(read_pid "$dir" "$name")"
-    if ours_alive "$dir" "$pid"; then
-      kill -TERM "$pid" 2>/dev/null || true
-      waited=0
-      # ours_alive is false as soon as the process has exited (a zombie has no cmdline).
-      while ours_alive "$dir" "$pid"; do
-        if [ "$waited" -eq 150 ]; then
-          log "$name (pid $pid) ignored SIGTERM for 15s; killing it"
-          kill -KILL "$pid" 2>/dev/null || true
-        fi
-        sleep 0.1
-        waited=$((waited + 1))
-      done
-      log "stopped $name (pid $pid)"
-      stopped+=("$pid")
-    fi
-    rm -f "$(pid_file "$dir" "$name")"
-  done
-  # Then wait until the exited processes are gone from the process table: reap our own
-  # children (a failed start); others are reaped by their new parent, which some init
-  # processes only do every second or two.
-  waited=0
-  for pid in "${stopped[@]}"; do
-    wait "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 100 ]; do sleep 0.1; waited=$((waited + 1)); done
-    kill -0 "$pid" 2>/dev/null && log "pid $pid has exited but is not reaped yet"
-  done
-  return 0
-}
-
-start_process() {
-  local dir="$1" name="$2"; shift 2
-  # Own session, no terminal, output to a log: the process outlives this script.
-  setsid "$@" </dev/null >"$dir/logs/$name.log" 2>&1 &
-  local pid=$! waited=0
-  # Until it has exec'd the binary, $! is a copy of this shell, whose command line does
-  # not name our folder: ours_alive would take that moment for an exit (it did, on a
-  # loaded machine). Wait for the exec, or for the process to be gone (5 s at most).
-  while kill -0 "$pid" 2>/dev/null && ! ours_alive "$dir" "$pid" && [ "$waited" -lt 100 ]; do
-    sleep 0.05
-    waited=$((waited + 1))
-  done
-  printf '%s\n' "$pid" >"$(pid_file "$dir" "$name")"
-  log "started $name (pid $pid, log $dir/logs/$name.log)"
-}
-
-# ---------------------------------------------------------------------------- ports
-
-RESERVED_PORTS=()
-release_ports() {
-  local p
-  for p in "${RESERVED_PORTS[@]}"; do rmdir "$PORT_LOCKS/$p" 2>/dev/null || true; done
-  RESERVED_PORTS=()
-}
-
-# Sets PORT to a port below Linux's ephemeral range (32768+) that nothing listens on,
-# reserved (mkdir is atomic) against other starts running at the same time until this
-# start ends. Not used as $(free_port): the reservation must be recorded in this shell.
-free_port() {
-  local p tries=0
-  mkdir -p "$PORT_LOCKS"
-  while [ $tries -lt 200 ]; do
-    tries=$((tries + 1))
-    p=$((20000 + RANDOM % 12000))
-    [ -z "$(ss -Htln "sport = :$p")" ] || continue
-    # A reservation older than 10 minutes belongs to a start that died.
-    find "$PORT_LOCKS" -maxdepth 1 -name "$p" -mmin +10 -exec rmdir {} \; 2>/dev/null || true
-    mkdir "$PORT_LOCKS/$p" 2>/dev/null || continue
-    RESERVED_PORTS+=("$p")
-    PORT="$p"
-    return
-  done
-  die "no free port found"
-}
-
 # ---------------------------------------------------------------------------- start
 
-tail_logs() {
-  local dir="$1" name
-  for name in "$@"; do
-    [ "$name" = "$dir" ] && continue
-    [ -s "$dir/logs/$name.log" ] || continue
-    printf -- '----- last lines of %s -----\n' "$dir/logs/$name.log" >&2
-    tail -n 40 "$dir/logs/$name.log" >&2
-  done
-}
-
-START_DIR=""
-on_start_exit() {
-  local status=$?
-  release_ports
-  if [ $status -ne 0 ] && [ -n "$START_DIR" ]; then
-    log "start failed; stopping what was started"
-    stop_all "$START_DIR"
-  fi
-}
-
-# wait_until <what> <component whose log explains a failure> <command...>
-wait_until() {
-  local what="$1" component="$2"; shift 2
-  local deadline=$(( $(date +%s) + START_TIMEOUT )) pid
-  until "$@"; do
-    pid="$(read_pid "$START_DIR" "$component")"
-    if ! ours_alive "$START_DIR" "$pid"; then
-      tail_logs "$START_DIR" "$component"
-      die "$component exited while waiting for $what"
-    fi
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-      tail_logs "$START_DIR" "$component"
-      die "timed out after ${START_TIMEOUT}s waiting for $what"
-    fi
-    sleep 0.2
-  done
-}
-
-api() { # api <method> <path> [curl args...]: prints the body, fails on HTTP >= 400
-  local method="$1" path="$2"; shift 2
-  curl -sS --fail-with-body --max-time 30 --cacert "$CA_FILE" \
-    -H "Authorization: Bearer $ADMIN_TOKEN" -X "$method" "$@" "$APISERVER_URL$path"
-}
-
-etcd_ready() { grep -q '^etcd ready' "$START_DIR/logs/etcd.log" 2>/dev/null; }
-apiserver_ready() {
-  [ -s "$CA_FILE" ] && [ "$(api GET /readyz 2>/dev/null)" = "ok" ]
-}
-crd_established() {
-  # pretty=false: the apiserver pretty-prints JSON for a curl User-Agent.
-  # Not `api ... | grep -q`: grep quits at the first match, curl then dies of SIGPIPE
-  # on the rest of the ~1 MB body, and pipefail turns that into "not established".
-  local body
-  body="$(api GET "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/$1?pretty=false" 2>/dev/null)" || return 1
-  grep -qF '"type":"Established","status":"True"' <<<"$body"
-}
 default_service_account() { api GET /api/v1/namespaces/default/serviceaccounts/default >/dev/null 2>&1; }
 
 cmd_start() {
@@ -342,7 +157,7 @@ cmd_start() {
   wait_until "kube-apiserver /readyz" kube-apiserver apiserver_ready
   log "kube-apiserver ready at $APISERVER_URL ($(since "$started"))"
 
-  write_kubeconfig "$dir"
+  write_kubeconfig "$dir" weir-testenv
 
   # CRDs before the controller-manager, so that its quota and garbage-collector
   # controllers discover the Flink resources at start-up instead of at a later rescan.
@@ -391,30 +206,6 @@ cmd_start() {
   chmod 600 "$dir/env"
   log "ready in $(since "$started"); stop with: $0 stop $dir"
   cat "$dir/env"
-}
-
-write_kubeconfig() {
-  local dir="$1"
-  cat >"$dir/kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: weir-testenv
-  cluster:
-    server: $APISERVER_URL
-    certificate-authority-data: $(base64 -w0 "$CA_FILE")
-users:
-- name: admin
-  user:
-    token: $ADMIN_TOKEN
-contexts:
-- name: weir-testenv
-  context:
-    cluster: weir-testenv
-    user: admin
-current-context: weir-testenv
-EOF
-  chmod 600 "$dir/kubeconfig"
 }
 
 cmd_stop() {
