@@ -24,8 +24,8 @@ kube_ldflags() {
   printf '%s' "$flags"
 }
 
-# go_build_progress <total packages> <go build args...>: runs `go build -v` (or `go
-# install -v`) and logs every 100 compiled packages instead of the raw package list.
+# go_build_progress <total packages or ""> <go build args...>: runs `go build -v` (or
+# `go install -v`) and logs every 100 compiled packages instead of the raw package list.
 go_build_progress() {
   local total="$1"; shift
   local start; start="$(now_ms)"
@@ -37,7 +37,7 @@ go_build_progress() {
         n=$((n + 1))
         if [ $((n - last)) -ge 100 ]; then
           last=$n
-          log "compiled $n/$total packages ($(since "$start"))"
+          log "compiled $n${total:+/$total} packages ($(since "$start"))"
         fi
       else
         printf '%s\n' "$line" >&2
@@ -219,10 +219,11 @@ crd_established() {
   grep -qF '"type":"Established","status":"True"' <<<"$body"
 }
 
-# write_kubeconfig <dir> <cluster name>: <dir>/kubeconfig for the admin token.
+# write_kubeconfig <file> <cluster name> <user> <token>: a kubeconfig for that token,
+# trusting the apiserver's CA ($CA_FILE) at $APISERVER_URL.
 write_kubeconfig() {
-  local dir="$1" name="$2"
-  cat >"$dir/kubeconfig" <<EOF
+  local file="$1" name="$2" user="$3" token="$4"
+  cat >"$file" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -231,15 +232,15 @@ clusters:
     server: $APISERVER_URL
     certificate-authority-data: $(base64 -w0 "$CA_FILE")
 users:
-- name: admin
+- name: $user
   user:
-    token: $ADMIN_TOKEN
+    token: $token
 contexts:
 - name: $name
   context:
     cluster: $name
-    user: admin
+    user: $user
 current-context: $name
 EOF
-  chmod 600 "$dir/kubeconfig"
+  chmod 600 "$file"
 }

@@ -20,12 +20,18 @@
 #   WEIR_KUBE_START_TIMEOUT   seconds to wait for each start-up step (default 90)
 #   WEIR_KUBE_CRD_DIR         the Flink Kubernetes Operator 1.15.0 CRDs to install (its Helm
 #                             chart's crds/*.yml; default: k8s/crds beside the checkout)
+#   KUBE_NODE_IP, KUBE_NODE_NAME   set by scripts/kube-node.sh only: a control plane for a
+#                             cluster with a node (apiserver on that address, services in
+#                             198.19.0.0/20, Node+RBAC authorization, every controller, one
+#                             token per component); see that script
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MODULE_DIR="$ROOT/k8s/testenv"
 CACHE_ROOT="${WEIR_CACHE_DIR:-$ROOT/.cache}"
 CRD_DIR="${WEIR_KUBE_CRD_DIR:-$ROOT/../shared/k8s/crds}"
+NODE_IP="${KUBE_NODE_IP:-}"
+NODE_NAME="${KUBE_NODE_NAME:-}"
 START_TIMEOUT="${WEIR_KUBE_START_TIMEOUT:-90}"
 BUILD_JOBS="${WEIR_KUBE_BUILD_JOBS:-$(nproc)}"
 PORT_LOCKS="${TMPDIR:-/tmp}/weir-kube-testenv-ports"
@@ -99,6 +105,28 @@ cmd_build() {
 
 # ---------------------------------------------------------------------------- start
 
+# The identities of a cluster with a node: a token per component, in the groups its
+# built-in RBAC bindings (or the Node authorizer) expect, and the client certificate the
+# apiserver shows the kubelet (logs, exec), signed by a CA only the kubelet trusts.
+node_identities() {
+  local dir="$1" user token
+  for user in kube-controller-manager kube-scheduler kube-proxy kubelet; do
+    token="$(openssl rand -hex 32)"
+    printf '%s\n' "$token" >"$dir/auth/$user.token"
+    case "$user" in
+      kubelet) printf '%s,system:node:%s,node-%s,"system:nodes"\n' "$token" "$NODE_NAME" "$NODE_NAME" ;;
+      *) printf '%s,system:%s,%s\n' "$token" "$user" "$user" ;;
+    esac
+  done >>"$dir/auth/tokens.csv"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj /CN=weir-kubelet-client-ca \
+    -keyout "$dir/auth/kubelet-client-ca.key" -out "$dir/auth/kubelet-client-ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" \
+    -keyout "$dir/auth/kubelet-client.key" -out "$dir/auth/kubelet-client.csr" 2>/dev/null
+  openssl x509 -req -in "$dir/auth/kubelet-client.csr" -days 30 \
+    -CA "$dir/auth/kubelet-client-ca.crt" -CAkey "$dir/auth/kubelet-client-ca.key" -CAcreateserial \
+    -out "$dir/auth/kubelet-client.crt" 2>/dev/null
+}
+
 default_service_account() { api GET /api/v1/namespaces/default/serviceaccounts/default >/dev/null 2>&1; }
 
 cmd_start() {
@@ -130,8 +158,34 @@ cmd_start() {
   ADMIN_TOKEN="$(openssl rand -hex 32)"
   printf '%s,admin,admin,"system:masters"\n' "$ADMIN_TOKEN" >"$dir/auth/tokens.csv"
   openssl genrsa -out "$dir/auth/service-account.key" 2048 2>/dev/null
-  APISERVER_URL="https://127.0.0.1:$api_port"
+  local address=127.0.0.1
+  [ -z "$NODE_IP" ] || address="$NODE_IP"
+  APISERVER_URL="https://$address:$api_port"
   CA_FILE="$dir/certs/apiserver.crt"
+  # Flags that differ between a bare control plane (tests play the node and the operator)
+  # and one with a real node (scripts/kube-node.sh).
+  local api_mode=() kcm_mode=() kcm_kubeconfig="$dir/kubeconfig"
+  if [ -z "$NODE_IP" ]; then
+    api_mode=(--service-cluster-ip-range 10.96.0.0/24
+      --authorization-mode RBAC
+      --enable-admission-plugins NamespaceLifecycle,LimitRanger,ServiceAccount,ResourceQuota
+      # Without it the apiserver logs every 10 s that the `kubernetes` Endpoints "may not
+      # be in the loopback range".
+      --endpoint-reconciler-type none)
+    kcm_mode=(--controllers resourcequota-controller,namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller
+      --use-service-account-credentials=false)
+  else
+    [ -n "$NODE_NAME" ] || die "KUBE_NODE_NAME must be set with KUBE_NODE_IP"
+    node_identities "$dir"
+    api_mode=(--service-cluster-ip-range 198.19.0.0/20
+      --authorization-mode Node,RBAC
+      --enable-admission-plugins NamespaceLifecycle,LimitRanger,ServiceAccount,ResourceQuota,NodeRestriction
+      --allow-privileged=true
+      --kubelet-client-certificate "$dir/auth/kubelet-client.crt"
+      --kubelet-client-key "$dir/auth/kubelet-client.key")
+    kcm_mode=(--controllers '*' --use-service-account-credentials=true)
+    kcm_kubeconfig="$dir/auth/kube-controller-manager.kubeconfig"
+  fi
 
   start_process "$dir" etcd "$bin/etcd" --data-dir "$dir/etcd" \
     --client-port "$etcd_client" --peer-port "$etcd_peer"
@@ -142,29 +196,32 @@ cmd_start() {
   # apiserver (same port, certificates, tokens, etcd) back after a simulated outage.
   local api_cmd=("$bin/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$etcd_client" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+    --bind-address "$address" --advertise-address "$address" --secure-port "$api_port" \
     --cert-dir "$dir/certs" \
-    --service-cluster-ip-range 10.96.0.0/24 \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$dir/auth/service-account.key" \
     --service-account-signing-key-file "$dir/auth/service-account.key" \
     --token-auth-file "$dir/auth/tokens.csv" \
-    --authorization-mode RBAC \
-    --enable-admission-plugins NamespaceLifecycle,LimitRanger,ServiceAccount,ResourceQuota \
-    --endpoint-reconciler-type none)
+    "${api_mode[@]}")
   printf '%s\n' "${api_cmd[@]}" >"$dir/run/kube-apiserver.cmd"
   start_process "$dir" kube-apiserver "${api_cmd[@]}"
   wait_until "kube-apiserver /readyz" kube-apiserver apiserver_ready
   log "kube-apiserver ready at $APISERVER_URL ($(since "$started"))"
 
-  write_kubeconfig "$dir" weir-testenv
+  write_kubeconfig "$dir/kubeconfig" weir-testenv admin "$ADMIN_TOKEN"
+  local user
+  if [ -n "$NODE_IP" ]; then
+    for user in kube-controller-manager kube-scheduler kube-proxy kubelet; do
+      write_kubeconfig "$dir/auth/$user.kubeconfig" weir-testenv "$user" "$(cat "$dir/auth/$user.token")"
+    done
+  fi
 
   # CRDs before the controller-manager, so that its quota and garbage-collector
   # controllers discover the Flink resources at start-up instead of at a later rescan.
   local crd crd_name crd_names=()
   for crd in "$CRD_DIR"/*.yml "$CRD_DIR"/*.yaml; do
     [ -f "$crd" ] || continue
-    crd_name="$(sed -n 's/^  name: \(.*\)$/\1/p' "$crd" | sed -n 1p)"
+    crd_name="$(sed -n 's/^  name: "\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$crd" | sed -n 1p)"
     [ -n "$crd_name" ] || die "no metadata.name in $crd"
     # Server-side apply: idempotent, and no last-applied annotation (the FlinkDeployment
     # CRD is ~540 KB, far over the 256 KB annotation limit of client-side apply).
@@ -181,13 +238,12 @@ cmd_start() {
   log "CRDs established: ${crd_names[*]:-none} ($(since "$started"))"
 
   start_process "$dir" kube-controller-manager "$bin/kube-controller-manager" \
-    --kubeconfig "$dir/kubeconfig" \
+    --kubeconfig "$kcm_kubeconfig" \
     --leader-elect=false \
     --secure-port 0 \
-    --controllers resourcequota-controller,namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller \
     --service-account-private-key-file "$dir/auth/service-account.key" \
     --root-ca-file "$CA_FILE" \
-    --use-service-account-credentials=false
+    "${kcm_mode[@]}"
   # The default ServiceAccount appears once the controllers run.
   wait_until "the controller-manager to create the default ServiceAccount" kube-controller-manager default_service_account
   log "kube-controller-manager running ($(since "$started"))"

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Weir's container images for Kubernetes, built on this machine with no Docker engine and
+# no registry: folders packed into docker-archive tarballs by scripts/oci-image.mjs, for
+# `ctr images import` (scripts/kube-node.sh import) or `docker load`.
+#
+#   scripts/kube-images.sh build <image>...   build (or reuse); prints "<image> <tar> <ref>"
+#   scripts/kube-images.sh list               the images and what each holds
+#
+# Images (they behave as the Dockerfiles in deploy/ describe: same paths, same users, same
+# entry points; test/runtime/kubernetes/e2e checks that):
+#   base      Debian (debootstrap from this machine's own Debian mirror) + Java 17 JRE
+#   flink     base + Flink 1.20.3 (the jars flink/ resolves, plus flink-kubernetes), the
+#             Kafka SQL connector, Weir's SQL runner at /opt/weir/sql-runner.jar, and
+#             Weir's entry scripts for the operator's native mode (k8s/images/flink/);
+#             user flink (9999) owns /opt/flink and /opt/weir
+#   operator  base + the Flink Kubernetes Operator 1.15.0 (scripts/flink-operator.sh),
+#             laid out as its own Dockerfile does
+#
+# Environment: WEIR_CACHE_DIR (default <repo>/.cache; images in kube-images/<key>/).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE_ROOT="${WEIR_CACHE_DIR:-$ROOT/.cache}"
+OUT_ROOT="$CACHE_ROOT/kube-images"
+FLINK_VERSION=1.20.3
+OPERATOR_VERSION=1.15.0
+SUITE=bookworm
+BASE_PACKAGES=openjdk-17-jre-headless,ca-certificates,procps
+
+log() { printf '[kube-images %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+now_ms() { date +%s%3N; }
+since() { local ms=$(( $(now_ms) - $1 )); printf '%d.%03ds' $((ms / 1000)) $((ms % 1000)); }
+
+# The first Debian mirror this machine's apt uses (deb822 or one-line format).
+debian_mirror() {
+  local uri
+  uri="$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)"
+  [ -n "$uri" ] || uri="$(awk '$1 == "deb" && $0 ~ /debian/ { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)"
+  [ -n "$uri" ] || die "no Debian mirror found in /etc/apt/sources.list(.d)"
+  printf '%s' "$uri"
+}
+
+hash_of() { sha256sum | cut -c1-16; }
+
+# ---------------------------------------------------------------------------- base
+
+base_key() { printf '%s\n' "$SUITE" "$BASE_PACKAGES" "$(sha256sum "$ROOT/scripts/oci-image.mjs" "$0")" | hash_of; }
+
+# The base layer: a Debian root with Java 17, users flink (9999) and weir (10001).
+build_base() {
+  local dir="$OUT_ROOT/base-$(base_key)"
+  if [ -s "$dir/layer.tar" ]; then printf '%s\n' "$dir/layer.tar"; return; fi
+  [ "$(id -u)" -eq 0 ] || die "building the base image needs root (debootstrap)"
+  command -v debootstrap >/dev/null || die "debootstrap not found (apt-get install debootstrap)"
+  local start; start="$(now_ms)"
+  rm -rf "$dir"; mkdir -p "$dir"
+  log "base: debootstrap $SUITE (minbase + $BASE_PACKAGES); first run downloads ~150 MB of packages"
+  debootstrap --variant=minbase --include="$BASE_PACKAGES" "$SUITE" "$dir/rootfs" "$(debian_mirror)" \
+    >"$dir/debootstrap.log" 2>&1 || { tail -n 30 "$dir/debootstrap.log" >&2; die "debootstrap failed"; }
+  chroot "$dir/rootfs" /usr/sbin/groupadd --system --gid 9999 flink
+  chroot "$dir/rootfs" /usr/sbin/useradd --system --uid 9999 --gid 9999 --home-dir /opt/flink --no-create-home flink
+  chroot "$dir/rootfs" /usr/sbin/groupadd --system --gid 10001 weir
+  chroot "$dir/rootfs" /usr/sbin/useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home weir
+  # What only the package manager needs, and what differs run to run.
+  rm -rf "$dir/rootfs/var/cache/apt/archives/"*.deb "$dir/rootfs/var/lib/apt/lists/"* \
+    "$dir/rootfs/var/log/"* "$dir/rootfs/usr/share/doc/"* "$dir/rootfs/usr/share/man/"* \
+    "$dir/rootfs/var/cache/ldconfig/aux-cache" "$dir/rootfs/etc/machine-id"
+  find "$dir/rootfs/dev" -mindepth 1 -delete
+  node "$ROOT/scripts/oci-image.mjs" --layer "$dir/rootfs" --layer-out "$dir/layer.tar" >&2
+  rm -rf "$dir/rootfs"
+  log "base: built in $(since "$start"), $(du -h "$dir/layer.tar" | cut -f1)"
+  printf '%s\n' "$dir/layer.tar"
+}
+
+# ---------------------------------------------------------------------------- flink
+
+# flink/'s classpath, plus flink-kubernetes (native mode) from Maven Central.
+flink_jars() {
+  local flink_dir="$1" lib="$2"
+  local jar
+  tr ':' '\n' <"$flink_dir/flink.classpath" | while read -r jar; do cp "$jar" "$lib/"; done
+  # shellcheck disable=SC2086
+  mvn -B -q ${WEIR_MAVEN_OPTS:-} org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy \
+    -Dartifact="org.apache.flink:flink-kubernetes:$FLINK_VERSION" -DoutputDirectory="$lib" >&2 ||
+    die "could not fetch org.apache.flink:flink-kubernetes:$FLINK_VERSION from Maven Central"
+}
+
+build_flink() {
+  local base; base="$(build_base)"
+  local flink_dir; flink_dir="$(bash "$ROOT/scripts/flink-setup.sh")"
+  local key; key="$(printf '%s\n' "$base" "$(cat "$flink_dir/stamp")" \
+    "$(cd "$ROOT/k8s/images/flink" && sha256sum ./*)" "$(sha256sum "$ROOT/flink/jvm-options.txt" "$0")" | hash_of)"
+  local dir="$OUT_ROOT/flink-$key" ref="weir.local/flink:$FLINK_VERSION-java17"
+  if [ -s "$dir/image.tar" ]; then printf 'flink %s %s\n' "$dir/image.tar" "$ref"; return; fi
+  local start; start="$(now_ms)"
+  rm -rf "$dir"; mkdir -p "$dir/layer/opt/flink/lib" "$dir/layer/opt/flink/bin" "$dir/layer/opt/flink/conf" \
+    "$dir/layer/opt/flink/conf-default" "$dir/layer/opt/flink/log" "$dir/layer/opt/flink/plugins" \
+    "$dir/layer/opt/weir/spec"
+  local layer="$dir/layer"
+  flink_jars "$flink_dir" "$layer/opt/flink/lib"
+  cp "$flink_dir/sql-runner.jar" "$layer/opt/weir/sql-runner.jar"
+  local images="$ROOT/k8s/images/flink"
+  cp "$images/docker-entrypoint.sh" "$layer/docker-entrypoint.sh"
+  cp "$images/kubernetes-jobmanager.sh" "$images/kubernetes-taskmanager.sh" "$images/flink-process.sh" "$layer/opt/flink/bin/"
+  cp "$images/log4j-quiet.properties" "$layer/opt/flink/conf-default/"
+  grep -v '^[[:space:]]*\(#\|$\)' "$ROOT/flink/jvm-options.txt" >"$layer/opt/flink/conf-default/jvm-options.txt"
+  cp "$ROOT/flink/conf/log4j2-console.properties" "$layer/opt/flink/conf/log4j-console.properties"
+  chmod 755 "$layer/docker-entrypoint.sh" "$layer/opt/flink/bin/"*.sh
+  chown -R 9999:9999 "$layer/opt/flink" "$layer/opt/weir"
+  node "$ROOT/scripts/oci-image.mjs" --layer "$base" --layer "$layer" --ref "$ref" --out "$dir/image.tar" \
+    --entrypoint '["/docker-entrypoint.sh"]' --user 9999 --workdir /opt/flink \
+    --env FLINK_HOME=/opt/flink --env JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 >&2
+  rm -rf "$layer"
+  log "flink: built in $(since "$start")"
+  printf 'flink %s %s\n' "$dir/image.tar" "$ref"
+}
+
+# ---------------------------------------------------------------------------- operator
+
+build_operator() {
+  local base; base="$(build_base)"
+  local operator; operator="$(bash "$ROOT/scripts/flink-operator.sh" build)"
+  local key; key="$(printf '%s\n' "$base" "$operator" "$(sha256sum "$0")" | hash_of)"
+  local dir="$OUT_ROOT/operator-$key" ref="weir.local/flink-kubernetes-operator:$OPERATOR_VERSION"
+  if [ -s "$dir/image.tar" ]; then printf 'operator %s %s\n' "$dir/image.tar" "$ref"; return; fi
+  local start; start="$(now_ms)"
+  rm -rf "$dir"; mkdir -p "$dir/layer/flink-kubernetes-operator" "$dir/layer/opt/flink/log" "$dir/layer/opt/flink/operator-lib"
+  local layer="$dir/layer"
+  cp "$operator/lib/"*.jar "$layer/flink-kubernetes-operator/"
+  cp "$operator/LICENSE" "$operator/NOTICE" "$layer/flink-kubernetes-operator/"
+  install -m 755 "$operator/docker-entrypoint.sh" "$layer/docker-entrypoint.sh"
+  cp -r "$operator/plugins" "$layer/opt/flink/plugins"
+  cp -r "$operator/log4j" "$layer/opt/flink/log/log4j"
+  chown -R 9999:9999 "$layer/opt/flink" "$layer/flink-kubernetes-operator"
+  node "$ROOT/scripts/oci-image.mjs" --layer "$base" --layer "$layer" --ref "$ref" --out "$dir/image.tar" \
+    --entrypoint '["/docker-entrypoint.sh"]' --cmd '["help"]' --user 9999 --workdir /flink-kubernetes-operator \
+    --env FLINK_HOME=/opt/flink --env FLINK_PLUGINS_DIR=/opt/flink/plugins \
+    --env OPERATOR_VERSION="$OPERATOR_VERSION" \
+    --env OPERATOR_JAR="flink-kubernetes-operator-$OPERATOR_VERSION-shaded.jar" \
+    --env KUBERNETES_STANDALONE_JAR="flink-kubernetes-standalone-$OPERATOR_VERSION.jar" \
+    --env OPERATOR_LIB=/opt/flink/operator-lib \
+    --env JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 >&2
+  rm -rf "$layer"
+  log "operator: built in $(since "$start")"
+  printf 'operator %s %s\n' "$dir/image.tar" "$ref"
+}
+
+cmd_build() {
+  [ "$#" -gt 0 ] || die "usage: $0 build <base|flink|operator>..."
+  mkdir -p "$OUT_ROOT"
+  exec 8>"$OUT_ROOT/build.lock"
+  flock 8
+  local image
+  for image in "$@"; do
+    case "$image" in
+      base) printf 'base %s -\n' "$(build_base)" ;;
+      flink) build_flink ;;
+      operator) build_operator ;;
+      *) die "unknown image: $image (base, flink, operator)" ;;
+    esac
+  done
+}
+
+case "${1:-}" in
+  build) shift; cmd_build "$@" ;;
+  list) sed -n '10,18p' "$0" | sed 's/^# \{0,1\}//' ;;
+  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac

@@ -1,0 +1,102 @@
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { kubeConfigFor } from './kube.js';
+
+const run = promisify(execFile);
+const SCRIPT = resolve(import.meta.dirname, '../../scripts/kube-node.sh');
+
+/**
+ * A real single-node cluster (scripts/kube-node.sh): control plane, scheduler, containerd,
+ * kubelet, kube-proxy, CoreDNS and the NetworkPolicy enforcer. One per machine: the suites
+ * that use it run one after the other (see vitest.config.ts).
+ */
+export interface KubeNode {
+  readonly dir: string;
+  readonly apiserverUrl: string;
+  /** Acts as the `system:masters` admin. */
+  readonly admin: KubeConfig;
+  readonly nodeName: string;
+  /** kubectl against this cluster, as the admin; resolves to its stdout. */
+  kubectl(...args: string[]): Promise<string>;
+  /** Server-side apply of one object (or a List), as the admin. */
+  apply(object: unknown): Promise<void>;
+  /** Imports a docker-archive image (scripts/kube-images.sh) into the node's containerd. */
+  importImage(tar: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function script(...args: string[]): Promise<string> {
+  try {
+    const { stdout } = await run(SCRIPT, args, { maxBuffer: 16 * 1024 * 1024 });
+    return stdout;
+  } catch (error) {
+    const failed = error as Error & { stderr?: string };
+    throw new Error(`kube-node.sh ${args[0]} failed: ${failed.stderr?.slice(-6000) ?? failed.message}`);
+  }
+}
+
+function parseEnv(text: string): Record<string, string> {
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .map((line) => /^([A-Z_]+)=(.*)$/.exec(line))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => [m[1]!, m[2]!]),
+  );
+}
+
+/** Starts the node in a temp dir (a minute or so); call `stop()` in afterAll. */
+export async function startKubeNode(): Promise<KubeNode> {
+  const dir = await mkdtemp(join(tmpdir(), 'weir-node-'));
+  try {
+    await script('start', dir);
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const env = parseEnv(await readFile(join(dir, 'env'), 'utf8'));
+  const apiserverUrl = env.APISERVER_URL!;
+  const caData = (await readFile(env.CA_FILE!)).toString('base64');
+  const kubectlPath = env.KUBECTL!;
+  let stopped = false;
+  return {
+    dir,
+    apiserverUrl,
+    admin: kubeConfigFor(apiserverUrl, caData, env.ADMIN_TOKEN!, 'admin'),
+    nodeName: env.NODE_NAME!,
+    async kubectl(...args: string[]) {
+      try {
+        const { stdout } = await run(kubectlPath, ['--kubeconfig', join(dir, 'kubeconfig'), ...args], {
+          maxBuffer: 16 * 1024 * 1024,
+        });
+        return stdout;
+      } catch (error) {
+        const failed = error as Error & { stderr?: string };
+        throw new Error(`kubectl ${args.join(' ')} failed: ${failed.stderr ?? failed.message}`);
+      }
+    },
+    async apply(object: unknown) {
+      await new Promise<void>((resolve, reject) => {
+        const child = spawn(kubectlPath, ['--kubeconfig', join(dir, 'kubeconfig'), 'apply', '--server-side', '-f', '-']);
+        let stderr = '';
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on('error', reject);
+        child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`kubectl apply failed: ${stderr}`))));
+        child.stdin.end(JSON.stringify(object));
+      });
+    },
+    async importImage(tar: string) {
+      await script('import', dir, tar);
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await script('stop', dir);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
