@@ -40,6 +40,9 @@ have_build() {
 cmd_source() {
   [ -f "$SOURCE" ] || die "no operator source at $SOURCE (set WEIR_OPERATOR_SOURCE)"
   local dir="$CACHE_ROOT/flink-operator/src-${SOURCE_SHA256:0:16}"
+  mkdir -p "$CACHE_ROOT/flink-operator"
+  exec 8>"$CACHE_ROOT/flink-operator/source.lock"
+  flock 8 # several test control planes may start at once
   if [ ! -f "$dir/.unpacked" ]; then
     local actual; actual="$(sha256sum "$SOURCE" | cut -d' ' -f1)"
     [ "$actual" = "$SOURCE_SHA256" ] || die "$SOURCE has sha256 $actual, expected $SOURCE_SHA256"

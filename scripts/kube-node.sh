@@ -2,7 +2,8 @@
 # A real single-node Kubernetes cluster on this machine, built from source modules and
 # Debian packages: the control plane of scripts/kube-testenv.sh (etcd, kube-apiserver,
 # kube-controller-manager with every controller) plus kube-scheduler, containerd + runc,
-# kubelet, kube-proxy (iptables), the bridge CNI, CoreDNS and a NetworkPolicy enforcer.
+# kubelet, kube-proxy (iptables), the bridge CNI, CoreDNS, and kube-router's NetworkPolicy
+# controller (iptables + ipset) as the NetworkPolicy enforcer.
 #
 #   scripts/kube-node.sh build          build (or reuse) the binaries and images
 #   scripts/kube-node.sh start <dir>    start a cluster in <dir>; waits until the node is
@@ -20,7 +21,7 @@
 # services 198.19.0.0/20, cluster DNS 198.19.0.10.
 #
 # Environment: WEIR_CACHE_DIR, WEIR_KUBE_BUILD_JOBS, WEIR_KUBE_START_TIMEOUT and
-# WEIR_KUBE_CRD_DIR as for scripts/kube-testenv.sh.
+# WEIR_KUBE_CRD_DIR as for scripts/kube-testenv.sh; all of the operator's CRDs are installed.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,7 +36,7 @@ LOG_TAG=kube-node
 . "$ROOT/scripts/kube-lib.sh"
 
 # The node's processes, in stop order; the control plane is kube-testenv's.
-COMPONENTS=(kube-proxy kubelet kube-scheduler containerd)
+COMPONENTS=(kube-router kube-proxy kubelet kube-scheduler containerd)
 
 NODE_NAME=weir-node
 NODE_LINK=weir-node0
@@ -44,18 +45,22 @@ POD_CIDR=198.18.0.0/16
 POD_GATEWAY=198.18.0.1
 BRIDGE=weir-cni0
 CLUSTER_DNS=198.19.0.10
+SERVICE_CIDR=198.19.0.0/20
 CGROUP_ROOT=weir-node
 # Held (as a file naming the cluster's dir) while a node runs on this machine.
 ACTIVE_FILE=/run/weir-kube-node.active
 
 COREDNS_MODULE=github.com/coredns/coredns
 COREDNS_VERSION=v1.14.2
-NETPOL_MODULE=sigs.k8s.io/kube-network-policies
-NETPOL_VERSION=v0.8.0
+# Only its NetworkPolicy controller runs (--run-firewall): kube-network-policies needs the
+# nftables `queue` expression, which this machine's kernel lacks, and the advisory against
+# v2.1.0 (GHSA-phqm-jgc3-qf8g) concerns its service proxy, which stays off.
+KUBE_ROUTER_MODULE=github.com/cloudnativelabs/kube-router/v2
+KUBE_ROUTER_VERSION=v2.1.0
 NODE_TARGETS=(k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-scheduler
   k8s.io/kubernetes/cmd/kube-proxy k8s.io/kubernetes/cmd/kubectl)
 BUILD_GOFLAGS="-trimpath -buildvcs=false -mod=readonly"
-DEBIAN_PACKAGES=(containerd runc containernetworking-plugins iptables nftables conntrack
+DEBIAN_PACKAGES=(containerd runc containernetworking-plugins iptables ipset nftables conntrack
   busybox-static iproute2 util-linux)
 
 # Host settings a node needs, restored by stop to what they were before start.
@@ -69,16 +74,16 @@ cache_key() {
     cat "$MODULE_DIR/go.mod" "$MODULE_DIR/go.sum" "$ROOT/k8s/node/pause.c" "$ROOT/scripts/oci-image.mjs"
     go version
     gcc --version | sed -n 1p
-    printf '%s\n' "$BUILD_GOFLAGS" "$COREDNS_VERSION" "$NETPOL_VERSION" "$(kube_ldflags "$(kube_version)")"
+    printf '%s\n' "$BUILD_GOFLAGS" "$COREDNS_VERSION" "$KUBE_ROUTER_VERSION" "$(kube_ldflags "$(kube_version)")"
   } | sha256sum | cut -c1-16
 }
 
 kube_version() { (cd "$MODULE_DIR" && go list -m -f '{{.Version}}' k8s.io/kubernetes); }
 build_dir() { printf '%s/kube-node/%s' "$CACHE_ROOT" "$(cache_key)"; }
-IMAGES=(pause busybox coredns netpol)
+IMAGES=(pause busybox coredns)
 have_build() {
   local b
-  for b in kubelet kube-scheduler kube-proxy kubectl coredns kube-network-policies pause; do
+  for b in kubelet kube-scheduler kube-proxy kubectl coredns kube-router pause; do
     [ -x "$1/bin/$b" ] || return 1
   done
   for b in "${IMAGES[@]}"; do [ -s "$1/images/$b.tar" ] || return 1; done
@@ -89,7 +94,6 @@ image_ref() {
     pause) echo weir.local/pause:1 ;;
     busybox) echo weir.local/busybox:1 ;;
     coredns) echo "weir.local/coredns:$COREDNS_VERSION" ;;
-    netpol) echo "weir.local/kube-network-policies:$NETPOL_VERSION" ;;
   esac
 }
 
@@ -110,7 +114,6 @@ build_image() {
       for applet in sh cat echo ls nc nslookup ping sleep wget id; do ln -s busybox "$rootfs/bin/$applet"; done
       entrypoint='["/bin/sh"]' ;;
     coredns) cp "$out/bin/coredns" "$rootfs/bin/coredns"; entrypoint='["/bin/coredns"]' ;;
-    netpol) cp "$out/bin/kube-network-policies" "$rootfs/bin/netpol"; entrypoint='["/bin/netpol"]' ;;
   esac
   node "$ROOT/scripts/oci-image.mjs" --layer "$rootfs" --ref "$(image_ref "$name")" \
     --out "$out/images/$name.tar" --entrypoint "$entrypoint" >&2
@@ -148,14 +151,13 @@ cmd_build() {
 
   # Their own modules, at their own released go.mod/go.sum (go install pkg@version), static
   # so that their images hold nothing but the binary.
-  log "building CoreDNS $COREDNS_VERSION and kube-network-policies $NETPOL_VERSION (Go module proxy)"
+  log "building CoreDNS $COREDNS_VERSION and kube-router $KUBE_ROUTER_VERSION (Go module proxy)"
   GOBIN="$tmp/bin" CGO_ENABLED=0 go_build_progress "" go install -p "$BUILD_JOBS" -v -trimpath \
     -ldflags "-s -w" "$COREDNS_MODULE@$COREDNS_VERSION" \
     || die "go install $COREDNS_MODULE@$COREDNS_VERSION failed"
   GOBIN="$tmp/bin" CGO_ENABLED=0 go_build_progress "" go install -p "$BUILD_JOBS" -v -trimpath \
-    -ldflags "-s -w" "$NETPOL_MODULE/cmd@$NETPOL_VERSION" \
-    || die "go install $NETPOL_MODULE/cmd@$NETPOL_VERSION failed"
-  mv "$tmp/bin/cmd" "$tmp/bin/kube-network-policies"
+    -ldflags "-s -w" "$KUBE_ROUTER_MODULE/cmd/kube-router@$KUBE_ROUTER_VERSION" \
+    || die "go install $KUBE_ROUTER_MODULE/cmd/kube-router@$KUBE_ROUTER_VERSION failed"
   gcc -static -O2 -Wall -Wextra -Werror -o "$tmp/bin/pause" "$ROOT/k8s/node/pause.c"
   strip "$tmp/bin/pause"
 
@@ -188,11 +190,14 @@ check_host() {
 
 # ---------------------------------------------------------------------------- start
 
+# The cgroup v1 hierarchies (one per controller group), and with `all` also the v2
+# `unified` one, where runc puts a container too on a hybrid machine.
 cgroup_hierarchies() {
   local d
   for d in /sys/fs/cgroup/*/; do
     d="${d%/}"
-    if [ -f "$d/cgroup.procs" ] && [ ! -L "$d" ] && [ "$(basename "$d")" != unified ]; then printf '%s\n' "$d"; fi
+    [ -f "$d/cgroup.procs" ] && [ ! -L "$d" ] || continue
+    if [ "$(basename "$d")" != unified ] || [ "${1:-}" = all ]; then printf '%s\n' "$d"; fi
   done
 }
 
@@ -209,9 +214,8 @@ kubectl_() { "$BUILD/bin/kubectl" --kubeconfig "$START_DIR/kubeconfig" "$@"; }
 deployment_available() {
   [ "$(kubectl_ -n "$1" get deployment "$2" -o 'jsonpath={.status.availableReplicas}' 2>/dev/null)" = "1" ]
 }
-daemonset_ready() {
-  [ "$(kubectl_ -n "$1" get daemonset "$2" -o 'jsonpath={.status.numberReady}' 2>/dev/null)" = "1" ]
-}
+# kube-router's filter chains exist once its first full sync is done.
+network_policy_synced() { iptables -S KUBE-ROUTER-FORWARD >/dev/null 2>&1; }
 pod_succeeded() {
   local phase
   phase="$(kubectl_ -n "$1" get pod "$2" -o 'jsonpath={.status.phase}' 2>/dev/null)"
@@ -373,8 +377,10 @@ cmd_start() {
     printf '%s=%s\n' "$key" "$(sysctl -n "$key")" >>"$dir/node/sysctls"
     sysctl -q -w "$setting" >/dev/null
   done
-  # iptables (its nf_tables backend) makes tables on first use; stop removes the new ones.
+  # iptables (its nf_tables backend) makes tables on first use, kube-router ipsets; stop
+  # removes the new ones.
   nft list tables >"$dir/node/nft-tables-before"
+  ipset list -n >"$dir/node/ipsets-before"
   local hierarchy
   cgroup_hierarchies | while read -r hierarchy; do mkdir -p "$hierarchy/$CGROUP_ROOT"; done
   # The node's address on a link of its own. A bridge without ports, not a dummy link:
@@ -385,7 +391,7 @@ cmd_start() {
   printf 'nameserver %s\n' "$NODE_IP" >"$dir/resolv.conf"
 
   # The control plane, in node mode; its env file gives the URL, CA and admin token.
-  KUBE_NODE_IP="$NODE_IP" KUBE_NODE_NAME="$NODE_NAME" "$TESTENV" start "$dir" >/dev/null
+  KUBE_NODE_IP="$NODE_IP" KUBE_NODE_NAME="$NODE_NAME" WEIR_KUBE_CRDS=all "$TESTENV" start "$dir" >/dev/null
   APISERVER_URL="$(sed -n 's/^APISERVER_URL=//p' "$dir/env")"
   ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' "$dir/env")"
   CA_FILE="$(sed -n 's/^CA_FILE=//p' "$dir/env")"
@@ -418,11 +424,18 @@ cmd_start() {
   wait_until "node $NODE_NAME to be Ready" kubelet node_ready
   log "node $NODE_NAME Ready ($(since "$started"))"
 
-  sed -e "s|@COREDNS_IMAGE@|$(image_ref coredns)|" -e "s|@NETPOL_IMAGE@|$(image_ref netpol)|" \
-    "$ROOT/k8s/node/addons.yaml" | kubectl_ apply --server-side --field-manager weir-kube-node -f - >/dev/null
+  sed -e "s|@COREDNS_IMAGE@|$(image_ref coredns)|" "$ROOT/k8s/node/addons.yaml" |
+    kubectl_ apply --server-side --field-manager weir-kube-node -f - >/dev/null
+  # The NetworkPolicy controller alone: no routing (the bridge does it), no service proxy.
+  start_process "$dir" kube-router "$BUILD/bin/kube-router" \
+    --kubeconfig "$dir/auth/kube-router.kubeconfig" \
+    --hostname-override "$NODE_NAME" \
+    --run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false \
+    --service-cluster-ip-range "$SERVICE_CIDR" \
+    --enable-ipv6=false --health-port 0 --metrics-port 0
   wait_until "CoreDNS to be available" kubelet deployment_available kube-system coredns
-  wait_until "the NetworkPolicy enforcer to be ready" kubelet daemonset_ready kube-system kube-network-policies
-  log "CoreDNS and the NetworkPolicy enforcer run ($(since "$started"))"
+  wait_until "kube-router's NetworkPolicy controller to sync" kube-router network_policy_synced "$dir"
+  log "CoreDNS and the NetworkPolicy controller run ($(since "$started"))"
 
   # The proof that pods, services, DNS and the service network work together.
   kubectl_ -n default run dns-check --image "$(image_ref busybox)" --image-pull-policy Never \
@@ -462,7 +475,7 @@ cmd_import() {
 # Kills every process in the node's cgroups (containers and their shims' children).
 kill_cgroup_processes() {
   local hierarchy pids
-  for hierarchy in $(cgroup_hierarchies); do
+  for hierarchy in $(cgroup_hierarchies all); do
     [ -d "$hierarchy/$CGROUP_ROOT" ] || continue
     pids="$(find "$hierarchy/$CGROUP_ROOT" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)"
     [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
@@ -471,7 +484,7 @@ kill_cgroup_processes() {
 
 remove_cgroups() {
   local hierarchy
-  for hierarchy in $(cgroup_hierarchies); do
+  for hierarchy in $(cgroup_hierarchies all); do
     [ -d "$hierarchy/$CGROUP_ROOT" ] || continue
     # Deepest first; a cgroup is removed with rmdir once no process is left in it.
     find "$hierarchy/$CGROUP_ROOT" -depth -type d -exec rmdir {} + 2>/dev/null || true
@@ -499,6 +512,15 @@ remove_iptables_rules() {
     kept="$(grep -vE '^:(KUBE|CNI)-|^-A (KUBE|CNI)-|-j (KUBE|CNI)-|-g (KUBE|CNI)-' <<<"$saved")"
     "$tool-restore" <<<"$kept" || log "warning: $tool-restore failed; some KUBE-/CNI- rules may be left"
   done
+}
+
+remove_ipsets() {
+  local dir="$1" set
+  [ -f "$dir/node/ipsets-before" ] || return 0
+  { ipset list -n | grep -vxF -f "$dir/node/ipsets-before" || true; } | while read -r set; do
+    ipset destroy "$set" 2>/dev/null || log "warning: could not remove ipset $set"
+  done
+  rm -f "$dir/node/ipsets-before"
 }
 
 cleanup_node() {
@@ -542,10 +564,10 @@ cleanup_node() {
   ip link del "$BRIDGE" 2>/dev/null || true
   ip link del "$NODE_LINK" 2>/dev/null || true
   remove_iptables_rules
-  nft delete table inet kube-network-policies 2>/dev/null || true
+  remove_ipsets "$dir"
   if [ -f "$dir/node/nft-tables-before" ]; then
     local table
-    nft list tables | grep -vxF -f "$dir/node/nft-tables-before" | while read -r table; do
+    { nft list tables | grep -vxF -f "$dir/node/nft-tables-before" || true; } | while read -r table; do
       nft delete ${table} 2>/dev/null || log "warning: could not remove nftables $table"
     done
     rm -f "$dir/node/nft-tables-before"

@@ -18,8 +18,12 @@
 #                             the etcd launcher, go version and build flags
 #   WEIR_KUBE_BUILD_JOBS      go build -p (default: number of CPUs)
 #   WEIR_KUBE_START_TIMEOUT   seconds to wait for each start-up step (default 90)
-#   WEIR_KUBE_CRD_DIR         the Flink Kubernetes Operator 1.15.0 CRDs to install (its Helm
-#                             chart's crds/*.yml; default: k8s/crds beside the checkout)
+#   WEIR_KUBE_CRD_DIR         the Flink Kubernetes Operator 1.15.0 CRDs (its Helm chart's
+#                             crds/*.yml; default: those of the operator's release source,
+#                             unpacked by scripts/flink-operator.sh source)
+#   WEIR_KUBE_CRDS            which of them to install: `weir` (default: flinkdeployments
+#                             and flinksessionjobs, what Weir writes) or `all` (what the
+#                             operator itself needs; scripts/kube-node.sh sets it)
 #   KUBE_NODE_IP, KUBE_NODE_NAME   set by scripts/kube-node.sh only: a control plane for a
 #                             cluster with a node (apiserver on that address, services in
 #                             198.19.0.0/20, Node+RBAC authorization, every controller, one
@@ -29,7 +33,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MODULE_DIR="$ROOT/k8s/testenv"
 CACHE_ROOT="${WEIR_CACHE_DIR:-$ROOT/.cache}"
-CRD_DIR="${WEIR_KUBE_CRD_DIR:-$ROOT/../shared/k8s/crds}"
+CRD_DIR="${WEIR_KUBE_CRD_DIR:-}"
+CRDS="${WEIR_KUBE_CRDS:-weir}"
 NODE_IP="${KUBE_NODE_IP:-}"
 NODE_NAME="${KUBE_NODE_NAME:-}"
 START_TIMEOUT="${WEIR_KUBE_START_TIMEOUT:-90}"
@@ -110,7 +115,7 @@ cmd_build() {
 # apiserver shows the kubelet (logs, exec), signed by a CA only the kubelet trusts.
 node_identities() {
   local dir="$1" user token
-  for user in kube-controller-manager kube-scheduler kube-proxy kubelet; do
+  for user in kube-controller-manager kube-scheduler kube-proxy kubelet kube-router; do
     token="$(openssl rand -hex 32)"
     printf '%s\n' "$token" >"$dir/auth/$user.token"
     case "$user" in
@@ -181,6 +186,8 @@ cmd_start() {
       --authorization-mode Node,RBAC
       --enable-admission-plugins NamespaceLifecycle,LimitRanger,ServiceAccount,ResourceQuota,NodeRestriction
       --allow-privileged=true
+      # The node's name resolves nowhere; its InternalIP is the --node-ip.
+      --kubelet-preferred-address-types InternalIP
       --kubelet-client-certificate "$dir/auth/kubelet-client.crt"
       --kubelet-client-key "$dir/auth/kubelet-client.key")
     kcm_mode=(--controllers '*' --use-service-account-credentials=true)
@@ -211,16 +218,22 @@ cmd_start() {
   write_kubeconfig "$dir/kubeconfig" weir-testenv admin "$ADMIN_TOKEN"
   local user
   if [ -n "$NODE_IP" ]; then
-    for user in kube-controller-manager kube-scheduler kube-proxy kubelet; do
+    for user in kube-controller-manager kube-scheduler kube-proxy kubelet kube-router; do
       write_kubeconfig "$dir/auth/$user.kubeconfig" weir-testenv "$user" "$(cat "$dir/auth/$user.token")"
     done
   fi
 
   # CRDs before the controller-manager, so that its quota and garbage-collector
   # controllers discover the Flink resources at start-up instead of at a later rescan.
+  [ -n "$CRD_DIR" ] || CRD_DIR="$("$ROOT/scripts/flink-operator.sh" source)/helm/flink-kubernetes-operator/crds"
   local crd crd_name crd_names=()
   for crd in "$CRD_DIR"/*.yml "$CRD_DIR"/*.yaml; do
     [ -f "$crd" ] || continue
+    case "$CRDS:$(basename "$crd")" in
+      all:*|weir:flinkdeployments.*|weir:flinksessionjobs.*) ;;
+      weir:*) continue ;;
+      *) die "WEIR_KUBE_CRDS must be weir or all, not $CRDS" ;;
+    esac
     crd_name="$(sed -n 's/^  name: "\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$crd" | sed -n 1p)"
     [ -n "$crd_name" ] || die "no metadata.name in $crd"
     # Server-side apply: idempotent, and no last-applied annotation (the FlinkDeployment

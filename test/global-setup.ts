@@ -6,8 +6,12 @@
  *   flink     Flink and Kafka jars and the SQL runner (scripts/flink-setup.sh, Maven:
  *             10-20 s with a warm ~/.m2, minutes more to download ~220 MB into a cold one)
  *   kube      etcd, kube-apiserver and kube-controller-manager (scripts/kube-testenv.sh
- *             build, Go: 2508 packages, 23 min on 2 busy cores with a cold Go build
- *             cache, 40 s to link with a warm one)
+ *             build, Go: 2508 packages, 10-23 min on 2 cores with a cold Go build
+ *             cache, 40 s to link with a warm one), and the operator's CRDs from its
+ *             release source (scripts/flink-operator.sh source)
+ *   node      a whole single-node cluster: kubelet, kube-scheduler, kube-proxy, kubectl,
+ *             CoreDNS, the NetworkPolicy enforcer and their images (scripts/kube-node.sh
+ *             build); needs root and Debian's containerd, runc and CNI plugins
  *   postgres  a PostgreSQL server binary (installed, not built; or WEIR_TEST_DATABASE_URL)
  *   tsx       esbuild's native binary, for the tests that run code under tsx
  *
@@ -27,7 +31,7 @@ import { accessSync, constants, readFileSync, readdirSync } from 'node:fs';
 import { delimiter, join, relative, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
 
-type Need = 'flink' | 'kube' | 'postgres' | 'tsx';
+type Need = 'flink' | 'kube' | 'node' | 'postgres' | 'tsx';
 
 /**
  * What in a test file's text means it needs a build or a server: the helpers and entry
@@ -37,7 +41,8 @@ type Need = 'flink' | 'kube' | 'postgres' | 'tsx';
 const NEEDS: Record<Need, RegExp> = {
   flink:
     /\b(startLocalApp|startPreviewGateway|startExternalKafka|createLocalRuntime|flinkDistribution)\b|src\/main\.ts/,
-  kube: /\bstartKubeTestEnv\b/,
+  kube: /\b(startKubeTestEnv|startKubeNode)\b/,
+  node: /\bstartKubeNode\b/,
   postgres: /helpers\/postgres(\.js)?['"]|\b(startTestPostgres|describeDatabases)\b/,
   tsx: /\btsx\b/,
 };
@@ -45,11 +50,15 @@ const NEEDS: Record<Need, RegExp> = {
 const LABEL: Record<Need, string> = {
   flink: 'Flink/Kafka',
   kube: 'Kubernetes control plane',
+  node: 'Kubernetes node',
   postgres: 'Postgres server',
   tsx: 'tsx',
 };
 
 const QUIET_MS = 30_000;
+
+/** Where the operator's release source lies unless WEIR_OPERATOR_SOURCE says otherwise (scripts/flink-operator.sh). */
+const OPERATOR_SOURCE = '../shared/vendor/flink-kubernetes-operator-1.15.0-src.tar.gz';
 
 class SetupError extends Error {
   override readonly name = 'SetupError';
@@ -91,6 +100,18 @@ async function prepare(project: TestProject): Promise<void> {
   if (needs.has('kube')) {
     await step('etcd, kube-apiserver, kube-controller-manager: scripts/kube-testenv.sh build', root, [
       'scripts/kube-testenv.sh',
+      'build',
+    ]);
+    if (!process.env['WEIR_KUBE_CRD_DIR']) {
+      await step("the operator's release source (its CRDs): scripts/flink-operator.sh source", root, [
+        'scripts/flink-operator.sh',
+        'source',
+      ]);
+    }
+  }
+  if (needs.has('node')) {
+    await step('kubelet, kube-scheduler, kube-proxy, CoreDNS, NetworkPolicy enforcer, images: scripts/kube-node.sh build', root, [
+      'scripts/kube-node.sh',
       'build',
     ]);
   }
@@ -172,16 +193,38 @@ function missingPrerequisites(needs: Set<Need>, root: string): string[] {
       if (name === 'flock' && needs.has('flink')) continue; // said once
       command(name, `Debian: apt-get install ${pkg}`);
     }
-    const crdDir = process.env['WEIR_KUBE_CRD_DIR'] ?? resolve(root, '../shared/k8s/crds');
-    const crds = (() => {
+    if (!process.env['WEIR_KUBE_CRD_DIR']) {
+      const source = process.env['WEIR_OPERATOR_SOURCE'] ?? resolve(root, OPERATOR_SOURCE);
       try {
-        return readdirSync(crdDir).filter((f) => /\.ya?ml$/.test(f));
+        accessSync(source, constants.R_OK);
       } catch {
-        return [];
+        missing.push(
+          `the Flink Kubernetes Operator 1.15.0 source (its CRDs): no ${source} (set WEIR_OPERATOR_SOURCE to the release source tarball)`,
+        );
       }
-    })();
-    if (crds.length === 0) {
-      missing.push(`the Flink operator CRDs: no *.yml in ${crdDir} (the shared folder beside the repository, or set WEIR_KUBE_CRD_DIR)`);
+    }
+  }
+  if (needs.has('node')) {
+    if (process.getuid?.() !== 0) missing.push('root: a Kubernetes node needs it (network, cgroups, mounts)');
+    for (const [name, pkg] of [
+      ['containerd', 'containerd'],
+      ['runc', 'runc'],
+      ['nft', 'nftables'],
+      ['iptables', 'iptables'],
+      ['conntrack', 'conntrack'],
+      ['gcc', 'gcc'],
+    ] as const) {
+      command(name, `Debian: apt-get install ${pkg}`);
+    }
+    for (const [path, pkg] of [
+      ['/usr/lib/cni/bridge', 'containernetworking-plugins'],
+      ['/bin/busybox', 'busybox-static'],
+    ] as const) {
+      try {
+        accessSync(path, constants.X_OK);
+      } catch {
+        missing.push(`${path}: not found (Debian: apt-get install ${pkg})`);
+      }
     }
   }
   if (needs.has('postgres') && !process.env['WEIR_TEST_DATABASE_URL']) {
