@@ -45,7 +45,9 @@ hash_of() { sha256sum | cut -c1-16; }
 
 # ---------------------------------------------------------------------------- base
 
-base_key() { printf '%s\n' "$SUITE" "$BASE_PACKAGES" "$(sha256sum "$ROOT/scripts/oci-image.mjs" "$0")" | hash_of; }
+# Keys hash what makes an image: its inputs and the functions that build it (not this
+# whole script, so that editing one image does not rebuild the others).
+base_key() { printf '%s\n' "$SUITE" "$BASE_PACKAGES" "$(sha256sum "$ROOT/scripts/oci-image.mjs")" "$(declare -f build_base)" | hash_of; }
 
 # The base layer: a Debian root with Java 17, users flink (9999) and weir (10001).
 build_base() {
@@ -90,7 +92,8 @@ build_flink() {
   local base; base="$(build_base)"
   local flink_dir; flink_dir="$(bash "$ROOT/scripts/flink-setup.sh")"
   local key; key="$(printf '%s\n' "$base" "$(cat "$flink_dir/stamp")" \
-    "$(cd "$ROOT/k8s/images/flink" && sha256sum ./*)" "$(sha256sum "$ROOT/flink/jvm-options.txt" "$0")" | hash_of)"
+    "$(cd "$ROOT/k8s/images/flink" && sha256sum ./*)" "$(sha256sum "$ROOT/flink/jvm-options.txt")" \
+    "$(declare -f build_flink flink_jars)" | hash_of)"
   local dir="$OUT_ROOT/flink-$key" ref="weir.local/flink:$FLINK_VERSION-java17"
   if [ -s "$dir/image.tar" ]; then printf 'flink %s %s\n' "$dir/image.tar" "$ref"; return; fi
   local start; start="$(now_ms)"
@@ -121,7 +124,7 @@ build_flink() {
 build_operator() {
   local base; base="$(build_base)"
   local operator; operator="$(bash "$ROOT/scripts/flink-operator.sh" build)"
-  local key; key="$(printf '%s\n' "$base" "$operator" "$(sha256sum "$0")" | hash_of)"
+  local key; key="$(printf '%s\n' "$base" "$operator" "$(declare -f build_operator)" | hash_of)"
   local dir="$OUT_ROOT/operator-$key" ref="weir.local/flink-kubernetes-operator:$OPERATOR_VERSION"
   if [ -s "$dir/image.tar" ]; then printf 'operator %s %s\n' "$dir/image.tar" "$ref"; return; fi
   local start; start="$(now_ms)"

@@ -31,18 +31,21 @@ bash_java_utils() {
   printf '%s\n' "$output" | sed -n 's/^BASH_JAVA_UTILS_EXEC_RESULT://p'
 }
 
-# config_value <key>: a value of the flat configuration (Flink writes config.yaml with one
-# `key: value` line per option in native Kubernetes mode).
+# config_value <key>: one option of the mounted configuration. config.yaml may be nested
+# YAML, so Flink itself flattens it (as its own scripts do) into one `key: value` a line.
+# Call load_config first, in this shell (config_value runs in $(...), a subshell).
+FLAT_CONFIG=""
+load_config() { FLAT_CONFIG="$(bash_java_utils UPDATE_AND_GET_FLINK_CONFIGURATION -flatten)"; }
 config_value() {
-  local file="$FLINK_CONF_DIR/config.yaml"
-  [ -f "$file" ] || return 0
-  sed -n "s/^$(printf '%s' "$1" | sed 's/\./\\./g'):[[:space:]]*//p" "$file" | sed -n 1p |
+  local key; key="$(printf '%s' "$1" | sed 's/\./\\./g')"
+  printf '%s\n' "$FLAT_CONFIG" | sed -n "s/^$key:[[:space:]]*//p" | sed -n 1p |
     sed -e 's/^"\(.*\)"$/\1/' -e "s/^'\(.*\)'$/\1/"
 }
 
 # run_flink_process <JM|TM> <main class> [args...]
 run_flink_process() {
   local role="$1" main="$2"; shift 2
+  load_config
   local command role_opts
   case "$role" in
     JM) command=GET_JM_RESOURCE_PARAMS role_opts="$(config_value env.java.opts.jobmanager)" ;;
@@ -61,7 +64,8 @@ run_flink_process() {
   mapfile -t module_flags <"$FLINK_HOME/conf-default/jvm-options.txt"
   echo "Starting Flink ${role} (${main##*.}) with ${jvm_params}"
   # shellcheck disable=SC2086 # the parameters are space-separated flags, as Flink prints them
-  exec java "${module_flags[@]}" $jvm_params $(config_value env.java.opts.all) $role_opts \
+  exec java "${module_flags[@]}" $jvm_params $(config_value env.java.default-opts.all) \
+    $(config_value env.java.opts.all) $role_opts \
     -Dlog.file=/dev/null \
     -Dlog4j.configurationFile="file:$FLINK_CONF_DIR/log4j-console.properties" \
     -Dlog4j2.configurationFile="file:$FLINK_CONF_DIR/log4j-console.properties" \
