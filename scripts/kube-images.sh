@@ -23,6 +23,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE_ROOT="${WEIR_CACHE_DIR:-$ROOT/.cache}"
 OUT_ROOT="$CACHE_ROOT/kube-images"
 FLINK_VERSION=1.20.3
+# flink-kubernetes (native mode) of 1.20.2 and 1.20.3 is not on Maven Central as served
+# here; 1.20.1 is, and the operator 1.15.0 itself builds against it.
+FLINK_KUBERNETES_VERSION=1.20.1
 OPERATOR_VERSION=1.15.0
 SUITE=bookworm
 BASE_PACKAGES=openjdk-17-jre-headless,ca-certificates,procps
@@ -81,17 +84,20 @@ build_base() {
 flink_jars() {
   local flink_dir="$1" lib="$2"
   local jar
-  tr ':' '\n' <"$flink_dir/flink.classpath" | while read -r jar; do cp "$jar" "$lib/"; done
+  # (|| [ -n "$jar" ]: the file has no newline after its last entry.)
+  tr ':' '\n' <"$flink_dir/flink.classpath" | while read -r jar || [ -n "$jar" ]; do cp "$jar" "$lib/"; done
+  [ "$(ls "$lib" | wc -l)" -eq "$(tr ':' '\n' <"$flink_dir/flink.classpath" | grep -c .)" ] ||
+    die "copied $(ls "$lib" | wc -l) jars of the classpath's $(tr ':' '\n' <"$flink_dir/flink.classpath" | grep -c .)"
   # shellcheck disable=SC2086
   mvn -B -q ${WEIR_MAVEN_OPTS:-} org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy \
-    -Dartifact="org.apache.flink:flink-kubernetes:$FLINK_VERSION" -DoutputDirectory="$lib" >&2 ||
-    die "could not fetch org.apache.flink:flink-kubernetes:$FLINK_VERSION from Maven Central"
+    -Dartifact="org.apache.flink:flink-kubernetes:$FLINK_KUBERNETES_VERSION" -DoutputDirectory="$lib" >&2 ||
+    die "could not fetch org.apache.flink:flink-kubernetes:$FLINK_KUBERNETES_VERSION from Maven Central"
 }
 
 build_flink() {
   local base; base="$(build_base)"
   local flink_dir; flink_dir="$(bash "$ROOT/scripts/flink-setup.sh")"
-  local key; key="$(printf '%s\n' "$base" "$(cat "$flink_dir/stamp")" \
+  local key; key="$(printf '%s\n' "$base" "$(cat "$flink_dir/stamp")" "$FLINK_KUBERNETES_VERSION" \
     "$(cd "$ROOT/k8s/images/flink" && sha256sum ./*)" "$(sha256sum "$ROOT/flink/jvm-options.txt")" \
     "$(declare -f build_flink flink_jars)" | hash_of)"
   local dir="$OUT_ROOT/flink-$key" ref="weir.local/flink:$FLINK_VERSION-java17"

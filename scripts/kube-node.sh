@@ -304,6 +304,8 @@ healthzPort: 0
 clusterDNS: [$CLUSTER_DNS]
 clusterDomain: cluster.local
 resolvConf: $dir/resolv.conf
+# Container logs under the node's folder, not /var/log/pods: stop removes them with it.
+podLogsDir: $dir/pod-logs
 authentication:
   anonymous: { enabled: false }
   webhook: { enabled: true }

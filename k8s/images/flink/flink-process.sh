@@ -69,5 +69,5 @@ run_flink_process() {
     -Dlog.file=/dev/null \
     -Dlog4j.configurationFile="file:$FLINK_CONF_DIR/log4j-console.properties" \
     -Dlog4j2.configurationFile="file:$FLINK_CONF_DIR/log4j-console.properties" \
-    -classpath "$(flink_classpath)" "$main" "$@" $dynamic_configs
+    -classpath "$(flink_classpath)" "$main" --configDir "$FLINK_CONF_DIR" "$@" $dynamic_configs
 }
