@@ -579,7 +579,9 @@ cleanup_node() {
     while read -r setting; do sysctl -q -w "$setting" >/dev/null || true; done <"$dir/node/sysctls"
     rm -f "$dir/node/sysctls"
   fi
-  rm -rf "$dir/containerd" "$dir/kubelet" "$dir/cni"
+  # The kubelet links every container's log from /var/log/containers (a fixed path).
+  find /var/log/containers -maxdepth 1 -type l -lname "$dir/pod-logs/*" -delete 2>/dev/null || true
+  rm -rf "$dir/containerd" "$dir/kubelet" "$dir/cni" "$dir/pod-logs"
   if [ -f "$ACTIVE_FILE" ] && [ "$(cat "$ACTIVE_FILE")" = "$dir" ]; then rm -f "$ACTIVE_FILE"; fi
 }
 

@@ -10,8 +10,10 @@
  *             cache, 40 s to link with a warm one), and the operator's CRDs from its
  *             release source (scripts/flink-operator.sh source)
  *   node      a whole single-node cluster: kubelet, kube-scheduler, kube-proxy, kubectl,
- *             CoreDNS, the NetworkPolicy enforcer and their images (scripts/kube-node.sh
- *             build); needs root and Debian's containerd, runc and CNI plugins
+ *             CoreDNS, kube-router and their images (scripts/kube-node.sh build), and
+ *             the Flink and operator images (scripts/kube-images.sh: debootstrap, and
+ *             Maven for the operator, ~4 min cold); needs root and Debian's containerd,
+ *             runc, CNI plugins and debootstrap
  *   postgres  a PostgreSQL server binary (installed, not built; or WEIR_TEST_DATABASE_URL)
  *   tsx       esbuild's native binary, for the tests that run code under tsx
  *
@@ -110,9 +112,15 @@ async function prepare(project: TestProject): Promise<void> {
     }
   }
   if (needs.has('node')) {
-    await step('kubelet, kube-scheduler, kube-proxy, CoreDNS, NetworkPolicy enforcer, images: scripts/kube-node.sh build', root, [
+    await step('kubelet, kube-scheduler, kube-proxy, CoreDNS, kube-router, their images: scripts/kube-node.sh build', root, [
       'scripts/kube-node.sh',
       'build',
+    ]);
+    await step('the Flink and operator images (the operator built from its source): scripts/kube-images.sh build', root, [
+      'scripts/kube-images.sh',
+      'build',
+      'flink',
+      'operator',
     ]);
   }
   say(`ready in ${seconds(performance.now() - started)}`);
@@ -213,6 +221,8 @@ function missingPrerequisites(needs: Set<Need>, root: string): string[] {
       ['iptables', 'iptables'],
       ['conntrack', 'conntrack'],
       ['gcc', 'gcc'],
+      ['debootstrap', 'debootstrap'],
+      ['ipset', 'ipset'],
     ] as const) {
       command(name, `Debian: apt-get install ${pkg}`);
     }

@@ -7,7 +7,8 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { kubeConfigFor } from './kube.js';
 
 const run = promisify(execFile);
-const SCRIPT = resolve(import.meta.dirname, '../../scripts/kube-node.sh');
+const SCRIPTS = resolve(import.meta.dirname, '../../scripts');
+const SCRIPT = join(SCRIPTS, 'kube-node.sh');
 
 /**
  * A real single-node cluster (scripts/kube-node.sh): control plane, scheduler, containerd,
@@ -26,6 +27,10 @@ export interface KubeNode {
   apply(object: unknown): Promise<void>;
   /** Imports a docker-archive image (scripts/kube-images.sh) into the node's containerd. */
   importImage(tar: string): Promise<void>;
+  /** Builds (cached) and imports one of scripts/kube-images.sh's images; resolves to its reference. */
+  importWeirImage(name: 'flink' | 'operator'): Promise<string>;
+  /** Installs the real Flink Kubernetes Operator (scripts/kube-operator.sh) and waits until it is healthy. */
+  installOperator(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -91,6 +96,21 @@ export async function startKubeNode(): Promise<KubeNode> {
     },
     async importImage(tar: string) {
       await script('import', dir, tar);
+    },
+    async importWeirImage(name) {
+      const { stdout } = await run(join(SCRIPTS, 'kube-images.sh'), ['build', name], { maxBuffer: 16 * 1024 * 1024 });
+      const [, tar, ref] = stdout.trim().split(/\s+/);
+      if (!tar || !ref) throw new Error(`kube-images.sh build ${name} printed no image: ${stdout}`);
+      await script('import', dir, tar);
+      return ref;
+    },
+    async installOperator() {
+      try {
+        await run(join(SCRIPTS, 'kube-operator.sh'), ['install', dir], { maxBuffer: 16 * 1024 * 1024 });
+      } catch (error) {
+        const failed = error as Error & { stderr?: string };
+        throw new Error(`kube-operator.sh install failed: ${failed.stderr?.slice(-6000) ?? failed.message}`);
+      }
     },
     async stop() {
       if (stopped) return;
