@@ -23,10 +23,9 @@ SOURCE="${WEIR_OPERATOR_SOURCE:-$ROOT/../shared/vendor/flink-kubernetes-operator
 SOURCE_SHA256=5df540cc2276f2f29e6aef03a5ccb3fbfb72cbc7e2725762267b21107127a53c
 VERSION=1.15.0
 
-log() { printf '[flink-operator %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-now_ms() { date +%s%3N; }
-since() { local ms=$(( $(now_ms) - $1 )); printf '%d.%03ds' $((ms / 1000)) $((ms % 1000)); }
+LOG_TAG=flink-operator
+# shellcheck source=scripts/kube-lib.sh
+. "$ROOT/scripts/kube-lib.sh"
 
 key() { printf '%s-%s' "${SOURCE_SHA256:0:16}" "$(java -version 2>&1 | sed -n 1p | sha256sum | cut -c1-8)"; }
 out_dir() { printf '%s/flink-operator/%s' "$CACHE_ROOT" "$(key)"; }

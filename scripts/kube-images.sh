@@ -30,10 +30,9 @@ OPERATOR_VERSION=1.15.0
 SUITE=bookworm
 BASE_PACKAGES=openjdk-17-jre-headless,ca-certificates,procps
 
-log() { printf '[kube-images %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-now_ms() { date +%s%3N; }
-since() { local ms=$(( $(now_ms) - $1 )); printf '%d.%03ds' $((ms / 1000)) $((ms % 1000)); }
+LOG_TAG=kube-images
+# shellcheck source=scripts/kube-lib.sh
+. "$ROOT/scripts/kube-lib.sh"
 
 # The first Debian mirror this machine's apt uses (deb822 or one-line format).
 debian_mirror() {

@@ -13,10 +13,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 START_TIMEOUT="${WEIR_KUBE_START_TIMEOUT:-180}"
 
-log() { printf '[kube-operator %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-now_ms() { date +%s%3N; }
-since() { local ms=$(( $(now_ms) - $1 )); printf '%d.%03ds' $((ms / 1000)) $((ms % 1000)); }
+LOG_TAG=kube-operator
+# shellcheck source=scripts/kube-lib.sh
+. "$ROOT/scripts/kube-lib.sh"
 
 # Appended to the chart's default configuration. The intervals are the chart's own
 # overrides, shortened where a test on one machine would otherwise wait for nothing.

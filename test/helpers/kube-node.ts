@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { kubeConfigFor } from './kube.js';
+import { kubeConfigFor, parseEnv, runScript } from './kube.js';
 
 const run = promisify(execFile);
 const SCRIPTS = resolve(import.meta.dirname, '../../scripts');
@@ -34,25 +34,7 @@ export interface KubeNode {
   stop(): Promise<void>;
 }
 
-async function script(...args: string[]): Promise<string> {
-  try {
-    const { stdout } = await run(SCRIPT, args, { maxBuffer: 16 * 1024 * 1024 });
-    return stdout;
-  } catch (error) {
-    const failed = error as Error & { stderr?: string };
-    throw new Error(`kube-node.sh ${args[0]} failed: ${failed.stderr?.slice(-6000) ?? failed.message}`);
-  }
-}
-
-function parseEnv(text: string): Record<string, string> {
-  return Object.fromEntries(
-    text
-      .split('\n')
-      .map((line) => /^([A-Z_]+)=(.*)$/.exec(line))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => [m[1]!, m[2]!]),
-  );
-}
+const script = (...args: string[]) => runScript(SCRIPT, args);
 
 /** Starts the node in a temp dir (a minute or so); call `stop()` in afterAll. */
 export async function startKubeNode(): Promise<KubeNode> {
@@ -98,19 +80,14 @@ export async function startKubeNode(): Promise<KubeNode> {
       await script('import', dir, tar);
     },
     async importWeirImage(name) {
-      const { stdout } = await run(join(SCRIPTS, 'kube-images.sh'), ['build', name], { maxBuffer: 16 * 1024 * 1024 });
+      const stdout = await runScript(join(SCRIPTS, 'kube-images.sh'), ['build', name]);
       const [, tar, ref] = stdout.trim().split(/\s+/);
       if (!tar || !ref) throw new Error(`kube-images.sh build ${name} printed no image: ${stdout}`);
       await script('import', dir, tar);
       return ref;
     },
     async installOperator() {
-      try {
-        await run(join(SCRIPTS, 'kube-operator.sh'), ['install', dir], { maxBuffer: 16 * 1024 * 1024 });
-      } catch (error) {
-        const failed = error as Error & { stderr?: string };
-        throw new Error(`kube-operator.sh install failed: ${failed.stderr?.slice(-6000) ?? failed.message}`);
-      }
+      await runScript(join(SCRIPTS, 'kube-operator.sh'), ['install', dir]);
     },
     async stop() {
       if (stopped) return;

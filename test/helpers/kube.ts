@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 
@@ -29,17 +29,21 @@ export interface KubeTestEnv {
   stop(): Promise<void>;
 }
 
-async function script(...args: string[]): Promise<string> {
+/** Runs one of the scripts; its stdout, or an error with the end of its stderr. */
+export async function runScript(path: string, args: string[]): Promise<string> {
   try {
-    const { stdout } = await run(SCRIPT, args, { maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await run(path, args, { maxBuffer: 16 * 1024 * 1024 });
     return stdout;
   } catch (error) {
     const failed = error as Error & { stderr?: string };
-    throw new Error(`kube-testenv.sh ${args[0]} failed: ${failed.stderr?.slice(-4000) ?? failed.message}`);
+    throw new Error(`${basename(path)} ${args[0]} failed: ${failed.stderr?.slice(-6000) ?? failed.message}`);
   }
 }
 
-function parseEnv(text: string): Record<string, string> {
+const script = (...args: string[]) => runScript(SCRIPT, args);
+
+/** The KEY=value lines of an env file the scripts write. */
+export function parseEnv(text: string): Record<string, string> {
   return Object.fromEntries(
     text
       .split('\n')
