@@ -1,10 +1,9 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { kubeConfigFor, parseEnv, runScript } from './kube.js';
+import { kubeConfigFor, runScript, startInTempDir } from './kube.js';
 
 const run = promisify(execFile);
 const SCRIPTS = resolve(import.meta.dirname, '../../scripts');
@@ -38,14 +37,7 @@ const script = (...args: string[]) => runScript(SCRIPT, args);
 
 /** Starts the node in a temp dir (a minute or so); call `stop()` in afterAll. */
 export async function startKubeNode(): Promise<KubeNode> {
-  const dir = await mkdtemp(join(tmpdir(), 'weir-node-'));
-  try {
-    await script('start', dir);
-  } catch (error) {
-    await rm(dir, { recursive: true, force: true });
-    throw error;
-  }
-  const env = parseEnv(await readFile(join(dir, 'env'), 'utf8'));
+  const { dir, env } = await startInTempDir(SCRIPT, 'weir-node-');
   const apiserverUrl = env.APISERVER_URL!;
   const caData = (await readFile(env.CA_FILE!)).toString('base64');
   const kubectlPath = env.KUBECTL!;

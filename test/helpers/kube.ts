@@ -64,16 +64,24 @@ export function kubeConfigFor(server: string, caData: string, token: string, use
   return kc;
 }
 
-/** Starts a fresh control plane in a temp dir; call `stop()` in afterAll. */
-export async function startKubeTestEnv(): Promise<KubeTestEnv> {
-  const dir = await mkdtemp(join(tmpdir(), 'weir-kube-'));
+/**
+ * Runs `<script> start <a new temp dir>` and reads the env file it writes there; the dir
+ * is removed again if the start fails.
+ */
+export async function startInTempDir(path: string, prefix: string): Promise<{ dir: string; env: Record<string, string> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
   try {
-    await script('start', dir);
+    await runScript(path, ['start', dir]);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
-  const env = parseEnv(await readFile(join(dir, 'env'), 'utf8'));
+  return { dir, env: parseEnv(await readFile(join(dir, 'env'), 'utf8')) };
+}
+
+/** Starts a fresh control plane in a temp dir; call `stop()` in afterAll. */
+export async function startKubeTestEnv(): Promise<KubeTestEnv> {
+  const { dir, env } = await startInTempDir(SCRIPT, 'weir-kube-');
   const apiserverUrl = env.APISERVER_URL!;
   const adminToken = env.ADMIN_TOKEN!;
   const caData = (await readFile(env.CA_FILE!)).toString('base64');
