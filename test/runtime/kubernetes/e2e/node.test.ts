@@ -13,12 +13,17 @@ import { waitFor } from '../../../helpers/wait-for.js';
 
 const BUSYBOX = 'weir.local/busybox:1';
 
+// A node needs root (network, cgroups, mounts); CI runs as root. Without it the global
+// setup says that these tests are skipped, and why.
+const asRoot = process.getuid?.() === 0;
+
 let node: KubeNode;
 const sysctl = (key: string) => readFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, 'utf8').trim();
 const HOST_SETTINGS = ['net.ipv4.ip_forward', 'vm.overcommit_memory', 'kernel.panic'];
 let settingsBefore: string[];
 
 beforeAll(async () => {
+  if (!asRoot) return;
   settingsBefore = HOST_SETTINGS.map(sysctl);
   node = await startKubeNode();
 }, 600_000);
@@ -62,7 +67,7 @@ function readlinkOrEmpty(path: string): string {
   }
 }
 
-describe('a single-node cluster', () => {
+describe.runIf(asRoot)('a single-node cluster', () => {
   it('runs a pod as the user its spec names, within its memory limit', async () => {
     await node.kubectl('create', 'namespace', 'limits');
     const user = await runPod('limits', 'who', 'id -u', {
@@ -133,7 +138,7 @@ describe('a single-node cluster', () => {
   }, 120_000);
 });
 
-describe('the Flink Kubernetes Operator on the node', () => {
+describe.runIf(asRoot)('the Flink Kubernetes Operator on the node', () => {
   it("runs Weir's Flink image as an application cluster: JobManager and TaskManager pods, non-root, sized, RUNNING", async () => {
     await node.installOperator();
     const image = await node.importWeirImage('flink');
@@ -226,7 +231,7 @@ describe('the Flink Kubernetes Operator on the node', () => {
   }, 600_000);
 });
 
-describe('stopping the node', () => {
+describe.runIf(asRoot)('stopping the node', () => {
   it('leaves no process, mount, link, cgroup, rule or setting behind', async () => {
     const dir = node.dir;
     await node.stop();
