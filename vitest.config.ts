@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
 
 const require = createRequire(import.meta.url);
+const E2E = 'test/runtime/kubernetes/e2e/**/*.test.ts';
 
 export default defineConfig({
   resolve: {
@@ -11,12 +12,21 @@ export default defineConfig({
     alias: { graphql: require.resolve('graphql') },
   },
   test: {
-    include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
     // Builds what the selected tests need (Flink/Kafka jars, the Kubernetes test binaries)
     // and checks the prerequisites, once, before any test and its timeout starts.
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    projects: [
+      {
+        extends: true,
+        test: { name: 'weir', include: ['test/**/*.test.ts', 'src/**/*.test.ts'], exclude: [E2E] },
+      },
+      // The single-node cluster runs a kubelet, the operator and Flink JVMs: beside the
+      // suites that time JVM starts on 2 cores it made them miss their deadlines, so it
+      // runs on its own, after them (groups run in groupOrder, one after another).
+      { extends: true, test: { name: 'node-e2e', include: [E2E], sequence: { groupOrder: 1 } } },
+    ],
   },
 });
