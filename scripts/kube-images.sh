@@ -82,11 +82,9 @@ build_base() {
 # flink/'s classpath, plus flink-kubernetes (native mode) from Maven Central.
 flink_jars() {
   local flink_dir="$1" lib="$2"
-  local jar
-  # (|| [ -n "$jar" ]: the file has no newline after its last entry.)
-  tr ':' '\n' <"$flink_dir/flink.classpath" | while read -r jar || [ -n "$jar" ]; do cp "$jar" "$lib/"; done
-  [ "$(ls "$lib" | wc -l)" -eq "$(tr ':' '\n' <"$flink_dir/flink.classpath" | grep -c .)" ] ||
-    die "copied $(ls "$lib" | wc -l) jars of the classpath's $(tr ':' '\n' <"$flink_dir/flink.classpath" | grep -c .)"
+  local jars=()
+  IFS=: read -r -a jars <"$flink_dir/flink.classpath" || [ "${#jars[@]}" -gt 0 ] # no newline at its end
+  cp "${jars[@]}" "$lib/"
   # shellcheck disable=SC2086
   mvn -B -q ${WEIR_MAVEN_OPTS:-} org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy \
     -Dartifact="org.apache.flink:flink-kubernetes:$FLINK_KUBERNETES_VERSION" -DoutputDirectory="$lib" >&2 ||

@@ -397,7 +397,6 @@ cmd_start() {
   APISERVER_URL="$(sed -n 's/^APISERVER_URL=//p' "$dir/env")"
   ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' "$dir/env")"
   CA_FILE="$(sed -n 's/^CA_FILE=//p' "$dir/env")"
-  local testenv_bin; testenv_bin="$("$TESTENV" build 2>/dev/null)"
 
   start_process "$dir" kube-scheduler "$BUILD/bin/kube-scheduler" \
     --kubeconfig "$dir/auth/kube-scheduler.kubeconfig" \
@@ -452,7 +451,6 @@ cmd_start() {
     printf 'KUBECTL=%s\n' "$BUILD/bin/kubectl"
     printf 'KUBE_NODE_IMAGES=%s\n' "$BUILD/images"
     printf 'CONTAINERD_ADDRESS=%s\n' "$dir/containerd/containerd.sock"
-    printf 'KUBE_TESTENV_BIN=%s\n' "$testenv_bin"
   } >>"$dir/env"
   log "ready in $(since "$started"); stop with: $0 stop $dir"
   cat "$dir/env"
