@@ -25,8 +25,9 @@ export default defineConfig({
       },
       // The single-node cluster runs a kubelet, the operator and Flink JVMs: beside the
       // suites that time JVM starts on 2 cores it made them miss their deadlines, so it
-      // runs on its own, after them (groups run in groupOrder, one after another).
-      { extends: true, test: { name: 'node-e2e', include: [E2E], sequence: { groupOrder: 1 } } },
+      // runs on its own, after them (groups run in groupOrder, one after another), and
+      // its files one at a time: there is one node per machine.
+      { extends: true, test: { name: 'node-e2e', include: [E2E], sequence: { groupOrder: 1 }, fileParallelism: false } },
     ],
   },
 });

@@ -10,7 +10,8 @@
 # entry points; test/runtime/kubernetes/e2e checks that):
 #   base      Debian (debootstrap from this machine's own Debian mirror) + Java 17 JRE
 #   flink     base + Flink 1.20.3 (the jars flink/ resolves, plus flink-kubernetes), the
-#             Kafka SQL connector, Weir's SQL runner at /opt/weir/sql-runner.jar, and
+#             Kafka SQL connector, Weir's SQL runner at /opt/weir/sql-runner.jar, the S3
+#             filesystem plugin (plugins/s3-fs-presto, as deploy/flink.Dockerfile), and
 #             Weir's entry scripts for the operator's native mode (k8s/images/flink/);
 #             user flink (9999) owns /opt/flink and /opt/weir
 #   operator  base + the Flink Kubernetes Operator 1.15.0 (scripts/flink-operator.sh),
@@ -26,6 +27,8 @@ FLINK_VERSION=1.20.3
 # flink-kubernetes (native mode) of 1.20.2 and 1.20.3 is not on Maven Central as served
 # here; 1.20.1 is, and the operator 1.15.0 itself builds against it.
 FLINK_KUBERNETES_VERSION=1.20.1
+# The same for the S3 filesystem plugin: flink-s3-fs-presto 1.20.0 is the one served.
+FLINK_S3_VERSION=1.20.0
 OPERATOR_VERSION=1.15.0
 SUITE=bookworm
 BASE_PACKAGES=openjdk-17-jre-headless,ca-certificates,procps
@@ -79,24 +82,30 @@ build_base() {
 
 # ---------------------------------------------------------------------------- flink
 
-# flink/'s classpath, plus flink-kubernetes (native mode) from Maven Central.
+maven_copy() {
+  local artifact="$1" out="$2"
+  # shellcheck disable=SC2086
+  mvn -B -q ${WEIR_MAVEN_OPTS:-} org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy \
+    -Dartifact="$artifact" -DoutputDirectory="$out" >&2 || die "could not fetch $artifact from Maven Central"
+}
+
+# flink/'s classpath, plus flink-kubernetes (native mode) and the S3 plugin from Maven Central.
 flink_jars() {
-  local flink_dir="$1" lib="$2"
+  local flink_dir="$1" lib="$2" plugins="$3"
   local jars=()
   IFS=: read -r -a jars <"$flink_dir/flink.classpath" || [ "${#jars[@]}" -gt 0 ] # no newline at its end
   cp "${jars[@]}" "$lib/"
-  # shellcheck disable=SC2086
-  mvn -B -q ${WEIR_MAVEN_OPTS:-} org.apache.maven.plugins:maven-dependency-plugin:3.6.1:copy \
-    -Dartifact="org.apache.flink:flink-kubernetes:$FLINK_KUBERNETES_VERSION" -DoutputDirectory="$lib" >&2 ||
-    die "could not fetch org.apache.flink:flink-kubernetes:$FLINK_KUBERNETES_VERSION from Maven Central"
+  maven_copy "org.apache.flink:flink-kubernetes:$FLINK_KUBERNETES_VERSION" "$lib"
+  mkdir -p "$plugins/s3-fs-presto"
+  maven_copy "org.apache.flink:flink-s3-fs-presto:$FLINK_S3_VERSION" "$plugins/s3-fs-presto"
 }
 
 build_flink() {
   local base; base="$(build_base)"
   local flink_dir; flink_dir="$(bash "$ROOT/scripts/flink-setup.sh")"
-  local key; key="$(printf '%s\n' "$base" "$(cat "$flink_dir/stamp")" "$FLINK_KUBERNETES_VERSION" \
+  local key; key="$(printf '%s\n' "$base" "$(cat "$flink_dir/stamp")" "$FLINK_KUBERNETES_VERSION" "$FLINK_S3_VERSION" \
     "$(cd "$ROOT/k8s/images/flink" && sha256sum ./*)" "$(sha256sum "$ROOT/flink/jvm-options.txt")" \
-    "$(declare -f build_flink flink_jars)" | hash_of)"
+    "$(declare -f build_flink flink_jars maven_copy)" | hash_of)"
   local dir="$OUT_ROOT/flink-$key" ref="weir.local/flink:$FLINK_VERSION-java17"
   if [ -s "$dir/image.tar" ]; then printf 'flink %s %s\n' "$dir/image.tar" "$ref"; return; fi
   local start; start="$(now_ms)"
@@ -104,7 +113,7 @@ build_flink() {
     "$dir/layer/opt/flink/conf-default" "$dir/layer/opt/flink/log" "$dir/layer/opt/flink/plugins" \
     "$dir/layer/opt/weir/spec"
   local layer="$dir/layer"
-  flink_jars "$flink_dir" "$layer/opt/flink/lib"
+  flink_jars "$flink_dir" "$layer/opt/flink/lib" "$layer/opt/flink/plugins"
   cp "$flink_dir/sql-runner.jar" "$layer/opt/weir/sql-runner.jar"
   local images="$ROOT/k8s/images/flink"
   cp "$images/docker-entrypoint.sh" "$layer/docker-entrypoint.sh"
@@ -116,7 +125,7 @@ build_flink() {
   chown -R 9999:9999 "$layer/opt/flink" "$layer/opt/weir"
   node "$ROOT/scripts/oci-image.mjs" --layer "$base" --layer "$layer" --ref "$ref" --out "$dir/image.tar" \
     --entrypoint '["/docker-entrypoint.sh"]' --user 9999 --workdir /opt/flink \
-    --env FLINK_HOME=/opt/flink --env JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 >&2
+    --env FLINK_HOME=/opt/flink --env FLINK_PLUGINS_DIR=/opt/flink/plugins --env JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 >&2
   rm -rf "$layer"
   log "flink: built in $(since "$start")"
   printf 'flink %s %s\n' "$dir/image.tar" "$ref"

@@ -5,7 +5,10 @@
 # PORT_LOCKS, BUILD_JOBS and COMPONENTS (the processes stop_all stops, in that order).
 
 log() { printf '[%s %s] %s\n' "$LOG_TAG" "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+# The reason is kept: a failed start repeats it last, after the logs it printed, where a
+# reader (or a test that keeps the end of stderr) finds it.
+FAILURE=""
+die() { FAILURE="$*"; log "error: $*"; exit 1; }
 need() { command -v "$1" >/dev/null || die "$1 not found (Debian: apt-get install $2)"; }
 now_ms() { date +%s%3N; }
 since() { local ms=$(( $(now_ms) - $1 )); printf '%d.%03ds' $((ms / 1000)) $((ms % 1000)); }
@@ -179,6 +182,7 @@ on_start_exit() {
   if [ $status -ne 0 ] && [ -n "$START_DIR" ]; then
     log "start failed; stopping what was started"
     "${START_FAILURE_CLEANUP:-stop_all}" "$START_DIR"
+    log "start failed: ${FAILURE:-exit status $status}"
   fi
 }
 

@@ -439,8 +439,11 @@ cmd_start() {
   log "CoreDNS and the NetworkPolicy controller run ($(since "$started"))"
 
   # The proof that pods, services, DNS and the service network work together.
+  # It tries for a minute: CoreDNS can be available a moment before kube-proxy has
+  # written the rules for its service address (seen once, on a loaded machine).
   kubectl_ -n default run dns-check --image "$(image_ref busybox)" --image-pull-policy Never \
-    --restart Never --command -- nslookup kubernetes.default.svc.cluster.local >/dev/null
+    --restart Never --command -- sh -c \
+    'i=0; while [ $i -lt 60 ]; do nslookup kubernetes.default.svc.cluster.local && exit 0; sleep 1; i=$((i + 1)); done; exit 1' >/dev/null
   wait_until "a pod to resolve kubernetes.default.svc" kubelet pod_succeeded default dns-check
   kubectl_ -n default delete pod dns-check --wait=false >/dev/null
   log "a pod resolved kubernetes.default.svc ($(since "$started"))"

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import type { KubernetesSettings } from './runtime/kubernetes/create-kubernetes-runtime.js';
+import { isWeirFlinkOption } from './runtime/kubernetes/flink-options.js';
 
 const boolish = z
   .enum(['true', 'false', '1', '0'])
@@ -28,6 +29,7 @@ const ConfigSchema = z.object({
   WEIR_K8S_KAFKA_USERNAME: z.string().min(1).optional(),
   WEIR_K8S_KAFKA_PASSWORD: z.string().min(1).optional(),
   WEIR_K8S_EGRESS: z.string().default('[]'),
+  WEIR_K8S_FLINK_CONFIG: z.string().default('{}'),
   WEIR_K8S_OPERATOR_NAMESPACE: z.string().min(1).default('flink-operator'),
   WEIR_K8S_SERVICE_ACCOUNT: z.string().min(1).default('flink'),
   WEIR_K8S_FLINK_CLUSTER_ROLE: z.string().min(1).default('weir-flink'),
@@ -161,6 +163,21 @@ const EgressSchema = z.array(
   }),
 );
 
+/** A setting whose value is JSON of a given shape; a ConfigError names it when it is not. */
+function jsonSetting<T>(name: string, raw: string, schema: z.ZodType<T>, help: { example: string; shape: string }): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new ConfigError(`Invalid configuration:\n  ${name}: must be JSON, e.g. ${help.example}`);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new ConfigError(`Invalid configuration:\n  ${name}: ${help.shape}`);
+  return parsed.data;
+}
+
+const FlinkConfigSchema = z.record(z.string().regex(/^[A-Za-z0-9._-]+$/), z.string());
+
 function kubernetesSettings(c: z.infer<typeof ConfigSchema>): KubernetesSettings {
   const required = ['WEIR_K8S_STORAGE_DIR', 'WEIR_K8S_KAFKA_BOOTSTRAP', 'WEIR_K8S_KAFKA_USERNAME', 'WEIR_K8S_KAFKA_PASSWORD'] as const;
   const missing = required.filter((key) => !c[key]);
@@ -168,15 +185,17 @@ function kubernetesSettings(c: z.infer<typeof ConfigSchema>): KubernetesSettings
     const list = missing.length === 1 ? missing[0] : `${missing.slice(0, -1).join(', ')} and ${missing.at(-1)}`;
     throw new ConfigError(`Invalid configuration:\n  WEIR_RUNTIME=kubernetes needs ${list}`);
   }
-  let egress: unknown;
-  try {
-    egress = JSON.parse(c.WEIR_K8S_EGRESS);
-  } catch {
-    throw new ConfigError('Invalid configuration:\n  WEIR_K8S_EGRESS: must be JSON, e.g. [{"cidr":"10.0.0.0/8","ports":[9092]}]');
-  }
-  const parsedEgress = EgressSchema.safeParse(egress);
-  if (!parsedEgress.success) {
-    throw new ConfigError('Invalid configuration:\n  WEIR_K8S_EGRESS: a list of { cidr?, namespace?, ports: [port] }');
+  const egress = jsonSetting('WEIR_K8S_EGRESS', c.WEIR_K8S_EGRESS, EgressSchema, {
+    example: '[{"cidr":"10.0.0.0/8","ports":[9092]}]',
+    shape: 'a list of { cidr?, namespace?, ports: [port] }',
+  });
+  const flinkConfig = jsonSetting('WEIR_K8S_FLINK_CONFIG', c.WEIR_K8S_FLINK_CONFIG, FlinkConfigSchema, {
+    example: '{"s3.endpoint":"https://s3.example:9000"}',
+    shape: 'an object of Flink option names to string values',
+  });
+  const reserved = Object.keys(flinkConfig).filter(isWeirFlinkOption);
+  if (reserved.length) {
+    throw new ConfigError(`Invalid configuration:\n  WEIR_K8S_FLINK_CONFIG: Weir sets ${reserved.join(', ')} itself`);
   }
   return {
     kubeconfig: c.WEIR_K8S_KUBECONFIG,
@@ -192,7 +211,8 @@ function kubernetesSettings(c: z.infer<typeof ConfigSchema>): KubernetesSettings
       securityProtocol: c.WEIR_K8S_KAFKA_SECURITY_PROTOCOL,
       admin: { mechanism: c.WEIR_K8S_KAFKA_SASL_MECHANISM, username: c.WEIR_K8S_KAFKA_USERNAME!, password: c.WEIR_K8S_KAFKA_PASSWORD! },
     },
-    egress: parsedEgress.data as KubernetesSettings['egress'],
+    egress: egress as KubernetesSettings['egress'],
+    flinkConfig,
     operatorNamespace: c.WEIR_K8S_OPERATOR_NAMESPACE,
     serviceAccount: c.WEIR_K8S_SERVICE_ACCOUNT,
     flinkClusterRole: c.WEIR_K8S_FLINK_CLUSTER_ROLE,

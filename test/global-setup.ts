@@ -14,6 +14,8 @@
  *             the Flink and operator images (scripts/kube-images.sh: debootstrap, and
  *             Maven for the operator, ~4 min cold); needs root and Debian's containerd,
  *             runc, CNI plugins and debootstrap
+ *   s3        the s3proxy jar (scripts/s3proxy.sh jar, from Maven Central): the object
+ *             store Flink pods on the node keep their state in
  *   postgres  a PostgreSQL server binary (installed, not built; or WEIR_TEST_DATABASE_URL)
  *   tsx       esbuild's native binary, for the tests that run code under tsx
  *
@@ -33,7 +35,7 @@ import { accessSync, constants, readFileSync, readdirSync } from 'node:fs';
 import { delimiter, join, relative, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
 
-type Need = 'flink' | 'kube' | 'node' | 'postgres' | 'tsx';
+type Need = 'flink' | 'kube' | 'node' | 's3' | 'postgres' | 'tsx';
 
 /**
  * What in a test file's text means it needs a build or a server: the helpers and entry
@@ -45,6 +47,7 @@ const NEEDS: Record<Need, RegExp> = {
     /\b(startLocalApp|startPreviewGateway|startExternalKafka|createLocalRuntime|flinkDistribution)\b|src\/main\.ts/,
   kube: /\b(startKubeTestEnv|startKubeNode)\b/,
   node: /\bstartKubeNode\b/,
+  s3: /\bstartObjectStore\b/,
   postgres: /helpers\/postgres(\.js)?['"]|\b(startTestPostgres|describeDatabases)\b/,
   tsx: /\btsx\b/,
 };
@@ -53,6 +56,7 @@ const LABEL: Record<Need, string> = {
   flink: 'Flink/Kafka',
   kube: 'Kubernetes control plane',
   node: 'Kubernetes node',
+  s3: 'object store',
   postgres: 'Postgres server',
   tsx: 'tsx',
 };
@@ -127,6 +131,9 @@ async function prepare(project: TestProject): Promise<void> {
       'flink',
       'operator',
     ]);
+  }
+  if (needs.has('s3')) {
+    await step('the object store for Flink state (s3proxy from Maven Central): scripts/s3proxy.sh jar', root, ['scripts/s3proxy.sh', 'jar']);
   }
   say(`ready in ${seconds(performance.now() - started)}`);
 }

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -20,6 +20,10 @@ export interface KubeNode {
   /** Acts as the `system:masters` admin. */
   readonly admin: KubeConfig;
   readonly nodeName: string;
+  /** The node's address (198.19.255.1): where pods reach processes on this machine. */
+  readonly nodeIp: string;
+  /** A kubeconfig file for `token` (say a ServiceAccount's), against this cluster. */
+  writeKubeconfig(file: string, token: string): Promise<void>;
   /** kubectl against this cluster, as the admin; resolves to its stdout. */
   kubectl(...args: string[]): Promise<string>;
   /** Server-side apply of one object (or a List), as the admin. */
@@ -47,6 +51,18 @@ export async function startKubeNode(): Promise<KubeNode> {
     apiserverUrl,
     admin: kubeConfigFor(apiserverUrl, caData, env.ADMIN_TOKEN!, 'admin'),
     nodeName: env.NODE_NAME!,
+    nodeIp: env.NODE_IP!,
+    async writeKubeconfig(file: string, token: string) {
+      const config = {
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'weir-node', cluster: { server: apiserverUrl, 'certificate-authority-data': caData } }],
+        users: [{ name: 'user', user: { token } }],
+        contexts: [{ name: 'weir-node', context: { cluster: 'weir-node', user: 'user' } }],
+        'current-context': 'weir-node',
+      };
+      await writeFile(file, JSON.stringify(config), { mode: 0o600 });
+    },
     async kubectl(...args: string[]) {
       try {
         const { stdout } = await run(kubectlPath, ['--kubeconfig', join(dir, 'kubeconfig'), ...args], {

@@ -70,4 +70,24 @@ describe('loadConfig', () => {
       admin: { mechanism: 'SCRAM-SHA-512', username: 'weir-gateway', password: 'pw' },
     });
   });
+
+  it("takes the installation's Flink options, and refuses the ones Weir sets itself", () => {
+    const k8s = {
+      WEIR_RUNTIME: 'kubernetes',
+      WEIR_K8S_STORAGE_DIR: 's3://weir',
+      WEIR_K8S_KAFKA_BOOTSTRAP: 'kafka:9093',
+      WEIR_K8S_KAFKA_USERNAME: 'weir-gateway',
+      WEIR_K8S_KAFKA_PASSWORD: 'pw',
+    };
+    expect(loadConfig(k8s).kubernetes!.flinkConfig).toEqual({});
+    const s3 = { 's3.endpoint': 'http://198.19.255.1:9000', 's3.path.style.access': 'true' };
+    expect(loadConfig({ ...k8s, WEIR_K8S_FLINK_CONFIG: JSON.stringify(s3) }).kubernetes!.flinkConfig).toEqual(s3);
+
+    expect(() => loadConfig({ ...k8s, WEIR_K8S_FLINK_CONFIG: '{s3.endpoint' })).toThrow('WEIR_K8S_FLINK_CONFIG: must be JSON');
+    expect(() => loadConfig({ ...k8s, WEIR_K8S_FLINK_CONFIG: '{"s3.endpoint": 9000}' })).toThrow('string values');
+    const limits = { 'taskmanager.memory.process.size': '64g', 'table.dynamic-table-options.enabled': 'true' };
+    expect(() => loadConfig({ ...k8s, WEIR_K8S_FLINK_CONFIG: JSON.stringify(limits) })).toThrow(
+      'WEIR_K8S_FLINK_CONFIG: Weir sets taskmanager.memory.process.size, table.dynamic-table-options.enabled itself',
+    );
+  });
 });

@@ -20,8 +20,9 @@ const noCheckpoints = (config: Record<string, string>) => Object.keys(config).fi
 
 const memory: Memory = { jobmanager: { jvm: [] }, taskmanager: { jvm: [] }, sqlGateway: { jvm: [] } };
 
-function kubernetesManifests() {
+function kubernetesManifests(flinkConfig?: Record<string, string>) {
   const m = previewManifests({
+    flinkConfig,
     name: 'weir-preview',
     namespace: 'weir-system',
     instance: 'weir',
@@ -61,5 +62,12 @@ describe('the preview sandbox (one configuration for both backends)', () => {
     expect(flinkConfiguration).toMatchObject({ ...CLUSTER_SECURITY, ...PREVIEW_CLUSTER_SETTINGS });
     expect(gatewayFlags).toMatchObject({ ...SECURITY, ...PREVIEW_GATEWAY_SETTINGS });
     expect(noCheckpoints(flinkConfiguration)).toEqual([]);
+  });
+
+  it("the installation's Flink options reach the Kubernetes session cluster, and cannot undo the sandbox", () => {
+    // The config refuses these keys (config.test.ts); should one get through, the sandbox wins.
+    const undo = { 'table.dynamic-table-options.enabled': 'true', 'taskmanager.numberOfTaskSlots': '4', 'restart-strategy.type': 'fixed-delay' };
+    const { flinkConfiguration } = kubernetesManifests({ 's3.endpoint': 'http://198.19.255.1:9000', ...undo });
+    expect(flinkConfiguration).toMatchObject({ ...CLUSTER_SECURITY, ...PREVIEW_CLUSTER_SETTINGS, 's3.endpoint': 'http://198.19.255.1:9000' });
   });
 });

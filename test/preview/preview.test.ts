@@ -29,7 +29,7 @@ const preview = (input: Record<string, unknown>, stopAfter?: (events: any[]) => 
 async function taskManagerGone(events: any[]): Promise<void> {
   const tm = startOf(events).taskManager as string;
   const pids = await findMarkedProcesses(`weir-preview-tm:${gateway.parts.preview.cluster.hash}:${tm}`);
-  await waitFor(`TaskManager ${tm} gone`, async () => ((await Promise.all(pids.map((p) => hasExited(p.pid)))).every(Boolean) ? true : undefined), 20_000);
+  await waitFor(`TaskManager ${tm} gone`, async () => ((await Promise.all(pids.map((p) => hasExited(p)))).every(Boolean) ? true : undefined), 20_000);
 }
 
 /** What every test reads: the stream `orders`, 21 records (ids 1 to 20, and one past 2^53). */
@@ -196,8 +196,10 @@ describe('preview on the session cluster', () => {
     const cluster = gateway.parts.preview.cluster;
     const before = await cluster.pids();
     expect(before[role]).toHaveLength(1);
-    process.kill(before[role][0]!, 'SIGKILL');
-    await waitFor(`the ${what} process gone`, async () => ((await hasExited(before[role][0]!)) ? true : undefined), 20_000);
+    const [killed] = await findMarkedProcesses(cluster.marker(role));
+    expect(killed?.pid).toBe(before[role][0]);
+    process.kill(killed!.pid, 'SIGKILL');
+    await waitFor(`the ${what} process gone`, async () => ((await hasExited(killed!)) ? true : undefined), 20_000);
 
     const requested = Date.now();
     const events = await preview({ sql: "SELECT id, amount FROM orders WHERE who = 'b'", timeLimitSeconds: 60 }, (e) => rowsOf(e).length >= 10);

@@ -24,6 +24,8 @@ export interface KubernetesSettings {
   /** The Kafka that holds the streams, with the gateway's admin credentials. */
   readonly kafka: KafkaEndpoint;
   readonly egress: readonly EgressTarget[];
+  /** WEIR_K8S_FLINK_CONFIG: Flink options added to every FlinkDeployment (runtime/kubernetes/flink-options.ts). */
+  readonly flinkConfig: Readonly<Record<string, string>>;
   readonly operatorNamespace: string;
   readonly serviceAccount: string;
   readonly flinkClusterRole: string;
@@ -68,6 +70,7 @@ export function createKubernetesRuntime(settings: KubernetesSettings, deps: Kube
     checkpointIntervalMs: settings.checkpointIntervalMs,
     kafka: { topicFor: deps.topicFor, ensureTopic: deps.ensureTopic, grantJob: deps.grantJob, revokeJob: deps.revokeJob },
     egress: settings.egress,
+    flinkConfig: settings.flinkConfig,
     operatorNamespace: settings.operatorNamespace,
     serviceAccountName: settings.serviceAccount,
     flinkClusterRole: settings.flinkClusterRole,
@@ -90,6 +93,7 @@ export function createKubernetesPreview(
     flinkVersion: settings.flinkVersion,
     poolSize: deps.poolSize,
     storageDir: settings.storageDir,
+    flinkConfig: settings.flinkConfig,
     serviceAccountName: settings.serviceAccount,
     flinkClusterRole: settings.flinkClusterRole,
     jobManagerUrl: settings.previewJobManagerUrl,

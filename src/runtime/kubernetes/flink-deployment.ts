@@ -41,7 +41,7 @@ export interface FlinkDeploymentObject extends KubernetesObject {
 
 export type JobObjectsOptions = Pick<
   KubernetesRuntimeOptions,
-  'instance' | 'image' | 'flinkVersion' | 'runnerJarPath' | 'storageDir' | 'checkpointIntervalMs' | 'kafka' | 'serviceAccountName'
+  'instance' | 'image' | 'flinkVersion' | 'runnerJarPath' | 'storageDir' | 'flinkConfig' | 'checkpointIntervalMs' | 'kafka' | 'serviceAccountName'
 >;
 
 export function jobLabels(spec: JobSpec, instance: string): Record<string, string> {
@@ -135,6 +135,7 @@ export function flinkDeployment(spec: JobSpec, namespace: string, options: JobOb
       serviceAccount: options.serviceAccountName,
       restartNonce: spec.specVersion,
       flinkConfiguration: {
+        ...options.flinkConfig,
         'taskmanager.numberOfTaskSlots': '1',
         'high-availability.type': 'kubernetes',
         'high-availability.storageDir': `${base}/ha`,

@@ -39,6 +39,8 @@ export interface KubernetesRuntimeOptions {
   readonly runnerJarPath: string;
   /** Base URI for checkpoints, savepoints and HA metadata, e.g. `s3://weir-flink`. */
   readonly storageDir: string;
+  /** Flink options of the installation, added to every FlinkDeployment (flink-options.ts). */
+  readonly flinkConfig?: Readonly<Record<string, string>>;
   readonly checkpointIntervalMs: number;
   /** Kafka as Flink pods reach it: the topic of each stream, and each job's principal. */
   readonly kafka: {

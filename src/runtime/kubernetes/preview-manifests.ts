@@ -39,6 +39,8 @@ export interface PreviewManifestOptions {
   readonly sqlGateway?: PodSize | undefined;
   /** Base URI for the cluster's savepoint/checkpoint dirs, e.g. `s3://weir-flink`. */
   readonly storageDir: string;
+  /** Flink options of the installation (WEIR_K8S_FLINK_CONFIG); the sandbox's own win. */
+  readonly flinkConfig?: Readonly<Record<string, string>>;
   /** The ServiceAccount the JobManager runs as (it starts and deletes TaskManager pods). */
   readonly serviceAccountName: string;
   /** The ClusterRole (deploy/rbac.yaml `weir-flink`) that ServiceAccount is bound to. */
@@ -121,6 +123,7 @@ const gatewayName = sqlGatewayNameOf(name);
       serviceAccount: o.serviceAccountName,
       // Session mode: no `job`; the SQL Gateway submits previews.
       flinkConfiguration: {
+        ...o.flinkConfig,
         // The sandbox (preview-sandbox.ts); idle TaskManagers Flink keeps beyond those
         // running jobs are the warm pool.
         ...PREVIEW_CLUSTER_SETTINGS,

@@ -8,7 +8,7 @@ import { Admin } from '@platformatic/kafka';
 import type { Logger } from '../../platform/logger.js';
 import { freePort } from '../../platform/net.js';
 import { clientOptions, jaasQuote, type KafkaEndpoint, type SaslCredentials } from '../../streams/kafka-endpoint.js';
-import { findMarkedProcesses, isAlive, markerArg, scopeOf, spawnDetached, stopProcess } from './processes.js';
+import { findMarkedProcesses, isRunning, markerArg, scopeOf, spawnDetached, stopProcess, type RunningProcess } from './processes.js';
 import { pollUntil } from '../../platform/poll.js';
 import { SECOND } from '../../platform/time.js';
 
@@ -31,6 +31,12 @@ export interface KafkaBrokerOptions {
   /** Resolved on first use only (it may run Maven). */
   readonly kafkaClasspath: () => Promise<string>;
   readonly logger: Logger;
+  /**
+   * The address clients connect to: the client listener binds to it and advertises it.
+   * Default 127.0.0.1; a local Kubernetes node's IP makes the broker reachable from its
+   * pods. The controller listener stays on 127.0.0.1.
+   */
+  readonly host?: string;
   readonly javaBin?: string;
   readonly heapMb?: number;
   /** log4j 2 config for the JVM; default `flink/conf/log4j2-console.properties`. */
@@ -59,7 +65,7 @@ export class KafkaBroker {
   readonly #log: Logger;
   readonly #dir: string;
   readonly #marker: string;
-  #pid: number | undefined;
+  #process: RunningProcess | undefined;
   #port: number | undefined;
   #admin: SaslCredentials | undefined;
   #starting: Promise<KafkaEndpoint> | undefined;
@@ -73,13 +79,13 @@ export class KafkaBroker {
 
   /** The broker's process id, once started or adopted. */
   pid(): number | undefined {
-    return this.#pid;
+    return this.#process?.pid;
   }
 
   /** Where the broker listens (clients and controller), without starting it; empty before its first start. */
   async listenerAddresses(): Promise<string[]> {
     const ports = await Promise.all([this.#persistedPort('port'), this.#persistedPort('controller-port')]);
-    return ports.filter((port): port is number => port !== undefined).map(bootstrap);
+    return ports.filter((port): port is number => port !== undefined).map((port) => this.#bootstrap(port));
   }
 
   /** The marker on the JVM's command line (`-Dweir.process=<marker>`). */
@@ -87,9 +93,9 @@ export class KafkaBroker {
     return this.#marker;
   }
 
-  /** `127.0.0.1:<port>` of a broker that answers, as the admin; starts or adopts one if needed. */
+  /** `<host>:<port>` of a broker that answers, as the admin; starts or adopts one if needed. */
   async ensureStarted(): Promise<KafkaEndpoint> {
-    if (this.#pid !== undefined && this.#port !== undefined && this.#admin && !this.#starting && (await this.#isOurs(this.#pid))) {
+    if (this.#process && this.#port !== undefined && this.#admin && !this.#starting && (await isRunning(this.#process))) {
       return this.#endpoint(this.#port, this.#admin);
     }
     this.#starting ??= this.#start().finally(() => {
@@ -103,20 +109,20 @@ export class KafkaBroker {
     await this.#starting?.catch(() => undefined);
     // Only processes that carry the marker: a pid remembered from before may have been
     // stopped by another gateway and reused by the system since.
-    const pids = (await findMarkedProcesses(this.#marker)).map((found) => found.pid);
-    this.#pid = undefined;
-    for (const pid of pids) {
+    const brokers = await findMarkedProcesses(this.#marker);
+    this.#process = undefined;
+    for (const broker of brokers) {
       const started = Date.now();
-      this.#log.info({ pid }, 'stopping Kafka broker…');
-      await stopProcess(pid, this.#options.stopGraceMs ?? 30 * SECOND);
-      this.#log.info({ pid, ms: Date.now() - started }, 'Kafka broker stopped');
+      this.#log.info({ pid: broker.pid }, 'stopping Kafka broker…');
+      await stopProcess(broker, this.#options.stopGraceMs ?? 30 * SECOND);
+      this.#log.info({ pid: broker.pid, ms: Date.now() - started }, 'Kafka broker stopped');
     }
   }
 
   /** The same object while the broker stays the same, so clients can tell when it changed. */
   #endpoint(port: number, admin: SaslCredentials): KafkaEndpoint {
-    if (this.#lastEndpoint?.bootstrapServers !== bootstrap(port) || this.#lastEndpoint.admin !== admin) {
-      this.#lastEndpoint = { bootstrapServers: bootstrap(port), securityProtocol: 'SASL_PLAINTEXT', admin };
+    if (this.#lastEndpoint?.bootstrapServers !== this.#bootstrap(port) || this.#lastEndpoint.admin !== admin) {
+      this.#lastEndpoint = { bootstrapServers: this.#bootstrap(port), securityProtocol: 'SASL_PLAINTEXT', admin };
     }
     return this.#lastEndpoint;
   }
@@ -129,26 +135,27 @@ export class KafkaBroker {
     const [running, ...extra] = await findMarkedProcesses(this.#marker);
     if (extra.length > 0) {
       this.#log.warn({ pids: extra.map((p) => p.pid) }, 'more than one Kafka broker for this data dir; stopping the extra ones');
-      await Promise.all(extra.map((p) => stopProcess(p.pid, this.#options.stopGraceMs ?? 30 * SECOND)));
+      await Promise.all(extra.map((p) => stopProcess(p, this.#options.stopGraceMs ?? 30 * SECOND)));
     }
     const port = await this.#persistedPort('port');
-    const authenticated = await this.#startedWithAuthentication();
-    if (running && port !== undefined && authenticated) {
+    const mismatch = port === undefined ? 'no port file' : await this.#startedOtherwise();
+    if (running && port !== undefined && !mismatch) {
       this.#log.info({ pid: running.pid, port }, 'adopting running Kafka broker');
-      this.#pid = running.pid;
+      this.#process = running;
       this.#port = port;
       this.#admin = admin;
-      await this.#waitUntilReady(running.pid, port, started, admin);
+      await this.#waitUntilReady(running, port, started, admin);
       return this.#endpoint(port, admin);
     }
     if (running) {
-      // A broker without its port file cannot be told where it listens, and one that an
-      // older Weir started without authentication lets anyone in: replace it.
+      // A broker without its port file cannot be told where it listens, one that an older
+      // Weir started without authentication lets anyone in, and one on another address is
+      // not where clients are told to go: replace it.
       this.#log.warn(
-        { pid: running.pid, reason: port === undefined ? 'no port file' : 'no authentication' },
+        { pid: running.pid, reason: mismatch },
         'restarting the Kafka broker of this data dir',
       );
-      await stopProcess(running.pid, this.#options.stopGraceMs ?? 30 * SECOND);
+      await stopProcess(running, this.#options.stopGraceMs ?? 30 * SECOND);
     }
 
     this.#log.info({ dataDir: this.#dir }, 'starting Kafka broker…');
@@ -157,28 +164,28 @@ export class KafkaBroker {
     const controllerPort = (await this.#persistedPort('controller-port')) ?? (await this.#choosePort('controller-port'));
     const properties = join(this.#dir, 'server.properties');
     // It holds the admin password: this user only.
-    await writeFile(properties, serverProperties({ brokerPort, controllerPort, logDir: join(this.#dir, 'data'), admin }), { mode: 0o600 });
+    await writeFile(properties, serverProperties({ host: this.#host, brokerPort, controllerPort, logDir: join(this.#dir, 'data'), admin }), { mode: 0o600 });
     await chmod(properties, 0o600);
     if (!existsSync(join(this.#dir, 'data', 'meta.properties'))) {
       await this.#format(classpath, properties);
     }
     const logFile = join(this.#dir, 'broker.log');
     if (existsSync(logFile)) await rename(logFile, `${logFile}.1`);
-    const pid = await spawnDetached({
+    const broker = await spawnDetached({
       command: this.#javaBin,
       args: [...this.#jvmFlags(), markerArg(this.#marker), MAIN_CLASS, properties],
       env: { CLASSPATH: classpath, MALLOC_ARENA_MAX: '2' },
       cwd: this.#dir,
       logFile,
     });
-    this.#pid = pid;
+    this.#process = broker;
     this.#port = brokerPort;
     this.#admin = admin;
     try {
-      await this.#waitUntilReady(pid, brokerPort, started, admin);
+      await this.#waitUntilReady(broker, brokerPort, started, admin);
     } catch (error) {
-      this.#pid = undefined;
-      await stopProcess(pid, 5 * SECOND).catch(() => undefined);
+      this.#process = undefined;
+      await stopProcess(broker, 5 * SECOND).catch(() => undefined);
       throw error;
     }
     return this.#endpoint(brokerPort, admin);
@@ -198,24 +205,23 @@ export class KafkaBroker {
     return { mechanism: 'PLAIN', username: ADMIN_USER, password };
   }
 
-  /** Whether the broker's last server.properties (written at its start) asked for SASL. */
-  async #startedWithAuthentication(): Promise<boolean> {
-    try {
-      return (await readFile(join(this.#dir, 'server.properties'), 'utf8')).includes(AUTHENTICATED_MARK);
-    } catch {
-      return false;
-    }
+  /**
+   * Why the running broker's server.properties (written at its start) is not what this
+   * broker would be started with, or undefined when it is: without SASL, or on another host.
+   */
+  async #startedOtherwise(): Promise<string | undefined> {
+    const properties = await readFile(join(this.#dir, 'server.properties'), 'utf8').catch(() => '');
+    if (!properties.includes(AUTHENTICATED_MARK)) return 'no authentication';
+    if (!properties.includes(`advertised.listeners=CLIENT://${this.#host}:`)) return `not listening on ${this.#host}`;
+    return undefined;
   }
 
-  /** Alive and still the broker of this data dir (pids are reused). */
-  async #isOurs(pid: number): Promise<boolean> {
-    if (!isAlive(pid)) return false;
-    try {
-      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-      return cmdline.split('\0').includes(markerArg(this.#marker));
-    } catch {
-      return false;
-    }
+  get #host(): string {
+    return this.#options.host ?? '127.0.0.1';
+  }
+
+  #bootstrap(port: number): string {
+    return `${this.#host}:${port}`;
   }
 
   get #javaBin(): string {
@@ -274,15 +280,16 @@ export class KafkaBroker {
     this.#log.info({ ms: Date.now() - started }, 'Kafka storage formatted');
   }
 
-  async #waitUntilReady(pid: number, port: number, started: number, admin: SaslCredentials): Promise<void> {
+  async #waitUntilReady(broker: RunningProcess, port: number, started: number, admin: SaslCredentials): Promise<void> {
+    const { pid } = broker;
     const timeoutMs = this.#options.startTimeoutMs ?? 90 * SECOND;
     let lastError: unknown;
     await pollUntil(
       async () => {
-        if (!isAlive(pid)) {
+        if (!(await isRunning(broker))) {
           throw new KafkaBrokerError(`the Kafka broker (pid ${pid}) exited while starting. Its log ends:\n${await this.#logTail()}`);
         }
-        return answersMetadata(port, admin).then(
+        return answersMetadata(this.#bootstrap(port), admin).then(
           (answers) => answers || undefined,
           (error: unknown) => void (lastError = error),
         );
@@ -293,7 +300,7 @@ export class KafkaBroker {
         timeoutError: async () => {
           const reason = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
           return new KafkaBrokerError(
-            `the Kafka broker (pid ${pid}) did not answer on 127.0.0.1:${port} within ${timeoutMs} ms${reason}. Its log ends:\n${await this.#logTail()}`,
+            `the Kafka broker (pid ${pid}) did not answer on ${this.#bootstrap(port)} within ${timeoutMs} ms${reason}. Its log ends:\n${await this.#logTail()}`,
           );
         },
       },
@@ -327,12 +334,8 @@ export class KafkaBroker {
   }
 }
 
-function bootstrap(port: number): string {
-  return `127.0.0.1:${port}`;
-}
-
-function serverProperties(options: { brokerPort: number; controllerPort: number; logDir: string; admin: SaslCredentials }): string {
-  const { brokerPort, controllerPort, logDir, admin } = options;
+function serverProperties(options: { host: string; brokerPort: number; controllerPort: number; logDir: string; admin: SaslCredentials }): string {
+  const { host, brokerPort, controllerPort, logDir, admin } = options;
   // PLAIN with one user in the JAAS line: the admin, as the broker's client side (to the
   // controller, to itself) and as the list of accepted PLAIN users (`user_<name>`).
   const plainJaas =
@@ -342,8 +345,8 @@ function serverProperties(options: { brokerPort: number; controllerPort: number;
     'process.roles': 'broker,controller',
     'node.id': '1',
     'controller.quorum.bootstrap.servers': `127.0.0.1:${controllerPort}`,
-    listeners: `CLIENT://127.0.0.1:${brokerPort},CONTROLLER://127.0.0.1:${controllerPort}`,
-    'advertised.listeners': `CLIENT://127.0.0.1:${brokerPort}`,
+    listeners: `CLIENT://${host}:${brokerPort},CONTROLLER://127.0.0.1:${controllerPort}`,
+    'advertised.listeners': `CLIENT://${host}:${brokerPort}`,
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'CLIENT',
     'listener.security.protocol.map': 'CONTROLLER:SASL_PLAINTEXT,CLIENT:SASL_PLAINTEXT',
@@ -398,10 +401,10 @@ function clusterId(): string {
 }
 
 /** True once the broker answers a metadata request and lists itself. */
-async function answersMetadata(port: number, credentials: SaslCredentials): Promise<boolean> {
+async function answersMetadata(bootstrapServers: string, credentials: SaslCredentials): Promise<boolean> {
   const admin = new Admin({
     clientId: 'weir-broker-probe',
-    ...clientOptions({ bootstrapServers: bootstrap(port), securityProtocol: 'SASL_PLAINTEXT', admin: credentials }),
+    ...clientOptions({ bootstrapServers, securityProtocol: 'SASL_PLAINTEXT', admin: credentials }),
     connectTimeout: 1000,
     requestTimeout: 2000,
     retries: 0,

@@ -11,7 +11,7 @@ import { streamsOf, type JobRef, type JobSpec } from '../../jobs/job-spec.js';
 import type { FlinkDistribution } from './flink-distribution.js';
 import { jobStatus } from '../../flink/flink-rest.js';
 import { jobStatements } from '../../flink/job-sql.js';
-import { findMarkedProcesses, markerArg, scopeOf, spawnDetached, stopProcess } from './processes.js';
+import { findMarkedProcesses, markerArg, scopeOf, spawnDetached, stopProcess, type RunningProcess } from './processes.js';
 import { readRunnerEvents } from './runner-events.js';
 
 
@@ -44,8 +44,7 @@ interface RunRecord {
   readonly startedAt: string;
 }
 
-interface Marked {
-  readonly pid: number;
+interface Marked extends RunningProcess {
   readonly kind: JobKind;
   readonly accountId: string;
   readonly id: string;
@@ -64,7 +63,7 @@ function markerOf(scope: string, spec: JobRef & { specVersion: number }): string
 function parseMarker(pid: number, marker: string): Marked | undefined {
   const [, , kind, accountId, id, version] = marker.split(':');
   if ((kind !== 'PIPELINE' && kind !== 'CONNECTION') || !accountId || !id) return undefined;
-  return { pid, kind, accountId, id, specVersion: Number(version) };
+  return { pid, marker, kind, accountId, id, specVersion: Number(version) };
 }
 
 /** The same Flink job id on every (re)start: checkpoints stay in one folder. */
@@ -114,7 +113,7 @@ export class LocalRuntime implements Runtime {
     const current = await this.running(spec.id);
     if (current.some((p) => p.specVersion === spec.specVersion)) return;
     // An older spec version still running goes first: one process per job, always.
-    for (const old of current) await this.stop(old.pid);
+    for (const old of current) await this.stop(old);
 
     const distribution = await this.options.distribution();
     const storage = this.options.storage;
@@ -169,7 +168,7 @@ export class LocalRuntime implements Runtime {
     await writeFile(join(dir, 'run.json'), JSON.stringify(record), { mode: PRIVATE_FILE_MODE });
     await writeFile(join(dir, 'events.log'), '', { mode: PRIVATE_FILE_MODE });
 
-    const pid = await spawnDetached({
+    const { pid } = await spawnDetached({
       command: this.options.javaBin ?? 'java',
       args: [
         ...distribution.jvmOptions,
@@ -191,7 +190,7 @@ export class LocalRuntime implements Runtime {
   }
 
   async remove(ref: JobRef): Promise<void> {
-    for (const process of await this.running(ref.id)) await this.stop(process.pid);
+    for (const process of await this.running(ref.id)) await this.stop(process);
     await this.options.storage.revokeJob(ref);
     // Checkpoints stay (a later activation may restore them); the run is over.
     await rm(join(this.jobDir(ref.id), 'run.json'), { force: true });
@@ -275,14 +274,14 @@ export class LocalRuntime implements Runtime {
   }
 
   /** Stops a job process: with a grace to end cleanly, at once when it was found hung. */
-  private async stop(pid: number): Promise<void> {
-    await stopProcess(pid, this.hung.has(pid) ? 0 : this.stopGraceMs);
-    this.hung.delete(pid);
+  private async stop(process: Marked): Promise<void> {
+    await stopProcess(process, this.hung.has(process.pid) ? 0 : this.stopGraceMs);
+    this.hung.delete(process.pid);
   }
 
   /** Stops every job process (gateway shutdown); checkpoints stay for the next start. */
   async close(): Promise<void> {
-    await Promise.all((await this.running()).map((p) => this.stop(p.pid)));
+    await Promise.all((await this.running()).map((p) => this.stop(p)));
   }
 
   /** Pids of the job processes (for tests and benchmarks). */

@@ -7,7 +7,7 @@ import type { Logger } from '../../platform/logger.js';
 import { freePort } from '../../platform/net.js';
 import { SECOND } from '../../platform/time.js';
 import type { FlinkDistribution } from './flink-distribution.js';
-import { findMarkedProcesses, hasExited, markerArg, spawnDetached, stopProcess } from './processes.js';
+import { findMarkedProcesses, hasExited, markerArg, spawnDetached, stopProcess, type RunningProcess } from './processes.js';
 import { flinkJson } from '../../flink/flink-rest.js';
 import type { PreviewCluster } from '../../preview/preview-backend.js';
 import { PREVIEW_CLUSTER_SETTINGS, PREVIEW_GATEWAY_SETTINGS } from '../../preview/preview-sandbox.js';
@@ -80,7 +80,7 @@ export class LocalPreviewCluster implements PreviewCluster {
   private readonly memory: Memory;
   private starting: Promise<ClusterEndpoints> | undefined;
   /** The JobManager and SQL Gateway processes, once started or adopted; replaced whole when one is. */
-  private processes: { readonly jm: number; readonly gw: number } | undefined;
+  private processes: { readonly jm: RunningProcess; readonly gw: RunningProcess } | undefined;
   private healing: Promise<ClusterEndpoints> | undefined;
   /** The SQL Gateway's warm-up after a start (tests, benchmarks); never rejects. */
   warmedUp: Promise<void> = Promise.resolve();
@@ -151,15 +151,15 @@ export class LocalPreviewCluster implements PreviewCluster {
     const log = this.options.logger;
     this.healing ??= (async () => {
       if (jobManagerGone) {
-        log.warn({ jm: pids.jm }, 'preview JobManager process is gone; starting the preview cluster again');
+        log.warn({ jm: pids.jm.pid }, 'preview JobManager process is gone; starting the preview cluster again');
         return this.startOnce(); // what is left of the old cluster is stopped first
       }
       const started = Date.now();
-      log.warn({ gw: pids.gw, gatewayUrl: endpoints.gatewayUrl }, 'preview SQL Gateway process is gone; starting it again');
-      await Promise.all((await findMarkedProcesses(this.marker('gw'))).map((p) => stopProcess(p.pid, 0)));
+      log.warn({ gw: pids.gw.pid, gatewayUrl: endpoints.gatewayUrl }, 'preview SQL Gateway process is gone; starting it again');
+      await Promise.all((await findMarkedProcesses(this.marker('gw'))).map((p) => stopProcess(p, 0)));
       this.processes = { ...pids, gw: await this.spawnGateway(await this.options.distribution()) };
       await waitUntil('the preview SQL Gateway', `${endpoints.gatewayUrl}/v2/info`, this.options.startTimeoutMs ?? 120 * SECOND);
-      log.info({ gw: this.processes.gw, ms: Date.now() - started }, 'preview SQL Gateway started again');
+      log.info({ gw: this.processes.gw.pid, ms: Date.now() - started }, 'preview SQL Gateway started again');
       // No warm-up: the preview waiting for this gateway warms it, and a warm-up beside it
       // would only take the CPU it needs.
       return endpoints;
@@ -183,11 +183,11 @@ export class LocalPreviewCluster implements PreviewCluster {
     const log = this.options.logger;
     const started = Date.now();
     const saved = await this.savedEndpoints();
-    const [jm] = await findMarkedProcesses(this.marker('jm'));
-    const [gw] = await findMarkedProcesses(this.marker('gw'));
-    if (saved && jm && gw && (await answers(`${saved.jobManagerUrl}/overview`)) && (await answers(`${saved.gatewayUrl}/v2/info`))) {
-      log.info({ jm: jm.pid, gw: gw.pid }, 'preview cluster adopted');
-      this.processes = { jm: jm.pid, gw: gw.pid };
+    const [runningJm] = await findMarkedProcesses(this.marker('jm'));
+    const [runningGw] = await findMarkedProcesses(this.marker('gw'));
+    if (saved && runningJm && runningGw && (await answers(`${saved.jobManagerUrl}/overview`)) && (await answers(`${saved.gatewayUrl}/v2/info`))) {
+      log.info({ jm: runningJm.pid, gw: runningGw.pid }, 'preview cluster adopted');
+      this.processes = { jm: runningJm, gw: runningGw };
       return saved;
     }
     // Half a cluster (or one that does not answer) is replaced whole.
@@ -195,7 +195,7 @@ export class LocalPreviewCluster implements PreviewCluster {
 
     const distribution = await this.options.distribution();
     const endpoints = await this.writeConfig();
-    const jmPid = await spawnDetached({
+    const jm = await spawnDetached({
       command: this.options.javaBin ?? 'java',
       args: [
         ...(await this.commonJvmArgs(distribution, 'jm')),
@@ -209,12 +209,12 @@ export class LocalPreviewCluster implements PreviewCluster {
       ],
       logFile: join(this.options.dir, 'jm', 'jobmanager.log'),
     });
-    const gwPid = await this.spawnGateway(distribution);
-    this.processes = { jm: jmPid, gw: gwPid };
+    const gw = await this.spawnGateway(distribution);
+    this.processes = { jm, gw };
     const timeoutMs = this.options.startTimeoutMs ?? 120 * SECOND;
     await waitUntil('the preview JobManager', `${endpoints.jobManagerUrl}/overview`, timeoutMs);
     await waitUntil('the preview SQL Gateway', `${endpoints.gatewayUrl}/v2/info`, timeoutMs);
-    log.info({ jm: jmPid, gw: gwPid, ms: Date.now() - started, ...endpoints }, 'preview cluster started');
+    log.info({ jm: jm.pid, gw: gw.pid, ms: Date.now() - started, ...endpoints }, 'preview cluster started');
     this.warmUp(endpoints);
     return endpoints;
   }
@@ -230,8 +230,8 @@ export class LocalPreviewCluster implements PreviewCluster {
     ];
   }
 
-  /** Starts the SQL Gateway on the written config (its port is in there); returns its pid. */
-  private async spawnGateway(distribution: FlinkDistribution): Promise<number> {
+  /** Starts the SQL Gateway on the written config (its port is in there). */
+  private async spawnGateway(distribution: FlinkDistribution): Promise<RunningProcess> {
     return spawnDetached({
       command: this.options.javaBin ?? 'java',
       args: [
@@ -282,7 +282,7 @@ export class LocalPreviewCluster implements PreviewCluster {
   /** Stops TaskManagers, then the gateway, then the JobManager. */
   private async stopProcesses(): Promise<void> {
     for (const role of ['tm', 'gw', 'jm'] as const) {
-      await Promise.all((await findMarkedProcesses(this.marker(role))).map((p) => stopProcess(p.pid, 10 * SECOND)));
+      await Promise.all((await findMarkedProcesses(this.marker(role))).map((p) => stopProcess(p, 10 * SECOND)));
     }
   }
 

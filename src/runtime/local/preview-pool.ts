@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../platform/logger.js';
 import { SECOND } from '../../platform/time.js';
-import { findMarkedProcesses, hasExited, isAlive, markerArg, spawnDetached, stopProcess } from './processes.js';
+import { findMarkedProcesses, hasExited, isRunning, markerArg, spawnDetached, stopProcess, type RunningProcess } from './processes.js';
 import { flinkJson, hasEnded } from '../../flink/flink-rest.js';
 import { JobPlacements } from '../../flink/job-placement.js';
 import { LeaseQueue, type PooledTaskManager } from '../../preview/lease-queue.js';
@@ -12,8 +12,8 @@ import type { LocalPreviewCluster } from './preview-cluster.js';
 import { pollUntil } from '../../platform/poll.js';
 
 interface TaskManager extends PooledTaskManager {
-  /** -1 until the process is spawned. */
-  pid: number;
+  /** Undefined until the process is spawned. */
+  process?: RunningProcess;
 }
 
 export interface LocalPreviewPoolOptions {
@@ -74,7 +74,7 @@ export class LocalPreviewPool implements PreviewPool {
     this.started = (async () => {
       const { jobManagerUrl } = await this.options.cluster.start();
       // TaskManagers left by an earlier gateway may have run previews: retire them all.
-      for (const p of await findMarkedProcesses(this.options.cluster.marker('tm'))) await stopProcess(p.pid, 10 * SECOND);
+      for (const p of await findMarkedProcesses(this.options.cluster.marker('tm'))) await stopProcess(p, 10 * SECOND);
       await this.cancelRunningJobs(jobManagerUrl);
       this.replenish();
     })().catch((error) => {
@@ -92,7 +92,7 @@ export class LocalPreviewPool implements PreviewPool {
    */
   private async replaceGone(): Promise<void> {
     const idle = this.queue.values().filter((tm) => tm.state === 'idle');
-    const exited = await Promise.all(idle.map((tm) => hasExited(tm.pid)));
+    const exited = await Promise.all(idle.map((tm) => !tm.process || hasExited(tm.process)));
     // Still idle: one granted meanwhile is its lease's to fail and retire.
     const gone = idle.filter((tm, i) => exited[i] && tm.state === 'idle');
     if (gone.length === 0) return;
@@ -119,7 +119,7 @@ export class LocalPreviewPool implements PreviewPool {
   /** SIGTERM (the TaskManager deregisters at once); under the submission lock. */
   private async stopTaskManager(tm: TaskManager): Promise<void> {
     try {
-      await stopProcess(tm.pid, 10 * SECOND);
+      if (tm.process) await stopProcess(tm.process, 10 * SECOND);
       await this.waitRegistered(tm.id, false, 20 * SECOND).catch((error) => {
         if (!this.closed) this.log.warn({ err: error, taskManager: tm.id }, 'retired TaskManager still listed');
       });
@@ -162,14 +162,14 @@ export class LocalPreviewPool implements PreviewPool {
     this.counter += 1;
     const id = `weir-tm-${this.counter}`;
     const cluster = this.options.cluster;
-    const tm: TaskManager = { id, pid: -1, state: 'starting' };
+    const tm: TaskManager = { id, state: 'starting' };
     this.queue.add(tm);
     try {
       const distribution = await cluster.distribution();
       const dir = join(cluster.dir, 'tm', id);
       await rm(dir, { recursive: true, force: true });
       await mkdir(join(dir, 'tmp'), { recursive: true });
-      tm.pid = await spawnDetached({
+      const process = await spawnDetached({
         command: this.options.javaBin ?? 'java',
         args: [
           ...distribution.jvmOptions,
@@ -188,13 +188,14 @@ export class LocalPreviewPool implements PreviewPool {
         ],
         logFile: join(dir, 'taskmanager.log'),
       });
-      await this.waitRegistered(id, true, 90 * SECOND, () => isAlive(tm.pid));
+      tm.process = process;
+      await this.waitRegistered(id, true, 90 * SECOND, () => isRunning(process));
       if (this.closed) return;
-      this.log.debug({ taskManager: id, pid: tm.pid }, 'TaskManager registered');
+      this.log.debug({ taskManager: id, pid: process.pid }, 'TaskManager registered');
       this.queue.setState(id, 'idle');
     } catch (error) {
       this.queue.delete(id);
-      if (tm.pid > 0) await stopProcess(tm.pid, 5 * SECOND).catch(() => undefined);
+      if (tm.process) await stopProcess(tm.process, 5 * SECOND).catch(() => undefined);
       if (this.closed) return;
       this.log.error({ err: error, taskManager: id }, 'preview TaskManager did not start');
       await sleep(2 * SECOND); // do not spin on a machine that cannot start JVMs
@@ -202,12 +203,12 @@ export class LocalPreviewPool implements PreviewPool {
     }
   }
 
-  private async waitRegistered(id: string, present: boolean, timeoutMs: number, alive: () => boolean = () => true): Promise<void> {
+  private async waitRegistered(id: string, present: boolean, timeoutMs: number, alive: () => Promise<boolean> = async () => true): Promise<void> {
     const { jobManagerUrl } = await this.options.cluster.start();
     await pollUntil(
       async () => {
         if (this.closed && present) throw new Error('pool closed');
-        if (!alive()) throw new Error(`TaskManager ${id} exited before it registered`);
+        if (!(await alive())) throw new Error(`TaskManager ${id} exited before it registered`);
         const { taskmanagers } = await flinkJson<{ taskmanagers: { id: string }[] }>(`${jobManagerUrl}/taskmanagers`).catch(
           () => ({ taskmanagers: undefined as { id: string }[] | undefined }),
         );

@@ -36,11 +36,19 @@ export async function processesOfScope(dataDir: string): Promise<RunningProcess[
   );
 }
 
+const MARKER_ARG = '-Dweir.process=';
+
 export function markerArg(marker: string): string {
-  return `-Dweir.process=${marker}`;
+  return `${MARKER_ARG}${marker}`;
 }
 
-export async function spawnDetached(options: SpawnOptions): Promise<number> {
+/**
+ * Starts a detached process; its arguments must carry a marker (`markerArg`), which is
+ * how every later look at it tells it from a process that got its pid after it exited.
+ */
+export async function spawnDetached(options: SpawnOptions): Promise<RunningProcess> {
+  const marker = options.args.find((arg) => arg.startsWith(MARKER_ARG))?.slice(MARKER_ARG.length);
+  if (!marker) throw new Error(`spawnDetached: ${options.command} has no marker argument (${MARKER_ARG}…)`);
   await mkdir(dirname(options.logFile), { recursive: true, mode: PRIVATE_DIR_MODE });
   // Logs may quote job SQL and connector errors: owner-only, like everything in the data folder.
   const log = openSync(options.logFile, 'a', PRIVATE_FILE_MODE);
@@ -57,7 +65,7 @@ export async function spawnDetached(options: SpawnOptions): Promise<number> {
       child.once('spawn', () => resolve(child.pid!));
     });
     child.unref();
-    return pid;
+    return { pid, marker };
   } finally {
     closeSync(log);
     if (out !== log) closeSync(out);
@@ -69,7 +77,10 @@ export interface RunningProcess {
   readonly marker: string;
 }
 
-/** Live processes whose command line carries a Weir marker starting with `prefix`. */
+/**
+ * Live processes whose command line carries a Weir marker starting with `prefix` (a
+ * zombie's command line is empty, so an exited process is never among them).
+ */
 export async function findMarkedProcesses(prefix: string): Promise<RunningProcess[]> {
   const found: RunningProcess[] = [];
   const needle = markerArg(prefix);
@@ -83,8 +94,7 @@ export async function findMarkedProcesses(prefix: string): Promise<RunningProces
     }
     for (const arg of cmdline.split('\0')) {
       if (arg.startsWith(needle)) {
-        if (await isZombie(Number(entry))) break;
-        found.push({ pid: Number(entry), marker: arg.slice('-Dweir.process='.length) });
+        found.push({ pid: Number(entry), marker: arg.slice(MARKER_ARG.length) });
         break;
       }
     }
@@ -92,49 +102,53 @@ export async function findMarkedProcesses(prefix: string): Promise<RunningProces
   return found;
 }
 
-async function isZombie(pid: number): Promise<boolean> {
+/**
+ * Whether the process still runs. Its pid alone cannot tell: pids are reused, and fast
+ * on a machine with pid_max 32768 where every JVM thread takes one. The marker can — a
+ * process that got the pid since does not carry it, and neither does a zombie (its
+ * command line is empty).
+ */
+export async function isRunning(process: RunningProcess): Promise<boolean> {
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+    const cmdline = await readFile(`/proc/${process.pid}/cmdline`, 'utf8');
+    return cmdline.split('\0').includes(markerArg(process.marker));
   } catch {
-    return true;
+    return false; // gone
   }
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
+export async function hasExited(process: RunningProcess): Promise<boolean> {
+  return !(await isRunning(process));
 }
 
-/** The process has exited: gone, or a zombie its parent has not reaped yet. */
-export async function hasExited(pid: number): Promise<boolean> {
-  return !isAlive(pid) || (await isZombie(pid));
-}
-
-/** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
-export async function stopProcess(pid: number, graceMs: number): Promise<void> {
-  const signal = (sig: NodeJS.Signals) => {
+/**
+ * SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. Each signal
+ * goes only to a pid that still carries the marker, never to a stranger that got it.
+ */
+export async function stopProcess(target: RunningProcess, graceMs: number): Promise<void> {
+  const signal = async (sig: NodeJS.Signals) => {
+    if (!(await isRunning(target))) return;
     try {
-      process.kill(pid, sig);
+      process.kill(target.pid, sig);
     } catch {
       /* already gone */
     }
   };
-  const exited = async () => !isAlive(pid) || (await isZombie(pid)) || undefined;
+  const exited = async () => (await hasExited(target)) || undefined;
   const poll = { intervalMs: { first: 10, max: 200 } };
-  signal('SIGTERM');
-  const stillRunning = new Error(`process ${pid} is still running`);
+  await signal('SIGTERM');
+  const stillRunning = new Error(`process ${target.pid} is still running`);
   const gone = await pollUntil(exited, { ...poll, timeoutMs: graceMs, timeoutError: () => stillRunning }).catch((error: unknown) => {
     if (error !== stillRunning) throw error;
     return false;
   });
   if (gone) return;
-  signal('SIGKILL');
-  await pollUntil(exited, { ...poll, timeoutMs: 10 * SECOND, timeoutError: () => new Error(`process ${pid} did not exit after SIGKILL`) });
+  await signal('SIGKILL');
+  await pollUntil(exited, {
+    ...poll,
+    timeoutMs: 10 * SECOND,
+    timeoutError: () => new Error(`process ${target.pid} did not exit after SIGKILL`),
+  });
 }
 
 /** Resident memory of a process in bytes (VmRSS), or undefined when it is gone. */

@@ -76,6 +76,18 @@ describe('Kubernetes objects against the real apiserver', () => {
     expect(deployment.spec.jobManager.podTemplate.spec.securityContext.runAsNonRoot).toBe(true);
   });
 
+  it("adds the installation's Flink options (WEIR_K8S_FLINK_CONFIG) to a job, under Weir's own", () => {
+    // A reserved option cannot come through the config (config.test.ts); Weir's would win anyway.
+    const flinkConfig = { 's3.endpoint': 'http://198.19.255.1:9000', 's3.path.style.access': 'true', 'taskmanager.numberOfTaskSlots': '8' };
+    const { deployment } = flinkDeployment(pipelineSpec(randomUUID()), 'ns', runtimeOptions(env.admin, { flinkConfig }));
+    expect(deployment.spec!.flinkConfiguration).toMatchObject({
+      's3.endpoint': 'http://198.19.255.1:9000',
+      's3.path.style.access': 'true',
+      'taskmanager.numberOfTaskSlots': '1',
+      'high-availability.type': 'kubernetes',
+    });
+  });
+
   it('is checked against the CRD schema: an unknown upgradeMode is rejected', async () => {
     const accountId = randomUUID();
     const spec = pipelineSpec(accountId);

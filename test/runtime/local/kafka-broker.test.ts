@@ -1,5 +1,6 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/platform/logger.js';
@@ -25,8 +26,8 @@ const brokers: KafkaBroker[] = [];
 const tempDirs: string[] = [];
 const firstStart = { ms: 0, bootstrap: '' };
 
-function newBroker(dir = dataDir, classpath = kafkaClasspath): KafkaBroker {
-  const b = new KafkaBroker({ dataDir: dir, kafkaClasspath: classpath, logger });
+function newBroker(dir = dataDir, classpath = kafkaClasspath, host?: string): KafkaBroker {
+  const b = new KafkaBroker({ dataDir: dir, kafkaClasspath: classpath, logger, host });
   brokers.push(b);
   return b;
 }
@@ -298,9 +299,10 @@ describe('KafkaBroker across gateway restarts', { timeout: 180_000 }, () => {
   });
 
   it('stops gracefully, leaving no process; starts again on the same port with its data', async () => {
-    const pid = broker.pid()!;
+    const [running] = await findMarkedProcesses(broker.marker);
+    expect(running?.pid).toBe(broker.pid());
     await broker.stop();
-    expect(await hasExited(pid)).toBe(true); // stop() returns once it exited; it may not be reaped yet
+    expect(await hasExited(running!)).toBe(true); // stop() returns once it exited; it may not be reaped yet
     expect(await findMarkedProcesses(broker.marker)).toEqual([]);
     expect(broker.pid()).toBeUndefined();
 
@@ -311,6 +313,37 @@ describe('KafkaBroker across gateway restarts', { timeout: 180_000 }, () => {
     });
     expect(records.map((r) => r.value)).toEqual(['{"i":5}']);
     expect((await broker.ensureStarted()).bootstrapServers).toBe(firstStart.bootstrap);
-    expect(broker.pid()).not.toBe(pid);
+    expect(broker.pid()).not.toBe(running!.pid);
+  });
+
+  it('asked for another host, replaces the running broker with one that listens and advertises only there', async () => {
+    const before = broker.pid();
+    const port = Number(firstStart.bootstrap.split(':')[1]);
+    // 127.0.0.2 is loopback too, yet another address: what a node IP is for pods.
+    const moved = newBroker(dataDir, kafkaClasspath, '127.0.0.2');
+    expect((await moved.ensureStarted()).bootstrapServers).toBe(`127.0.0.2:${port}`);
+    expect(moved.pid()).not.toBe(before);
+    expect(await findMarkedProcesses(moved.marker)).toHaveLength(1);
+    await expect(connects('127.0.0.1', port)).resolves.toBe(false);
+    await expect(connects('127.0.0.2', port)).resolves.toBe(true);
+
+    const next = new KafkaStreamStorage({ broker: moved, logger });
+    try {
+      const records = await next.read(next.topicFor('01900000-0000-7000-8000-000000000001', 'publish-read'), { from: 'LATEST', limit: 1 });
+      expect(records.map((r) => r.value)).toEqual(['{"i":5}']); // the metadata it advertises names the new host
+    } finally {
+      await next.close();
+    }
   });
 });
+
+function connects(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
