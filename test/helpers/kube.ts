@@ -47,7 +47,7 @@ export function parseEnv(text: string): Record<string, string> {
   return Object.fromEntries(
     text
       .split('\n')
-      .map((line) => /^([A-Z_]+)=(.*)$/.exec(line))
+      .map((line) => /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line))
       .filter((m): m is RegExpExecArray => m !== null)
       .map((m) => [m[1]!, m[2]!]),
   );

@@ -1,12 +1,11 @@
 /**
  * The single-node cluster (scripts/kube-node.sh): pods start from the images built here,
  * resource limits and users are enforced, the service network and DNS work, NetworkPolicy
- * is enforced on the wire; the real Flink Kubernetes Operator runs Weir's Flink image as
- * an application cluster; and a stop leaves nothing behind on the machine.
+ * is enforced on the wire; and a stop leaves nothing behind on the machine. Weir's own
+ * jobs on it, run by the real operator, are activation.test.ts's.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKubeNode, type KubeNode } from '../../../helpers/kube-node.js';
 import { waitFor } from '../../../helpers/wait-for.js';
@@ -18,7 +17,6 @@ const BUSYBOX = 'weir.local/busybox:1';
 const asRoot = process.getuid?.() === 0;
 
 let node: KubeNode;
-let operatorJob: Promise<void>;
 const sysctl = (key: string) => readFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, 'utf8').trim();
 const HOST_SETTINGS = ['net.ipv4.ip_forward', 'vm.overcommit_memory', 'kernel.panic'];
 let settingsBefore: string[];
@@ -27,8 +25,6 @@ beforeAll(async () => {
   if (!asRoot) return;
   settingsBefore = HOST_SETTINGS.map(sysctl);
   node = await startKubeNode();
-  operatorJob = startOperatorJob();
-  operatorJob.catch(() => undefined); // reported by the test that awaits it
 }, 600_000);
 
 afterAll(async () => {
@@ -60,68 +56,6 @@ async function runPod(namespace: string, name: string, command: string, extra: R
     '-n', namespace, 'get', 'pod', name, '-o', 'jsonpath={.status.containerStatuses[0].state.terminated.reason}',
   );
   return { phase, log: log.trim(), reason };
-}
-
-/**
- * The operator's part starts as soon as the node is up and runs beside the pod tests
- * (they need seconds, a Flink cluster a minute or more); its test awaits it.
- */
-const APP_NAMESPACE = 'flink-app';
-async function startOperatorJob(): Promise<void> {
-  await node.installOperator();
-  const image = await node.importWeirImage('flink');
-  const namespace = APP_NAMESPACE;
-  await node.kubectl('create', 'namespace', namespace);
-  await node.kubectl('-n', namespace, 'create', 'serviceaccount', 'flink');
-  // The ClusterRole Weir binds to each account's `flink` ServiceAccount (deploy/rbac.yaml).
-  const deploy = resolve(import.meta.dirname, '../../../../deploy');
-  await node.kubectl('apply', '--server-side', '-f', `${deploy}/namespace.yaml`, '-f', `${deploy}/rbac.yaml`);
-  await node.kubectl('-n', namespace, 'create', 'rolebinding', 'flink', '--clusterrole', 'weir-flink', '--serviceaccount', `${namespace}:flink`);
-  const spec = {
-    name: 'probe',
-    mode: 'application',
-    parallelism: 1,
-    checkpointDir: 'file:///tmp/checkpoints',
-    checkpointIntervalMs: 5000,
-    statements: [
-      "CREATE TEMPORARY TABLE src (id BIGINT) WITH ('connector' = 'datagen', 'rows-per-second' = '5')",
-      "CREATE TEMPORARY TABLE snk (id BIGINT) WITH ('connector' = 'blackhole')",
-      'INSERT INTO snk SELECT id FROM src',
-    ],
-  };
-  await node.apply({
-    apiVersion: 'v1', kind: 'Secret', metadata: { name: 'probe-spec', namespace }, stringData: { 'spec.json': JSON.stringify(spec) },
-  });
-  const container = { name: 'flink-main-container', volumeMounts: [{ name: 'spec', mountPath: '/opt/weir/spec', readOnly: true }] };
-  await node.apply({
-    apiVersion: 'flink.apache.org/v1beta1',
-    kind: 'FlinkDeployment',
-    metadata: { name: 'probe', namespace },
-    spec: {
-      image,
-      imagePullPolicy: 'Never',
-      flinkVersion: 'v1_20',
-      mode: 'native',
-      serviceAccount: 'flink',
-      flinkConfiguration: { 'taskmanager.numberOfTaskSlots': '1' },
-      podTemplate: {
-        spec: {
-          securityContext: { runAsUser: 9999, runAsGroup: 9999, runAsNonRoot: true },
-          containers: [container],
-          volumes: [{ name: 'spec', secret: { secretName: 'probe-spec' } }],
-        },
-      },
-      jobManager: { replicas: 1, resource: { cpu: 0.5, memory: '1024m' } },
-      taskManager: { resource: { cpu: 0.5, memory: '1024m' } },
-      job: {
-        jarURI: 'local:///opt/weir/sql-runner.jar',
-        entryClass: 'dev.weir.runner.SqlRunner',
-        args: ['--spec', '/opt/weir/spec/spec.json'],
-        parallelism: 1,
-        upgradeMode: 'stateless',
-      },
-    },
-  });
 }
 
 function readlinkOrEmpty(path: string): string {
@@ -201,47 +135,6 @@ describe.runIf(asRoot)('a single-node cluster', () => {
     const result = await runPod('net-a', 'by-name', 'wget -q -O - http://server.net-a.svc.cluster.local/');
     expect(result).toMatchObject({ phase: 'Succeeded', log: 'hello' });
   }, 120_000);
-});
-
-describe.runIf(asRoot)('the Flink Kubernetes Operator on the node', () => {
-  it("runs Weir's Flink image as an application cluster: JobManager and TaskManager pods, non-root, sized, RUNNING", async () => {
-    await operatorJob;
-    const namespace = APP_NAMESPACE;
-    // The operator's own status, as Weir's deployment watch reads it.
-    await waitFor(
-      'the operator to report the job RUNNING and the deployment STABLE',
-      async () => {
-        const status = await node.kubectl('-n', namespace, 'get', 'flinkdeployment', 'probe', '-o',
-          'jsonpath={.status.jobStatus.state}/{.status.lifecycleState}/{.status.jobManagerDeploymentStatus}');
-        return status === 'RUNNING/STABLE/READY' || undefined;
-      },
-      300_000,
-      1_000,
-    );
-    const pods = JSON.parse(await node.kubectl('-n', namespace, 'get', 'pods', '-o', 'json')) as {
-      items: { metadata: { name: string; labels: Record<string, string> }; status: { phase: string };
-        spec: { securityContext: Record<string, unknown>; containers: { resources: unknown }[] } }[];
-    };
-    const byComponent = (component: string) => pods.items.filter((pod) => pod.metadata.labels['component'] === component);
-    for (const component of ['jobmanager', 'taskmanager']) {
-      const [pod] = byComponent(component);
-      expect(pod, component).toBeDefined();
-      expect(pod!.status.phase).toBe('Running');
-      expect(pod!.spec.securityContext).toMatchObject({ runAsUser: 9999, runAsNonRoot: true });
-      expect(pod!.spec.containers[0]!.resources).toEqual({
-        limits: { cpu: '500m', memory: '1Gi' },
-        requests: { cpu: '500m', memory: '1Gi' },
-      });
-    }
-
-    await node.kubectl('-n', namespace, 'delete', 'flinkdeployment', 'probe');
-    await waitFor(
-      'the deployment and its pods to be gone',
-      async () => (await node.kubectl('-n', namespace, 'get', 'pods', '-o', 'name')).trim() === '' || undefined,
-      120_000,
-      1_000,
-    );
-  }, 600_000);
 });
 
 describe.runIf(asRoot)('stopping the node', () => {

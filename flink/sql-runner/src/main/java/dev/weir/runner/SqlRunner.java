@@ -2,6 +2,7 @@ package dev.weir.runner;
 
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.execution.JobClient;
+import org.apache.flink.runtime.client.DuplicateJobSubmissionException;
 import org.apache.flink.runtime.client.JobCancellationException;
 import org.apache.flink.runtime.minicluster.MiniCluster;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonProcessingException;
@@ -55,26 +56,36 @@ public final class SqlRunner {
 
     private SqlRunner() {}
 
-    public static void main(String[] args) {
+    public static void main(String[] args) throws Exception {
         int code;
         try {
             code = run(args);
         } catch (InvalidSpecException e) {
             reportError("SPEC_INVALID", e);
+            if (inApplicationCluster) throw e;
             code = EXIT_INVALID;
         } catch (Throwable t) {
             reportError("RUNNER_ERROR", t);
+            if (inApplicationCluster) throw t instanceof Exception ? (Exception) t : new RuntimeException(t);
             code = EXIT_INTERNAL;
         }
         System.out.flush();
         System.err.flush();
+        // In an application cluster this main() runs inside Flink's JobManager, which
+        // decides what follows the job's end: exiting here would kill the JobManager, and
+        // its Deployment would start it again to submit a job that already ended.
+        if (inApplicationCluster) return;
         // Flink leaves non-daemon threads behind; a runner must not outlive its job.
         System.exit(code);
     }
 
+    /** Set once the spec says application mode (a FlinkDeployment's JobManager runs main()). */
+    private static volatile boolean inApplicationCluster;
+
     private static int run(String[] args) throws Exception {
         RunnerSpec spec = RunnerSpec.read(specPath(args));
         if (spec.application()) {
+            inApplicationCluster = true;
             return runInApplicationCluster(spec);
         }
         EmbeddedExecutorLoader executors = new EmbeddedExecutorLoader();
@@ -163,6 +174,12 @@ public final class SqlRunner {
             } catch (InvalidSpecException e) {
                 throw e;
             } catch (RuntimeException e) {
+                // A JobManager started again (HA) after its job ended: the job's id is in
+                // the job result store, and Flink's application bootstrap takes this
+                // exception (found among the causes) to mean "already done", not a failure.
+                if (last && hasCause(e, DuplicateJobSubmissionException.class)) {
+                    throw e;
+                }
                 // ValidationException, SqlParserException, TableException: Flink's own message.
                 throw new InvalidSpecException(label + ": " + e.getMessage(), e);
             }

@@ -1,0 +1,250 @@
+/**
+ * Weir's own API with `WEIR_RUNTIME=kubernetes` on the single-node cluster
+ * (scripts/kube-node.sh): activation writes FlinkDeployments, the real Flink Kubernetes
+ * Operator runs them as JobManager and TaskManager pods from Weir's Flink image, the jobs
+ * move records through Kafka (Weir's broker, on the node IP) with their state in an
+ * S3-compatible store (s3proxy, through Flink's S3 plugin), and deactivation removes
+ * every object of the job. The gateway acts with the permissions of deploy/rbac.yaml only.
+ */
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../../src/config.js';
+import { decodeId } from '../../../../src/graphql/global-id.js';
+import { openDatabase, type DatabaseHandle } from '../../../../src/platform/database.js';
+import { createLogger } from '../../../../src/platform/logger.js';
+import { migrateToLatest } from '../../../../src/platform/migrator.js';
+import { createRuntime, type RuntimeParts } from '../../../../src/runtime/create-runtime.js';
+import { flinkDistribution } from '../../../../src/runtime/local/flink-distribution.js';
+import { KafkaBroker } from '../../../../src/runtime/local/kafka-broker.js';
+import { startTestApp, type TestApp } from '../../../helpers/app.js';
+import { startKubeNode, type KubeNode } from '../../../helpers/kube-node.js';
+import { startObjectStore, type ObjectStore } from '../../../helpers/object-store.js';
+import { waitFor } from '../../../helpers/wait-for.js';
+
+const asRoot = process.getuid?.() === 0;
+const logger = createLogger(process.env.WEIR_TEST_LOG_LEVEL ?? 'warn');
+const DEPLOY = resolve(import.meta.dirname, '../../../../deploy');
+/** Pods start in a minute or more here: 2 cores run the node, the operator and four JVMs. */
+const POD_START_MS = 360_000;
+
+let node: KubeNode;
+let store: ObjectStore;
+let broker: KafkaBroker;
+let database: DatabaseHandle;
+let parts: RuntimeParts;
+let t: TestApp;
+let key: string;
+let accountUuid: string;
+const stopLoop = new AbortController();
+const tempDirs: string[] = [];
+
+beforeAll(async () => {
+  if (!asRoot) return;
+  node = await startKubeNode();
+  const kafkaDir = await mkdtemp(join(tmpdir(), 'weir-e2e-kafka-'));
+  tempDirs.push(kafkaDir);
+  broker = new KafkaBroker({
+    dataDir: kafkaDir,
+    host: node.nodeIp,
+    kafkaClasspath: async () => (await flinkDistribution({ logger })()).kafkaClasspath,
+    logger,
+  });
+  const [image, , objectStore, kafka] = await Promise.all([
+    node.importWeirImage('flink'),
+    node.installOperator(),
+    startObjectStore(node.nodeIp),
+    broker.ensureStarted(),
+  ]);
+  store = objectStore;
+
+  // The gateway's ServiceAccount and roles, as a production install applies them.
+  await node.kubectl('apply', '--server-side', '-f', `${DEPLOY}/namespace.yaml`, '-f', `${DEPLOY}/rbac.yaml`);
+  const token = (await node.kubectl('-n', 'weir-system', 'create', 'token', 'weir-gateway', '--duration', '2h')).trim();
+  const kubeconfig = join(kafkaDir, 'gateway.kubeconfig');
+  await node.writeKubeconfig(kubeconfig, token);
+
+  const apiserverPort = Number(new URL(node.apiserverUrl).port);
+  const kafkaPort = Number(kafka.bootstrapServers.split(':')[1]);
+  const storePort = Number(new URL(store.endpoint).port);
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: process.env.WEIR_TEST_LOG_LEVEL ?? 'warn',
+    WEIR_RUNTIME: 'kubernetes',
+    WEIR_K8S_KUBECONFIG: kubeconfig,
+    WEIR_K8S_FLINK_IMAGE: image,
+    WEIR_K8S_STORAGE_DIR: `s3://${store.bucket}`,
+    WEIR_K8S_FLINK_CONFIG: JSON.stringify(store.flinkConfig),
+    WEIR_K8S_KAFKA_BOOTSTRAP: kafka.bootstrapServers,
+    WEIR_K8S_KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT',
+    WEIR_K8S_KAFKA_SASL_MECHANISM: kafka.admin.mechanism,
+    WEIR_K8S_KAFKA_USERNAME: kafka.admin.username,
+    WEIR_K8S_KAFKA_PASSWORD: kafka.admin.password,
+    // Kafka, the object store and the apiserver (Flink's Kubernetes HA) all listen on the
+    // node IP; the apiserver's service address is DNATed there.
+    WEIR_K8S_EGRESS: JSON.stringify([
+      { cidr: `${node.nodeIp}/32`, ports: [kafkaPort, storePort, apiserverPort] },
+      { cidr: '198.19.0.1/32', ports: [443] },
+    ]),
+    WEIR_CHECKPOINT_INTERVAL_MS: '2000',
+    WEIR_PREVIEW_POOL_SIZE: '0',
+  });
+  database = await openDatabase({ databaseUrl: undefined, pgliteDir: 'memory://' });
+  await migrateToLatest(database.db);
+  parts = createRuntime(config, logger, database.db);
+  t = await startTestApp({
+    runtime: parts.runtime,
+    storage: parts.storage,
+    database,
+    config: { ...config, reconcileIntervalMs: 1000 },
+  });
+  t.app.loop.start(stopLoop.signal);
+  ({ key, accountUuid } = await t.signUp('On the node'));
+}, 900_000);
+
+afterAll(async () => {
+  stopLoop.abort();
+  await t?.app.loop.done();
+  await parts?.close();
+  await t?.close();
+  await database?.close();
+  await broker?.stop();
+  await store?.stop();
+  await node?.stop();
+  for (const dir of tempDirs) await rm(dir, { recursive: true, force: true });
+}, 300_000);
+
+async function ok(query: string, variables: Record<string, unknown> = {}) {
+  const result = await t.gql(query, variables, { key });
+  expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
+  return result.data!;
+}
+
+const stream = async (name: string) =>
+  (
+    await ok(
+      `mutation { createStream(input: { name: "${name}", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }, { name: "amount", type: "INT" }] }) { id } }`,
+    )
+  ).createStream.id as string;
+
+async function records(streamId: string): Promise<Record<string, any>[]> {
+  const data = await ok('query ($id: ID!) { streamRecords(streamId: $id, from: EARLIEST, limit: 1000) { value } }', { id: streamId });
+  return data.streamRecords.map((r: { value: Record<string, any> }) => r.value);
+}
+
+const stateOf = async (kind: 'pipeline' | 'connection', id: string) =>
+  (await ok(`query ($id: ID!) { ${kind}(id: $id) { actualState actualReason } }`, { id }))[kind] as {
+    actualState: string;
+    actualReason: string | null;
+  };
+
+const until = (kind: 'pipeline' | 'connection', id: string, state: string, timeoutMs = POD_START_MS) =>
+  waitFor(`${kind} ${state}`, async () => ((await stateOf(kind, id)).actualState === state ? true : undefined), timeoutMs, 1000);
+
+const activate = (kind: 'Pipeline' | 'Connection', id: string) => ok(`mutation ($id: ID!) { activate${kind}(id: $id) { id } }`, { id });
+const deactivate = (kind: 'Pipeline' | 'Connection', id: string) => ok(`mutation ($id: ID!) { deactivate${kind}(id: $id) { id } }`, { id });
+
+interface PodJson {
+  metadata: { name: string; labels: Record<string, string> };
+  spec: {
+    securityContext: { runAsUser?: number; runAsNonRoot?: boolean };
+    containers: { name: string; resources: { requests: Record<string, string>; limits: Record<string, string> }; securityContext?: Record<string, unknown> }[];
+  };
+  status: { phase: string };
+}
+
+async function podsOf(namespace: string, jobId: string): Promise<PodJson[]> {
+  const list = JSON.parse(await node.kubectl('-n', namespace, 'get', 'pods', '-l', `app=${jobId}`, '-o', 'json')) as { items: PodJson[] };
+  return list.items;
+}
+
+const names = async (namespace: string, kind: string, selector?: string) =>
+  (await node.kubectl('-n', namespace, 'get', kind, ...(selector ? ['-l', selector] : []), '-o', 'name')).split('\n').filter(Boolean);
+
+describe.runIf(asRoot)('Weir on the node: activation through the API, run by the real operator', () => {
+  it('runs the datagen connection and the even-ids pipeline as pods, RUNNING, with the expected output; deactivation removes them', async () => {
+    const orders = await stream('orders');
+    const doubled = await stream('doubled');
+    const gen = (
+      await ok('mutation ($input: CreateConnectionInput!) { createConnection(input: $input) { id } }', {
+        input: {
+          name: 'orders_gen',
+          connector: 'datagen',
+          type: 'SOURCE',
+          streamId: orders,
+          properties: { 'rows-per-second': 50, 'fields.id.kind': 'sequence', 'fields.id.start': 1, 'fields.id.end': 60, 'fields.amount.min': 1, 'fields.amount.max': 100 },
+        },
+      })
+    ).createConnection.id as string;
+    const even = (
+      await ok('mutation ($sql: String!) { createPipeline(input: { name: "even_doubled", sql: $sql }) { id } }', {
+        sql: 'INSERT INTO doubled SELECT id, amount * 2 FROM orders WHERE MOD(id, 2) = 0',
+      })
+    ).createPipeline.id as string;
+    const activatedAt = Date.now();
+    await activate('Pipeline', even);
+    await activate('Connection', gen);
+
+    const namespace = `weir-acct-${accountUuid}`;
+    const pipelineName = `pipe-${decodeId(even, 'Pipeline')}`;
+    await until('pipeline', even, 'RUNNING');
+    const runningMs = Date.now() - activatedAt;
+
+    // The operator's pods: a JobManager and one TaskManager (task size S), as Weir sized them.
+    const pods = await waitFor('JobManager and TaskManager pods running', async () => {
+      const found = await podsOf(namespace, pipelineName);
+      return found.length === 2 && found.every((p) => p.status.phase === 'Running') ? found : undefined;
+    }, POD_START_MS, 1000);
+    expect(pods.map((p) => p.metadata.labels.component).sort()).toEqual(['jobmanager', 'taskmanager']);
+    for (const pod of pods) {
+      const main = pod.spec.containers.find((c) => c.name === 'flink-main-container')!;
+      expect(main.resources.requests).toEqual({ cpu: '500m', memory: '1Gi' });
+      expect(main.resources.limits).toEqual({ cpu: '500m', memory: '1Gi' });
+      expect(pod.spec.securityContext.runAsUser).toBe(9999);
+      expect(main.securityContext?.allowPrivilegeEscalation).toBe(false);
+    }
+
+    // The bounded source runs to its end; the pipeline keeps the even ids, doubled.
+    await until('connection', gen, 'FINISHED');
+    const input = await records(orders);
+    expect(input.map((r) => r.id)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    const output = await waitFor('30 output records', async () => {
+      const out = await records(doubled);
+      return out.length >= 30 ? out : undefined;
+    }, 120_000, 1000);
+    const amountOf = new Map(input.map((r) => [r.id, r.amount]));
+    expect(output).toHaveLength(30);
+    for (const row of output) {
+      expect(row.id % 2).toBe(0);
+      expect(row.amount).toBe(2 * amountOf.get(row.id));
+    }
+    // The pipeline's checkpoints are in the object store, where Flink's S3 plugin put them
+    // (s3proxy keeps each object as a file named by its key), and its HA metadata in ConfigMaps.
+    const checkpoints = join(store.dataDir, store.bucket, accountUuid, pipelineName, 'checkpoints');
+    await waitFor('a completed checkpoint in the object store', async () => {
+      const files = await readdir(checkpoints, { recursive: true }).catch(() => [] as string[]);
+      return files.some((file) => file.endsWith('_metadata')) || undefined;
+    }, 120_000, 1000);
+    expect(await names(namespace, 'configmaps', `app=${pipelineName},configmap-type=high-availability`)).not.toEqual([]);
+
+    const deactivatedAt = Date.now();
+    await deactivate('Pipeline', even);
+    await deactivate('Connection', gen);
+    await until('pipeline', even, 'STOPPED', 120_000);
+    await until('connection', gen, 'STOPPED', 120_000);
+    await waitFor('every pod and object of the jobs gone', async () => {
+      const left = [
+        ...(await names(namespace, 'pods')),
+        ...(await names(namespace, 'flinkdeployments')),
+        ...(await names(namespace, 'services')),
+        ...(await names(namespace, 'configmaps', 'configmap-type=high-availability')),
+        ...(await names(namespace, 'secrets', 'weir.dev/job-id')),
+      ];
+      return left.length === 0 ? true : undefined;
+    }, 180_000, 1000);
+    console.log(`activation → RUNNING (API) ${runningMs} ms; deactivation → every pod and object gone ${Date.now() - deactivatedAt} ms`);
+    // The account's namespace stays, ready for the next activation.
+    expect(await node.kubectl('get', 'namespace', namespace, '-o', 'name')).toContain(namespace);
+  }, 900_000);
+});
