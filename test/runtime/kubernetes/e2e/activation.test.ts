@@ -115,8 +115,8 @@ afterAll(async () => {
   for (const dir of tempDirs) await rm(dir, { recursive: true, force: true });
 }, 300_000);
 
-async function ok(query: string, variables: Record<string, unknown> = {}) {
-  const result = await t.gql(query, variables, { key });
+async function ok(query: string, variables: Record<string, unknown> = {}, as = key) {
+  const result = await t.gql(query, variables, { key: as });
   expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
   return result.data!;
 }
@@ -326,4 +326,74 @@ describe.runIf(asRoot)('Weir on the node: activation through the API, run by the
     await deactivate('Pipeline', copy);
     await waitFor('no pod left', async () => (await names(namespace, 'pods')).length === 0 || undefined, 180_000, 1000);
   }, 1_200_000);
+
+  it("isolates accounts on the wire with Weir's own NetworkPolicy: another account's pod cannot reach a JobManager that the operator still reaches", async () => {
+    // Account B runs a job; account A's namespace is the one the tests above used (made
+    // here too when this test runs alone: an activation makes it, the deactivation keeps it).
+    const namespaceA = `weir-acct-${accountUuid}`;
+    if (!(await node.kubectl('get', 'namespaces', '-o', 'name')).includes(`namespace/${namespaceA}`)) {
+      await stream('iso_a_in');
+      await stream('iso_a_out');
+      const id = (await ok('mutation { createPipeline(input: { name: "iso_a_copy", sql: "INSERT INTO iso_a_out SELECT id, amount FROM iso_a_in" }) { id } }')).createPipeline.id as string;
+      await activate('Pipeline', id);
+      await deactivate('Pipeline', id);
+    }
+    await waitFor('no pod left in account A', async () => (await names(namespaceA, 'pods')).length === 0 || undefined, 180_000, 1000);
+
+    const other = await t.signUp('Another account');
+    const inB = (await ok(
+      'mutation { createStream(input: { name: "b_in", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }, { name: "amount", type: "INT" }] }) { id } }',
+      {},
+      other.key,
+    )).createStream.id as string;
+    const genB = (await ok(
+      'mutation ($input: CreateConnectionInput!) { createConnection(input: $input) { id } }',
+      { input: { name: 'b_gen', connector: 'datagen', type: 'SOURCE', streamId: inB, properties: { 'rows-per-second': 1 } } },
+      other.key,
+    )).createConnection.id as string;
+    await ok('mutation ($id: ID!) { activateConnection(id: $id) { id } }', { id: genB }, other.key);
+    const namespaceB = `weir-acct-${other.accountUuid}`;
+    const nameB = `conn-${decodeId(genB, 'Connection')}`;
+    // RUNNING in the operator's status: the operator reads it from the JobManager's REST
+    // port, through B's policy (it admits the operator's namespace).
+    await waitFor('B running', async () => {
+      const s = (await ok('query ($id: ID!) { connection(id: $id) { actualState } }', { id: genB }, other.key)).connection;
+      return s.actualState === 'RUNNING' || undefined;
+    }, POD_START_MS, 1000);
+    const rest = (await node.kubectl('-n', namespaceB, 'get', 'service', `${nameB}-rest`, '-o', 'jsonpath={.spec.clusterIP}')).trim();
+    const [jobManager] = (await podsOf(namespaceB, nameB)).filter((p) => p.metadata.labels.component === 'jobmanager');
+    const podIp = (await node.kubectl('-n', namespaceB, 'get', 'pod', jobManager!.metadata.name, '-o', 'jsonpath={.status.podIP}')).trim();
+
+    // By address, not name: DNS must not be what fails. DNS itself is allowed.
+    const probe = `nslookup kubernetes.default.svc.cluster.local >/dev/null && echo DNS; ` +
+      `for target in ${rest} ${podIp}; do printf 'GET /config HTTP/1.0\\r\\n\\r\\n' | nc -w 5 $target 8081 2>/dev/null | grep -q '^HTTP/1.1 200' && echo REACHED || echo BLOCKED; done`;
+    const fromA = await probePod(namespaceA, 'probe-from-a', probe);
+    const fromB = await probePod(namespaceB, 'probe-from-b', probe);
+    expect(fromB).toBe('DNS\nREACHED\nREACHED'); // the port is open to its own namespace
+    expect(fromA).toBe('DNS\nBLOCKED\nBLOCKED');
+
+    await ok('mutation ($id: ID!) { deactivateConnection(id: $id) { id } }', { id: genB }, other.key);
+    await waitFor('no pod left in account B', async () => (await names(namespaceB, 'pods')).length === 0 || undefined, 180_000, 1000);
+  }, 900_000);
 });
+
+/** Runs `command` in a busybox pod of `namespace` to its end; resolves to its output. */
+async function probePod(namespace: string, name: string, command: string): Promise<string> {
+  const size = { cpu: '10m', memory: '16Mi' }; // within the account's quota, beside a job
+  await node.apply({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace },
+    spec: {
+      restartPolicy: 'Never',
+      containers: [{ name: 'probe', image: 'weir.local/busybox:1', imagePullPolicy: 'Never', command: ['sh', '-c', command], resources: { requests: size, limits: size } }],
+    },
+  });
+  await waitFor(`pod ${namespace}/${name} to end`, async () => {
+    const phase = await node.kubectl('-n', namespace, 'get', 'pod', name, '-o', 'jsonpath={.status.phase}');
+    return phase === 'Succeeded' || phase === 'Failed' || undefined;
+  }, 120_000, 500);
+  const output = (await node.kubectl('-n', namespace, 'logs', name)).trim();
+  await node.kubectl('-n', namespace, 'delete', 'pod', name, '--wait=false');
+  return output;
+}
