@@ -12,7 +12,8 @@
 #   flink     base + Flink 1.20.3 (the jars flink/ resolves, plus flink-kubernetes), the
 #             Kafka SQL connector, Weir's SQL runner at /opt/weir/sql-runner.jar, the S3
 #             filesystem plugin (plugins/s3-fs-presto, as deploy/flink.Dockerfile), and
-#             Weir's entry scripts for the operator's native mode (k8s/images/flink/);
+#             Weir's entry scripts for the operator's native mode and the preview SQL
+#             Gateway (k8s/images/flink/);
 #             user flink (9999) owns /opt/flink and /opt/weir
 #   operator  base + the Flink Kubernetes Operator 1.15.0 (scripts/flink-operator.sh),
 #             laid out as its own Dockerfile does
@@ -117,7 +118,9 @@ build_flink() {
   cp "$flink_dir/sql-runner.jar" "$layer/opt/weir/sql-runner.jar"
   local images="$ROOT/k8s/images/flink"
   cp "$images/docker-entrypoint.sh" "$layer/docker-entrypoint.sh"
-  cp "$images/kubernetes-jobmanager.sh" "$images/kubernetes-taskmanager.sh" "$images/flink-process.sh" "$layer/opt/flink/bin/"
+  cp "$images/kubernetes-jobmanager.sh" "$images/kubernetes-taskmanager.sh" "$images/sql-gateway.sh" "$images/flink-process.sh" \
+    "$layer/opt/flink/bin/"
+  cp "$images/config.yaml" "$layer/opt/flink/conf/config.yaml"
   cp "$images/log4j-quiet.properties" "$layer/opt/flink/conf-default/"
   grep -v '^[[:space:]]*\(#\|$\)' "$ROOT/flink/jvm-options.txt" >"$layer/opt/flink/conf-default/jvm-options.txt"
   cp "$ROOT/flink/conf/log4j2-console.properties" "$layer/opt/flink/conf/log4j-console.properties"
@@ -179,6 +182,6 @@ cmd_build() {
 
 case "${1:-}" in
   build) shift; cmd_build "$@" ;;
-  list) sed -n '10,18p' "$0" | sed 's/^# \{0,1\}//' ;;
-  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  list) sed -n '9,19p' "$0" | sed 's/^# \{0,1\}//' ;;
+  *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

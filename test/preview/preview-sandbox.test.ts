@@ -27,6 +27,7 @@ function kubernetesManifests(flinkConfig?: Record<string, string>) {
     namespace: 'weir-system',
     instance: 'weir',
     image: 'weir/flink:test',
+    runnerJarPath: '/opt/weir/sql-runner.jar',
     flinkVersion: 'v1_20',
     poolSize: 2,
     storageDir: 's3://weir-flink',

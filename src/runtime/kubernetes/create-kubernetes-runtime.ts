@@ -90,6 +90,7 @@ export function createKubernetesPreview(
     instance: settings.instance,
     name: settings.previewName,
     image: settings.flinkImage,
+    runnerJarPath: settings.runnerJar,
     flinkVersion: settings.flinkVersion,
     poolSize: deps.poolSize,
     storageDir: settings.storageDir,

@@ -29,6 +29,12 @@ export interface PreviewManifestOptions {
   readonly name: string;
   /** The Flink image (deploy/flink.Dockerfile: carries the Kafka SQL connector). */
   readonly image: string;
+  /**
+   * Weir's SQL runner jar in that image (WEIR_K8S_RUNNER_JAR). Each preview TaskManager
+   * loads it as a Java agent that pre-warms the JVM before it registers
+   * (dev.weir.runner.PreviewWarmupAgent).
+   */
+  readonly runnerJarPath: string;
   /** FlinkDeployment `flinkVersion`, e.g. `v1_20`. */
   readonly flinkVersion: string;
   /** Idle TaskManagers kept ready (`slotmanager.redundant-taskmanager-num`). */
@@ -79,8 +85,8 @@ function gatewayJvm(): readonly string[] {
 
 /** Every object of the preview session cluster, in apply order. */
 export function previewManifests(o: PreviewManifestOptions): PreviewManifests {
-const { namespace, name } = o;
-const gatewayName = sqlGatewayNameOf(name);
+  const { namespace, name } = o;
+  const gatewayName = sqlGatewayNameOf(name);
   const tm = o.taskManager ?? TASK_SIZES.S;
   const jm = o.jobManager ?? JOB_MANAGER_SIZE;
   const gw = o.sqlGateway ?? { cpu: 0.5, memoryMi: 768 };
@@ -128,6 +134,9 @@ const gatewayName = sqlGatewayNameOf(name);
         // running jobs are the warm pool.
         ...PREVIEW_CLUSTER_SETTINGS,
         'slotmanager.redundant-taskmanager-num': String(o.poolSize),
+        // Pre-warmed: a TaskManager loads the classes a preview needs before it registers,
+        // so that an idle one in the pool is warm in more than name.
+        'env.java.opts.taskmanager': [o.flinkConfig?.['env.java.opts.taskmanager'], `-javaagent:${o.runnerJarPath}`].filter(Boolean).join(' '),
         'rest.port': String(JOB_MANAGER_REST_PORT),
         'rest.bind-address': '0.0.0.0',
         // Checkpointing stays off (preview-sandbox.ts); the dirs only give a savepoint the

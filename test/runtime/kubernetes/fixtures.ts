@@ -181,6 +181,7 @@ export function previewClusterOptions(
     namespace: PLATFORM_NAMESPACE,
     instance: 'weir-test',
     image: 'weir/flink:1.20.3-java17',
+    runnerJarPath: '/opt/weir/sql-runner.jar',
     flinkVersion: 'v1_20',
     poolSize: 2,
     storageDir: 's3://weir-flink',

@@ -6,120 +6,39 @@
  * S3-compatible store (s3proxy, through Flink's S3 plugin), and deactivation removes
  * every object of the job. The gateway acts with the permissions of deploy/rbac.yaml only.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../../../src/config.js';
 import { decodeId } from '../../../../src/graphql/global-id.js';
-import { openDatabase, type DatabaseHandle } from '../../../../src/platform/database.js';
-import { createLogger } from '../../../../src/platform/logger.js';
-import { migrateToLatest } from '../../../../src/platform/migrator.js';
-import { createRuntime, type RuntimeParts } from '../../../../src/runtime/create-runtime.js';
-import { flinkDistribution } from '../../../../src/runtime/local/flink-distribution.js';
-import { KafkaBroker } from '../../../../src/runtime/local/kafka-broker.js';
-import { startTestApp, type TestApp } from '../../../helpers/app.js';
-import { startKubeNode, type KubeNode } from '../../../helpers/kube-node.js';
-import { startObjectStore, type ObjectStore } from '../../../helpers/object-store.js';
+import type { KubeNode } from '../../../helpers/kube-node.js';
+import type { ObjectStore } from '../../../helpers/object-store.js';
+import type { TestApp } from '../../../helpers/app.js';
 import { waitFor } from '../../../helpers/wait-for.js';
+import { startWeirOnNode, type WeirOnNode } from './weir-on-node.js';
 
 const asRoot = process.getuid?.() === 0;
-const logger = createLogger(process.env.WEIR_TEST_LOG_LEVEL ?? 'warn');
-const DEPLOY = resolve(import.meta.dirname, '../../../../deploy');
 /** Pods start in a minute or more here: 2 cores run the node, the operator and four JVMs. */
 const POD_START_MS = 360_000;
 
+let weir: WeirOnNode;
 let node: KubeNode;
 let store: ObjectStore;
-let broker: KafkaBroker;
-let database: DatabaseHandle;
-let parts: RuntimeParts;
 let t: TestApp;
 let key: string;
 let accountUuid: string;
-const stopLoop = new AbortController();
-const tempDirs: string[] = [];
 
 beforeAll(async () => {
   if (!asRoot) return;
-  node = await startKubeNode();
-  const kafkaDir = await mkdtemp(join(tmpdir(), 'weir-e2e-kafka-'));
-  tempDirs.push(kafkaDir);
-  broker = new KafkaBroker({
-    dataDir: kafkaDir,
-    host: node.nodeIp,
-    kafkaClasspath: async () => (await flinkDistribution({ logger })()).kafkaClasspath,
-    logger,
-  });
-  const [image, , objectStore, kafka] = await Promise.all([
-    node.importWeirImage('flink'),
-    node.installOperator(),
-    startObjectStore(node.nodeIp),
-    broker.ensureStarted(),
-  ]);
-  store = objectStore;
-
-  // The gateway's ServiceAccount and roles, as a production install applies them.
-  await node.kubectl('apply', '--server-side', '-f', `${DEPLOY}/namespace.yaml`, '-f', `${DEPLOY}/rbac.yaml`);
-  const token = (await node.kubectl('-n', 'weir-system', 'create', 'token', 'weir-gateway', '--duration', '2h')).trim();
-  const kubeconfig = join(kafkaDir, 'gateway.kubeconfig');
-  await node.writeKubeconfig(kubeconfig, token);
-
-  const apiserverPort = Number(new URL(node.apiserverUrl).port);
-  const kafkaPort = Number(kafka.bootstrapServers.split(':')[1]);
-  const storePort = Number(new URL(store.endpoint).port);
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    LOG_LEVEL: process.env.WEIR_TEST_LOG_LEVEL ?? 'warn',
-    WEIR_RUNTIME: 'kubernetes',
-    WEIR_K8S_KUBECONFIG: kubeconfig,
-    WEIR_K8S_FLINK_IMAGE: image,
-    WEIR_K8S_STORAGE_DIR: `s3://${store.bucket}`,
-    WEIR_K8S_FLINK_CONFIG: JSON.stringify(store.flinkConfig),
-    WEIR_K8S_KAFKA_BOOTSTRAP: kafka.bootstrapServers,
-    WEIR_K8S_KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT',
-    WEIR_K8S_KAFKA_SASL_MECHANISM: kafka.admin.mechanism,
-    WEIR_K8S_KAFKA_USERNAME: kafka.admin.username,
-    WEIR_K8S_KAFKA_PASSWORD: kafka.admin.password,
-    // Kafka, the object store and the apiserver (Flink's Kubernetes HA) all listen on the
-    // node IP; the apiserver's service address is DNATed there.
-    WEIR_K8S_EGRESS: JSON.stringify([
-      { cidr: `${node.nodeIp}/32`, ports: [kafkaPort, storePort, apiserverPort] },
-      { cidr: '198.19.0.1/32', ports: [443] },
-    ]),
-    WEIR_CHECKPOINT_INTERVAL_MS: '2000',
-    WEIR_PREVIEW_POOL_SIZE: '0',
-  });
-  database = await openDatabase({ databaseUrl: undefined, pgliteDir: 'memory://' });
-  await migrateToLatest(database.db);
-  parts = createRuntime(config, logger, database.db);
-  t = await startTestApp({
-    runtime: parts.runtime,
-    storage: parts.storage,
-    database,
-    config: { ...config, reconcileIntervalMs: 1000 },
-  });
-  t.app.loop.start(stopLoop.signal);
+  weir = await startWeirOnNode({ previewPoolSize: 0 });
+  ({ node, store, t } = weir);
   ({ key, accountUuid } = await t.signUp('On the node'));
 }, 900_000);
 
 afterAll(async () => {
-  stopLoop.abort();
-  await t?.app.loop.done();
-  await parts?.close();
-  await t?.close();
-  await database?.close();
-  await broker?.stop();
-  await store?.stop();
-  await node?.stop();
-  for (const dir of tempDirs) await rm(dir, { recursive: true, force: true });
+  await weir?.close();
 }, 300_000);
 
-async function ok(query: string, variables: Record<string, unknown> = {}, as = key) {
-  const result = await t.gql(query, variables, { key: as });
-  expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
-  return result.data!;
-}
+const ok = (query: string, variables: Record<string, unknown> = {}, as = key) => weir.ok(query, variables, as);
 
 const stream = async (name: string) =>
   (
@@ -135,7 +54,7 @@ async function records(streamId: string): Promise<Record<string, any>[]> {
 
 /** Every id in a stream, read from Kafka directly (the API reads at most 1000 records). */
 async function allIds(streamId: string): Promise<number[]> {
-  const storage = parts.storage!;
+  const storage = weir.parts.storage!;
   const stored = await storage.read(storage.topicFor(accountUuid, decodeId(streamId, 'Stream')), { from: 'EARLIEST', limit: 1_000_000 });
   return stored.map((record) => (JSON.parse(record.value) as { id: number }).id);
 }

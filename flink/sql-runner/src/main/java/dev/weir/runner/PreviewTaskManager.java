@@ -17,7 +17,8 @@ import java.nio.charset.StandardCharsets;
  *
  * <pre>java [jvm-options] -cp sql-runner.jar:$(cat flink.classpath) dev.weir.runner.PreviewTaskManager --configDir conf -D ...</pre>
  *
- * <p>Arguments are {@link TaskManagerRunner}'s. One line on stderr tells how many classes
+ * <p>On Kubernetes, where Flink picks the TaskManager's main class, {@link PreviewWarmupAgent}
+ * does the same as a Java agent. Arguments are {@link TaskManagerRunner}'s. One line on stderr tells how many classes
  * were loaded, how many were missing, and how long it took.
  */
 public final class PreviewTaskManager {
@@ -26,12 +27,17 @@ public final class PreviewTaskManager {
     private PreviewTaskManager() {}
 
     public static void main(String[] args) throws Exception {
+        warmUpAndReport(PreviewTaskManager.class.getClassLoader());
+        TaskManagerRunner.main(args);
+    }
+
+    /** Loads the listed classes and prints one {@code WEIR_WARMUP} line on stderr. */
+    static void warmUpAndReport(ClassLoader loader) throws IOException {
         long started = System.nanoTime();
-        int[] counts = warmUp(PreviewTaskManager.class.getClassLoader());
+        int[] counts = warmUp(loader);
         System.err.printf(
                 "WEIR_WARMUP loaded=%d missing=%d ms=%d%n",
                 counts[0], counts[1], (System.nanoTime() - started) / 1_000_000);
-        TaskManagerRunner.main(args);
     }
 
     /** Loads every listed class; returns {loaded, missing}. */

@@ -1,0 +1,185 @@
+/**
+ * Weir with `WEIR_RUNTIME=kubernetes` on the single-node cluster, as the e2e files use it:
+ * the node (scripts/kube-node.sh), the real Flink Kubernetes Operator, Weir's Flink image,
+ * Kafka (Weir's broker) and the object store (s3proxy) on the node IP, the gateway's
+ * ServiceAccount with the permissions of deploy/rbac.yaml only, and a gateway in this
+ * process (a real HTTP port, for graphql-ws clients) over an in-memory PGlite.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { expect } from 'vitest';
+import { loadConfig } from '../../../../src/config.js';
+import { openDatabase, type DatabaseHandle } from '../../../../src/platform/database.js';
+import { createLogger } from '../../../../src/platform/logger.js';
+import { migrateToLatest } from '../../../../src/platform/migrator.js';
+import { createRuntime, type RuntimeParts } from '../../../../src/runtime/create-runtime.js';
+import { flinkDistribution } from '../../../../src/runtime/local/flink-distribution.js';
+import { KafkaBroker } from '../../../../src/runtime/local/kafka-broker.js';
+import type { TestApp } from '../../../helpers/app.js';
+import { startKubeNode, type KubeNode } from '../../../helpers/kube-node.js';
+import { startObjectStore, type ObjectStore } from '../../../helpers/object-store.js';
+import { startTestServer, type TestServer } from '../../../helpers/server.js';
+
+const DEPLOY = resolve(import.meta.dirname, '../../../../deploy');
+export const PLATFORM_NAMESPACE = 'weir-system';
+
+/**
+ * Fixed Service addresses (inside the node's service range, 198.19.0.0/20) through which
+ * this gateway, outside the cluster, reaches the preview JobManager's REST API and its
+ * SQL Gateway; in the cluster it uses their Service names. kube-proxy's rules route the
+ * host's own connections to Service addresses too.
+ */
+const PREVIEW_JOBMANAGER_IP = '198.19.15.81';
+const PREVIEW_SQL_GATEWAY_IP = '198.19.15.83';
+
+export interface WeirOnNode {
+  readonly node: KubeNode;
+  readonly store: ObjectStore;
+  readonly broker: KafkaBroker;
+  readonly parts: RuntimeParts;
+  readonly server: TestServer;
+  /** The in-process side of the gateway (`server.testApp`). */
+  readonly t: TestApp;
+  /** A GraphQL operation that must succeed, as `key`'s account; resolves to its data. */
+  ok(query: string, variables?: Record<string, unknown>, key?: string): Promise<Record<string, any>>;
+  /** Stops the gateway, the broker, the store and the node; also after a failed start. */
+  close(): Promise<void>;
+}
+
+export interface WeirOnNodeOptions {
+  /** WEIR_PREVIEW_POOL_SIZE: idle preview TaskManager pods. */
+  readonly previewPoolSize: number;
+  /** Further WEIR_* settings. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+export async function startWeirOnNode(options: WeirOnNodeOptions): Promise<WeirOnNode> {
+  const logger = createLogger(process.env.WEIR_TEST_LOG_LEVEL ?? 'warn');
+  const stopLoop = new AbortController();
+  const dir = await mkdtemp(join(tmpdir(), 'weir-e2e-'));
+  let node: KubeNode | undefined;
+  let store: ObjectStore | undefined;
+  let broker: KafkaBroker | undefined;
+  let database: DatabaseHandle | undefined;
+  let parts: RuntimeParts | undefined;
+  let server: TestServer | undefined;
+
+  const close = async () => {
+    stopLoop.abort();
+    await server?.app.loop.done();
+    await parts?.close();
+    await server?.close();
+    await database?.close();
+    await broker?.stop();
+    await store?.stop();
+    await node?.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  try {
+    node = await startKubeNode();
+    const kube = node;
+    broker = new KafkaBroker({
+      dataDir: join(dir, 'kafka'),
+      host: kube.nodeIp,
+      kafkaClasspath: async () => (await flinkDistribution({ logger })()).kafkaClasspath,
+      logger,
+    });
+    const [image, , objectStore, kafka] = await Promise.all([
+      kube.importWeirImage('flink'),
+      kube.installOperator(),
+      startObjectStore(kube.nodeIp),
+      broker.ensureStarted(),
+    ]);
+    store = objectStore;
+
+    // The gateway's ServiceAccount and roles, as a production install applies them.
+    await kube.kubectl('apply', '--server-side', '-f', `${DEPLOY}/namespace.yaml`, '-f', `${DEPLOY}/rbac.yaml`);
+    await exposePreviewCluster(kube);
+    const token = (await kube.kubectl('-n', PLATFORM_NAMESPACE, 'create', 'token', 'weir-gateway', '--duration', '2h')).trim();
+    const kubeconfig = join(dir, 'gateway.kubeconfig');
+    await kube.writeKubeconfig(kubeconfig, token);
+
+    const apiserverPort = Number(new URL(kube.apiserverUrl).port);
+    const kafkaPort = Number(kafka.bootstrapServers.split(':')[1]);
+    const storePort = Number(new URL(store.endpoint).port);
+    const config = loadConfig({
+      NODE_ENV: 'test',
+      LOG_LEVEL: process.env.WEIR_TEST_LOG_LEVEL ?? 'warn',
+      WEIR_RUNTIME: 'kubernetes',
+      WEIR_K8S_KUBECONFIG: kubeconfig,
+      WEIR_K8S_FLINK_IMAGE: image,
+      WEIR_K8S_STORAGE_DIR: `s3://${store.bucket}`,
+      WEIR_K8S_FLINK_CONFIG: JSON.stringify(store.flinkConfig),
+      WEIR_K8S_KAFKA_BOOTSTRAP: kafka.bootstrapServers,
+      WEIR_K8S_KAFKA_SECURITY_PROTOCOL: 'SASL_PLAINTEXT',
+      WEIR_K8S_KAFKA_SASL_MECHANISM: kafka.admin.mechanism,
+      WEIR_K8S_KAFKA_USERNAME: kafka.admin.username,
+      WEIR_K8S_KAFKA_PASSWORD: kafka.admin.password,
+      // Kafka, the object store and the apiserver (Flink's Kubernetes HA) all listen on the
+      // node IP; the apiserver's service address is DNATed there.
+      WEIR_K8S_EGRESS: JSON.stringify([
+        { cidr: `${kube.nodeIp}/32`, ports: [kafkaPort, storePort, apiserverPort] },
+        { cidr: '198.19.0.1/32', ports: [443] },
+      ]),
+      WEIR_K8S_PREVIEW_JOBMANAGER_URL: `http://${PREVIEW_JOBMANAGER_IP}:8081`,
+      WEIR_K8S_PREVIEW_GATEWAY_URL: `http://${PREVIEW_SQL_GATEWAY_IP}:8083`,
+      WEIR_CHECKPOINT_INTERVAL_MS: '2000',
+      WEIR_PREVIEW_POOL_SIZE: String(options.previewPoolSize),
+      ...options.env,
+    });
+    database = await openDatabase({ databaseUrl: undefined, pgliteDir: 'memory://' });
+    await migrateToLatest(database.db);
+    parts = createRuntime(config, logger, database.db);
+    server = await startTestServer({
+      runtime: parts.runtime,
+      storage: parts.storage,
+      preview: parts.preview,
+      database,
+      config: { ...config, reconcileIntervalMs: 1000 },
+    });
+    server.app.loop.start(stopLoop.signal);
+  } catch (error) {
+    await close().catch(() => undefined);
+    throw error;
+  }
+
+  const t = server.testApp;
+  return {
+    node,
+    store,
+    broker,
+    parts,
+    server,
+    t,
+    async ok(query, variables = {}, key) {
+      const result = await t.gql(query, variables, { key });
+      expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
+      return result.data!;
+    },
+    close,
+  };
+}
+
+/**
+ * Services with fixed addresses for the preview session cluster's JobManager (the pods
+ * Flink labels `app=weir-preview, component=jobmanager`) and its SQL Gateway: what
+ * `kubectl port-forward` or an ingress would be for a gateway outside the cluster.
+ */
+async function exposePreviewCluster(node: KubeNode): Promise<void> {
+  const service = (name: string, ip: string, port: number, selector: Record<string, string>) => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: PLATFORM_NAMESPACE },
+    spec: { type: 'ClusterIP', clusterIP: ip, selector, ports: [{ name: 'http', port, targetPort: port, protocol: 'TCP' }] },
+  });
+  await node.apply({
+    apiVersion: 'v1',
+    kind: 'List',
+    items: [
+      service('e2e-preview-jobmanager', PREVIEW_JOBMANAGER_IP, 8081, { app: 'weir-preview', component: 'jobmanager' }),
+      service('e2e-preview-sql-gateway', PREVIEW_SQL_GATEWAY_IP, 8083, { app: 'weir-preview-sql-gateway', component: 'sql-gateway' }),
+    ],
+  });
+}
