@@ -44,10 +44,10 @@ type Need = 'flink' | 'kube' | 'node' | 's3' | 'postgres' | 'tsx';
  */
 const NEEDS: Record<Need, RegExp> = {
   flink:
-    /\b(startLocalApp|startPreviewGateway|startExternalKafka|createLocalRuntime|flinkDistribution)\b|src\/main\.ts/,
-  kube: /\b(startKubeTestEnv|startKubeNode)\b/,
-  node: /\bstartKubeNode\b/,
-  s3: /\bstartObjectStore\b/,
+    /\b(startLocalApp|startPreviewGateway|startExternalKafka|createLocalRuntime|flinkDistribution|startWeirOnNode)\b|src\/main\.ts/,
+  kube: /\b(startKubeTestEnv|startKubeNode|startWeirOnNode)\b/,
+  node: /\b(startKubeNode|startWeirOnNode)\b/,
+  s3: /\b(startObjectStore|startWeirOnNode)\b/,
   postgres: /helpers\/postgres(\.js)?['"]|\b(startTestPostgres|describeDatabases)\b/,
   tsx: /\btsx\b/,
 };

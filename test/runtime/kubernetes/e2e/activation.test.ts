@@ -294,6 +294,48 @@ describe.runIf(asRoot)('Weir on the node: activation through the API, run by the
     await ok('mutation ($id: ID!) { deactivateConnection(id: $id) { id } }', { id: genB }, other.key);
     await waitFor('no pod left in account B', async () => (await names(namespaceB, 'pods')).length === 0 || undefined, 180_000, 1000);
   }, 900_000);
+
+  it("refuses an activation beyond the namespace's own ResourceQuota with QUOTA_EXCEEDED, creating nothing; admitted jobs' pods were never refused by it", async () => {
+    const namespace = `weir-acct-${accountUuid}`;
+    // Every pod the tests above ran was admitted by the account's quota: no pod creation
+    // in the namespace was refused by it.
+    const refusals = (await node.kubectl('-n', namespace, 'get', 'events', '-o', 'jsonpath={range .items[*]}{.reason}: {.message}{"\\n"}{end}'))
+      .split('\n')
+      .filter((line) => line.includes('exceeded quota'));
+    expect(refusals).toEqual([]);
+
+    // The tier allows another job, but the cluster's quota does not: an administrator
+    // lowered this namespace's FlinkDeployment count to 0 (the quota admission plugin
+    // enforces status.hard, which the quota controller copies from spec).
+    const quota = async () => JSON.parse(await node.kubectl('-n', namespace, 'get', 'resourcequota', 'weir-quota', '-o', 'json')) as {
+      spec: { hard: Record<string, string> };
+      status: { hard?: Record<string, string> };
+    };
+    const COUNT = 'count/flinkdeployments.flink.apache.org';
+    const allowed = (await quota()).spec.hard[COUNT]!;
+    const setCount = async (value: string) => {
+      await node.kubectl('-n', namespace, 'patch', 'resourcequota', 'weir-quota', '--type', 'merge', '-p', JSON.stringify({ spec: { hard: { [COUNT]: value } } }));
+      await waitFor(`quota ${COUNT} enforced at ${value}`, async () => (await quota()).status.hard?.[COUNT] === value || undefined, 60_000, 500);
+    };
+    await stream('quota_in');
+    await stream('quota_out');
+    const id = (await ok('mutation { createPipeline(input: { name: "quota_copy", sql: "INSERT INTO quota_out SELECT id, amount FROM quota_in" }) { id } }'))
+      .createPipeline.id as string;
+    const name = `pipe-${decodeId(id, 'Pipeline')}`;
+    await setCount('0');
+    try {
+      const refused = await t.gql('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id }, { key });
+      expect(refused.errors?.[0]?.extensions?.code, JSON.stringify(refused.errors)).toBe('QUOTA_EXCEEDED');
+      expect(refused.errors?.[0]?.message).toContain('flinkdeployments');
+      // Nothing of the job was created, and the API says it is not running.
+      expect(await names(namespace, 'flinkdeployments')).toEqual([]);
+      expect(await names(namespace, 'secrets', 'weir.dev/job-id')).toEqual([]);
+      expect((await stateOf('pipeline', id)).actualState).not.toBe('RUNNING');
+      expect(await node.kubectl('-n', namespace, 'get', 'flinkdeployment', name, '--ignore-not-found', '-o', 'name')).toBe('');
+    } finally {
+      await setCount(allowed);
+    }
+  }, 300_000);
 });
 
 /** Runs `command` in a busybox pod of `namespace` to its end; resolves to its output. */

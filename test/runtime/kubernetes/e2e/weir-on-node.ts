@@ -3,12 +3,12 @@
  * the node (scripts/kube-node.sh), the real Flink Kubernetes Operator, Weir's Flink image,
  * Kafka (Weir's broker) and the object store (s3proxy) on the node IP, the gateway's
  * ServiceAccount with the permissions of deploy/rbac.yaml only, and a gateway in this
- * process (a real HTTP port, for graphql-ws clients) over an in-memory PGlite.
+ * process (a real HTTP port, for graphql-ws clients) over an in-memory PGlite. The
+ * benchmark bench/k8s-e2e.bench.ts starts the same.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { expect } from 'vitest';
 import { loadConfig } from '../../../../src/config.js';
 import { openDatabase, type DatabaseHandle } from '../../../../src/platform/database.js';
 import { createLogger } from '../../../../src/platform/logger.js';
@@ -155,7 +155,7 @@ export async function startWeirOnNode(options: WeirOnNodeOptions): Promise<WeirO
     t,
     async ok(query, variables = {}, key) {
       const result = await t.gql(query, variables, { key });
-      expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
+      if (result.errors) throw new Error(`${query.slice(0, 60)}…: ${JSON.stringify(result.errors)}`);
       return result.data!;
     },
     close,
