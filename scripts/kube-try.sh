@@ -9,10 +9,15 @@
 # and deploy/rbac.yaml, and runs the gateway in the foreground (`npm start`) with
 # WEIR_RUNTIME=kubernetes and the gateway ServiceAccount's permissions only. Activations
 # then run as pods of the operator. Ctrl-C stops the gateway and everything the script
-# started, and the node cleans up after itself. Previews on the node are not wired yet
-# (WEIR_PREVIEW_POOL_SIZE=0: they answer UNAVAILABLE).
+# started, and the node cleans up after itself.
 #
-# Environment: PORT (default 4000), WEIR_CACHE_DIR (builds, as the other scripts).
+# Previews are off by default (WEIR_PREVIEW_POOL_SIZE=0: they answer UNAVAILABLE): the
+# preview session cluster with 2 idle TaskManager pods asks for the node's 2 CPUs, so no
+# job would run beside it. WEIR_PREVIEW_POOL_SIZE=2 turns them on (the gateway reaches the
+# session cluster through k8s/node/preview-access.yaml's Services).
+#
+# Environment: PORT (default 4000), WEIR_PREVIEW_POOL_SIZE (default 0), WEIR_CACHE_DIR
+# (builds, as the other scripts).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -60,7 +65,8 @@ mkdir -p "$dir/kafka" "$dir/s3"
 bash "$ROOT/scripts/s3proxy.sh" start "$dir/s3" "$node_ip" >/dev/null
 
 log "applying deploy/namespace.yaml and deploy/rbac.yaml; the gateway acts as their ServiceAccount"
-"${kubectl[@]}" apply --server-side -f "$ROOT/deploy/namespace.yaml" -f "$ROOT/deploy/rbac.yaml" >/dev/null
+"${kubectl[@]}" apply --server-side -f "$ROOT/deploy/namespace.yaml" -f "$ROOT/deploy/rbac.yaml" \
+  -f "$ROOT/k8s/node/preview-access.yaml" >/dev/null
 token="$("${kubectl[@]}" -n weir-system create token weir-gateway --duration 24h)"
 APISERVER_URL="$(env_value APISERVER_URL "$dir/node/env")"
 CA_FILE="$(env_value CA_FILE "$dir/node/env")"
@@ -82,7 +88,9 @@ export WEIR_K8S_KAFKA_SASL_MECHANISM=PLAIN
 export WEIR_K8S_KAFKA_USERNAME="$(env_value KAFKA_USERNAME "$dir/kafka.env")"
 export WEIR_K8S_KAFKA_PASSWORD="$(env_value KAFKA_PASSWORD "$dir/kafka.env")"
 export WEIR_K8S_EGRESS="[{\"cidr\":\"$node_ip/32\",\"ports\":[${kafka_bootstrap##*:},${s3_endpoint##*:},$apiserver_port]},{\"cidr\":\"198.19.0.1/32\",\"ports\":[443]}]"
-export WEIR_PREVIEW_POOL_SIZE=0
+export WEIR_K8S_PREVIEW_JOBMANAGER_URL=http://198.19.15.81:8081 # k8s/node/preview-access.yaml
+export WEIR_K8S_PREVIEW_GATEWAY_URL=http://198.19.15.83:8083
+export WEIR_PREVIEW_POOL_SIZE="${WEIR_PREVIEW_POOL_SIZE:-0}"
 log "ready in $(since "$started"); the gateway follows (Ctrl-C stops everything)"
 cd "$ROOT"
 npm start

@@ -55,19 +55,22 @@ export function createRuntime(
         grantJob: (job) => storage.grantJob(job),
         revokeJob: (job) => storage.revokeJob(job),
       });
-      const preview = createKubernetesPreview(settings, {
-        logger,
-        poolSize: config.previewPoolSize,
-        queueTimeoutMs: config.previewQueueTimeoutMs,
-      });
+      // Flink's native resource manager starts preview TaskManagers only as idle spares
+      // (slotmanager.redundant-taskmanager-num), never for a lease: with a pool of 0 no
+      // preview could ever run, so previews are off and answer UNAVAILABLE at once.
+      const preview =
+        config.previewPoolSize > 0
+          ? createKubernetesPreview(settings, { logger, poolSize: config.previewPoolSize, queueTimeoutMs: config.previewQueueTimeoutMs })
+          : undefined;
+      if (!preview) logger.info('previews are off: WEIR_PREVIEW_POOL_SIZE=0 with WEIR_RUNTIME=kubernetes');
       return {
         runtime,
         storage,
         preview,
         async close() {
           // The session cluster stays up (shared, kept warm); only this gateway's part stops.
-          await preview.pool.close();
-          await preview.cluster.close();
+          await preview?.pool.close();
+          await preview?.cluster.close();
           await runtime.close();
           await storage.close();
         },

@@ -74,6 +74,7 @@ describe('previews on the Kubernetes runtime, from configuration', () => {
   let parts: RuntimeParts;
   let t: TestApp;
   let jobManagerUrl: string;
+  let settings: Record<string, string>;
 
   beforeAll(async () => {
     env = await startKubeTestEnv();
@@ -82,7 +83,7 @@ describe('previews on the Kubernetes runtime, from configuration', () => {
     const kubeconfig = join(dir, 'kubeconfig');
     await writeFile(kubeconfig, env.kubeConfigFor(gatewayToken).exportConfig(), { mode: 0o600 });
     jobManagerUrl = `http://127.0.0.1:${await freePort()}`;
-    const config = loadConfig({
+    settings = {
       NODE_ENV: 'test',
       LOG_LEVEL: 'silent',
       WEIR_RUNTIME: 'kubernetes',
@@ -95,7 +96,8 @@ describe('previews on the Kubernetes runtime, from configuration', () => {
       WEIR_K8S_PREVIEW_JOBMANAGER_URL: jobManagerUrl,
       WEIR_PREVIEW_POOL_SIZE: '3',
       WEIR_PREVIEW_QUEUE_TIMEOUT_MS: '3000',
-    });
+    };
+    const config = loadConfig(settings);
     expect(config.kubernetes).toMatchObject({ platformNamespace: 'weir-system', previewName: 'weir-preview' });
     database = await openDatabase({ databaseUrl: undefined, pgliteDir: 'memory://' });
     await migrateToLatest(database.db);
@@ -156,5 +158,24 @@ describe('previews on the Kubernetes runtime, from configuration', () => {
     // It waited for the JobManager as long as a preview waits for a TaskManager, not longer.
     expect(Date.now() - started).toBeLessThan(30_000);
     expect(parts.preview!.pool.stats()).toMatchObject({ queued: 0, leased: 0 });
+  }, 60_000);
+
+  it('has previews off with WEIR_PREVIEW_POOL_SIZE=0: Flink starts preview TaskManagers only as idle spares, so a preview answers UNAVAILABLE at once', async () => {
+    const config = loadConfig({ ...settings, WEIR_PREVIEW_POOL_SIZE: '0', WEIR_PREVIEW_QUEUE_TIMEOUT_MS: '60000' });
+    const off = createRuntime(config, createLogger('silent'), database.db);
+    const app = await startTestApp({ database, runtime: off.runtime, storage: off.storage, preview: off.preview, config });
+    try {
+      expect(off.preview).toBeUndefined();
+      const { key } = await app.signUp('Previews off');
+      await app.gql('mutation { createStream(input: { name: "orders", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }] }) { id } }', {}, { key });
+      const started = Date.now();
+      const [result] = await sseResults(app, PREVIEW, { input: { sql: 'SELECT id FROM orders' } }, key, 1);
+      expect(result?.errors?.[0]?.extensions?.code, JSON.stringify(result)).toBe('UNAVAILABLE');
+      // Not after the 60 s queue timeout: at once.
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      await app.close();
+      await off.close();
+    }
   }, 60_000);
 });

@@ -24,14 +24,10 @@ import { startTestServer, type TestServer } from '../../../helpers/server.js';
 const DEPLOY = resolve(import.meta.dirname, '../../../../deploy');
 export const PLATFORM_NAMESPACE = 'weir-system';
 
-/**
- * Fixed Service addresses (inside the node's service range, 198.19.0.0/20) through which
- * this gateway, outside the cluster, reaches the preview JobManager's REST API and its
- * SQL Gateway; in the cluster it uses their Service names. kube-proxy's rules route the
- * host's own connections to Service addresses too.
- */
-const PREVIEW_JOBMANAGER_IP = '198.19.15.81';
-const PREVIEW_SQL_GATEWAY_IP = '198.19.15.83';
+/** The preview cluster's Services for a gateway outside the cluster (their addresses are in the file). */
+const PREVIEW_ACCESS = resolve(import.meta.dirname, '../../../../k8s/node/preview-access.yaml');
+const PREVIEW_JOBMANAGER_URL = 'http://198.19.15.81:8081';
+const PREVIEW_SQL_GATEWAY_URL = 'http://198.19.15.83:8083';
 
 export interface WeirOnNode {
   readonly node: KubeNode;
@@ -96,7 +92,7 @@ export async function startWeirOnNode(options: WeirOnNodeOptions): Promise<WeirO
 
     // The gateway's ServiceAccount and roles, as a production install applies them.
     await kube.kubectl('apply', '--server-side', '-f', `${DEPLOY}/namespace.yaml`, '-f', `${DEPLOY}/rbac.yaml`);
-    await exposePreviewCluster(kube);
+    await kube.kubectl('apply', '--server-side', '-f', PREVIEW_ACCESS);
     const token = (await kube.kubectl('-n', PLATFORM_NAMESPACE, 'create', 'token', 'weir-gateway', '--duration', '2h')).trim();
     const kubeconfig = join(dir, 'gateway.kubeconfig');
     await kube.writeKubeconfig(kubeconfig, token);
@@ -123,8 +119,8 @@ export async function startWeirOnNode(options: WeirOnNodeOptions): Promise<WeirO
         { cidr: `${kube.nodeIp}/32`, ports: [kafkaPort, storePort, apiserverPort] },
         { cidr: '198.19.0.1/32', ports: [443] },
       ]),
-      WEIR_K8S_PREVIEW_JOBMANAGER_URL: `http://${PREVIEW_JOBMANAGER_IP}:8081`,
-      WEIR_K8S_PREVIEW_GATEWAY_URL: `http://${PREVIEW_SQL_GATEWAY_IP}:8083`,
+      WEIR_K8S_PREVIEW_JOBMANAGER_URL: PREVIEW_JOBMANAGER_URL,
+      WEIR_K8S_PREVIEW_GATEWAY_URL: PREVIEW_SQL_GATEWAY_URL,
       WEIR_CHECKPOINT_INTERVAL_MS: '2000',
       WEIR_PREVIEW_POOL_SIZE: String(options.previewPoolSize),
       ...options.env,
@@ -160,26 +156,4 @@ export async function startWeirOnNode(options: WeirOnNodeOptions): Promise<WeirO
     },
     close,
   };
-}
-
-/**
- * Services with fixed addresses for the preview session cluster's JobManager (the pods
- * Flink labels `app=weir-preview, component=jobmanager`) and its SQL Gateway: what
- * `kubectl port-forward` or an ingress would be for a gateway outside the cluster.
- */
-async function exposePreviewCluster(node: KubeNode): Promise<void> {
-  const service = (name: string, ip: string, port: number, selector: Record<string, string>) => ({
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name, namespace: PLATFORM_NAMESPACE },
-    spec: { type: 'ClusterIP', clusterIP: ip, selector, ports: [{ name: 'http', port, targetPort: port, protocol: 'TCP' }] },
-  });
-  await node.apply({
-    apiVersion: 'v1',
-    kind: 'List',
-    items: [
-      service('e2e-preview-jobmanager', PREVIEW_JOBMANAGER_IP, 8081, { app: 'weir-preview', component: 'jobmanager' }),
-      service('e2e-preview-sql-gateway', PREVIEW_SQL_GATEWAY_IP, 8083, { app: 'weir-preview-sql-gateway', component: 'sql-gateway' }),
-    ],
-  });
 }
