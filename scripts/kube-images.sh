@@ -49,6 +49,21 @@ debian_mirror() {
 
 hash_of() { sha256sum | cut -c1-16; }
 
+# Images are ~0.3-0.6 GB each and every change of an input makes a new one: of each kind,
+# keep the one just used and the most recently used other one (another checkout's, say).
+# `touch` on every use keeps "recently used" true.
+prune_images() {
+  local kind="$1" keep="$2" dir kept=0
+  touch "$keep"
+  while IFS= read -r dir; do
+    [ "$dir" = "$keep" ] && continue
+    kept=$((kept + 1))
+    [ "$kept" -le 1 ] && continue
+    log "removing the unused image $dir"
+    rm -rf "$dir"
+  done < <(ls -1dt "$OUT_ROOT/$kind"-* 2>/dev/null || true)
+}
+
 # ---------------------------------------------------------------------------- base
 
 # Keys hash what makes an image: its inputs and the functions that build it (not this
@@ -169,14 +184,20 @@ cmd_build() {
   mkdir -p "$OUT_ROOT"
   exec 8>"$OUT_ROOT/build.lock"
   flock 8
-  local image
+  local image line
   for image in "$@"; do
     case "$image" in
-      base) printf 'base %s -\n' "$(build_base)" ;;
-      flink) build_flink ;;
-      operator) build_operator ;;
+      base) line="base $(build_base) -" ;;
+      flink) line="$(build_flink)" ;;
+      operator) line="$(build_operator)" ;;
       *) die "unknown image: $image (base, flink, operator)" ;;
     esac
+    printf '%s\n' "$line"
+    # "<image> <tar> <ref>": the tar's folder is the one in use.
+    line="${line#* }"
+    prune_images "$image" "$(dirname "${line%% *}")"
+    # Flink and the operator rest on the base: keep the one they were built on.
+    [ "$image" = base ] || prune_images base "$(dirname "$(build_base)")"
   done
 }
 

@@ -351,6 +351,10 @@ on_node_start_failure() {
 cmd_start() {
   local dir="${1:?usage: $0 start <dir>}"
   check_host
+  # containerd unpacks image layers with this umask; under a restrictive one (a gateway's
+  # 077, say) directories it creates are owner-only and a pod's non-root user cannot even
+  # stat its own entry point ("permission denied").
+  umask 022
   mkdir -p "$dir"
   dir="$(cd "$dir" && pwd)"
   if [ -f "$ACTIVE_FILE" ]; then
