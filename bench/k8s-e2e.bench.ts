@@ -80,7 +80,10 @@ async function localJobRssMb(): Promise<number> {
   }
 }
 
-/** A pod's resident memory: `total_rss` of its memory cgroup (cgroup v1, kubelet's cgroupfs layout). */
+/**
+ * A pod's resident memory: `total_rss` of its memory cgroup (cgroup v1, the kubelet's
+ * cgroupfs layout under the node's cgroup root, scripts/kube-node.sh: weir-node/kubepods/[<qos>/]pod<uid>).
+ */
 async function podRssMb(uid: string): Promise<number> {
   const want = `pod${uid}`;
   const search = async (dir: string, depth: number): Promise<string | undefined> => {
@@ -94,7 +97,7 @@ async function podRssMb(uid: string): Promise<number> {
     }
     return undefined;
   };
-  const dir = await search('/sys/fs/cgroup/memory/kubepods', 2);
+  const dir = await search('/sys/fs/cgroup/memory/weir-node/kubepods', 2);
   if (!dir) throw new Error(`no memory cgroup for pod ${uid}`);
   const stat = await readFile(join(dir, 'memory.stat'), 'utf8');
   return Number(/^total_rss (\d+)$/m.exec(stat)?.[1] ?? Number.NaN) / MB;
