@@ -29,7 +29,7 @@ import { residentBytes } from '../src/runtime/local/processes.js';
 import { startLocalApp } from '../test/helpers/local.js';
 import { PREVIEW } from '../test/helpers/preview.js';
 import { waitFor } from '../test/helpers/wait-for.js';
-import { PLATFORM_NAMESPACE, startWeirOnNode, type WeirOnNode } from '../test/runtime/kubernetes/e2e/weir-on-node.js';
+import { PLATFORM_NAMESPACE, podsOf, startWeirOnNode, type WeirOnNode } from '../test/runtime/kubernetes/e2e/weir-on-node.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const PREVIEW_RUNS = Number(process.env.BENCH_PREVIEW_RUNS ?? 3);
@@ -103,14 +103,7 @@ async function podRssMb(uid: string): Promise<number> {
   return Number(/^total_rss (\d+)$/m.exec(stat)?.[1] ?? Number.NaN) / MB;
 }
 
-interface PodJson {
-  metadata: { name: string; uid: string; labels: Record<string, string>; deletionTimestamp?: string };
-  status: { phase: string };
-}
-
-async function pods(weir: WeirOnNode, namespace: string, selector: string): Promise<PodJson[]> {
-  return (JSON.parse(await weir.node.kubectl('-n', namespace, 'get', 'pods', '-l', selector, '-o', 'json')) as { items: PodJson[] }).items;
-}
+const pods = (weir: WeirOnNode, namespace: string, selector: string) => podsOf(weir.node, namespace, selector);
 
 async function activations(weir: WeirOnNode) {
   const { key, accountUuid } = await weir.t.signUp('bench');

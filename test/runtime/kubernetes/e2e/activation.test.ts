@@ -14,7 +14,7 @@ import type { KubeNode } from '../../../helpers/kube-node.js';
 import type { ObjectStore } from '../../../helpers/object-store.js';
 import type { TestApp } from '../../../helpers/app.js';
 import { waitFor } from '../../../helpers/wait-for.js';
-import { startWeirOnNode, type WeirOnNode } from './weir-on-node.js';
+import { flinkPodShape, podsOf, startWeirOnNode, TASK_SIZE_S_POD, type WeirOnNode } from './weir-on-node.js';
 
 const asRoot = process.getuid?.() === 0;
 /** Pods start in a minute or more here: 2 cores run the node, the operator and four JVMs. */
@@ -71,19 +71,7 @@ const until = (kind: 'pipeline' | 'connection', id: string, state: string, timeo
 const activate = (kind: 'Pipeline' | 'Connection', id: string) => ok(`mutation ($id: ID!) { activate${kind}(id: $id) { id } }`, { id });
 const deactivate = (kind: 'Pipeline' | 'Connection', id: string) => ok(`mutation ($id: ID!) { deactivate${kind}(id: $id) { id } }`, { id });
 
-interface PodJson {
-  metadata: { name: string; labels: Record<string, string> };
-  spec: {
-    securityContext: { runAsUser?: number; runAsNonRoot?: boolean };
-    containers: { name: string; resources: { requests: Record<string, string>; limits: Record<string, string> }; securityContext?: Record<string, unknown> }[];
-  };
-  status: { phase: string };
-}
-
-async function podsOf(namespace: string, jobId: string): Promise<PodJson[]> {
-  const list = JSON.parse(await node.kubectl('-n', namespace, 'get', 'pods', '-l', `app=${jobId}`, '-o', 'json')) as { items: PodJson[] };
-  return list.items;
-}
+const podsOfJob = (namespace: string, jobId: string) => podsOf(node, namespace, `app=${jobId}`);
 
 const names = async (namespace: string, kind: string, selector?: string) =>
   (await node.kubectl('-n', namespace, 'get', kind, ...(selector ? ['-l', selector] : []), '-o', 'name')).split('\n').filter(Boolean);
@@ -136,17 +124,11 @@ describe.runIf(asRoot)('Weir on the node: activation through the API, run by the
 
     // The operator's pods: a JobManager and one TaskManager (task size S), as Weir sized them.
     const pods = await waitFor('JobManager and TaskManager pods running', async () => {
-      const found = await podsOf(namespace, pipelineName);
+      const found = await podsOfJob(namespace, pipelineName);
       return found.length === 2 && found.every((p) => p.status.phase === 'Running') ? found : undefined;
     }, POD_START_MS, 1000);
     expect(pods.map((p) => p.metadata.labels.component).sort()).toEqual(['jobmanager', 'taskmanager']);
-    for (const pod of pods) {
-      const main = pod.spec.containers.find((c) => c.name === 'flink-main-container')!;
-      expect(main.resources.requests).toEqual({ cpu: '500m', memory: '1Gi' });
-      expect(main.resources.limits).toEqual({ cpu: '500m', memory: '1Gi' });
-      expect(pod.spec.securityContext.runAsUser).toBe(9999);
-      expect(main.securityContext?.allowPrivilegeEscalation).toBe(false);
-    }
+    for (const pod of pods) expect(flinkPodShape(pod), pod.metadata.name).toEqual(TASK_SIZE_S_POD);
 
     // The bounded source runs to its end; the pipeline keeps the even ids, doubled.
     await until('connection', gen, 'FINISHED');
@@ -226,7 +208,7 @@ describe.runIf(asRoot)('Weir on the node: activation through the API, run by the
       for (const component of ['jobmanager', 'taskmanager']) {
         // A checkpoint first, so that there is one to come back from.
         await waitFor('a completed checkpoint', async () => (await completed()) > 0 || undefined, 120_000, 1000);
-        const [pod] = (await podsOf(namespace, name)).filter((p) => p.metadata.labels.component === component);
+        const [pod] = (await podsOfJob(namespace, name)).filter((p) => p.metadata.labels.component === component);
         expect(pod, component).toBeDefined();
         const deletedAt = Date.now();
         await node.kubectl('-n', namespace, 'delete', 'pod', pod!.metadata.name, '--grace-period', '0', '--force');
@@ -235,7 +217,7 @@ describe.runIf(asRoot)('Weir on the node: activation through the API, run by the
         await until('pipeline', copy, 'RUNNING');
         const recoveredMs = Date.now() - deletedAt;
         await waitFor(`a new ${component} pod running`, async () => {
-          const found = (await podsOf(namespace, name)).filter((p) => p.metadata.labels.component === component);
+          const found = (await podsOfJob(namespace, name)).filter((p) => p.metadata.labels.component === component);
           return found.some((p) => p.status.phase === 'Running' && p.metadata.name !== pod!.metadata.name) || undefined;
         }, POD_START_MS, 1000);
         console.log(`${component} pod deleted → RUNNING again (API) in ${recoveredMs} ms`);
@@ -289,7 +271,7 @@ describe.runIf(asRoot)('Weir on the node: activation through the API, run by the
       return s.actualState === 'RUNNING' || undefined;
     }, POD_START_MS, 1000);
     const rest = (await node.kubectl('-n', namespaceB, 'get', 'service', `${nameB}-rest`, '-o', 'jsonpath={.spec.clusterIP}')).trim();
-    const [jobManager] = (await podsOf(namespaceB, nameB)).filter((p) => p.metadata.labels.component === 'jobmanager');
+    const [jobManager] = (await podsOfJob(namespaceB, nameB)).filter((p) => p.metadata.labels.component === 'jobmanager');
     const podIp = (await node.kubectl('-n', namespaceB, 'get', 'pod', jobManager!.metadata.name, '-o', 'jsonpath={.status.podIP}')).trim();
 
     // By address, not name: DNS must not be what fails. DNS itself is allowed.

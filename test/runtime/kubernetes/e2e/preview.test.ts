@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import type { KubeNode } from '../../../helpers/kube-node.js';
 import { endOf, PREVIEW, rowsOf, startOf } from '../../../helpers/preview.js';
 import { waitFor } from '../../../helpers/wait-for.js';
-import { PLATFORM_NAMESPACE, startWeirOnNode, type WeirOnNode } from './weir-on-node.js';
+import { flinkPodShape, PLATFORM_NAMESPACE, podsOf, startWeirOnNode, TASK_SIZE_S_POD, type PodJson, type WeirOnNode } from './weir-on-node.js';
 
 const asRoot = process.getuid?.() === 0;
 const POOL_SIZE = 2;
@@ -24,21 +24,10 @@ let node: KubeNode;
 const accounts: { key: string }[] = [];
 const clients: Client[] = [];
 
-interface PodJson {
-  metadata: { name: string; creationTimestamp: string; deletionTimestamp?: string };
-  spec: {
-    securityContext: { runAsUser?: number; runAsNonRoot?: boolean };
-    containers: { name: string; resources: { requests: Record<string, string>; limits: Record<string, string> }; securityContext?: Record<string, unknown> }[];
-  };
-  status: { phase: string; containerStatuses?: { ready: boolean }[] };
-}
-
 /** The session cluster's TaskManager pods that run and are not being deleted. */
 async function taskManagerPods(): Promise<PodJson[]> {
-  const list = JSON.parse(
-    await node.kubectl('-n', PLATFORM_NAMESPACE, 'get', 'pods', '-l', 'app=weir-preview,component=taskmanager', '-o', 'json'),
-  ) as { items: PodJson[] };
-  return list.items.filter((p) => p.status.phase === 'Running' && !p.metadata.deletionTimestamp);
+  const pods = await podsOf(node, PLATFORM_NAMESPACE, 'app=weir-preview,component=taskmanager');
+  return pods.filter((p) => p.status.phase === 'Running' && !p.metadata.deletionTimestamp);
 }
 
 const pool = () => weir.parts.preview!.pool;
@@ -126,11 +115,7 @@ describe.runIf(asRoot)('previews on the node: pre-warmed TaskManager pods of a s
     console.log(`session cluster applied → ${POOL_SIZE} idle TaskManager pods registered in ${Date.now() - startedAt} ms`);
     const pods = (await taskManagerPods()).filter((p) => firstPool.includes(p.metadata.name));
     for (const pod of pods) {
-      const main = pod.spec.containers.find((c) => c.name === 'flink-main-container')!;
-      expect(main.resources.requests).toEqual({ cpu: '500m', memory: '1Gi' });
-      expect(main.resources.limits).toEqual({ cpu: '500m', memory: '1Gi' });
-      expect(pod.spec.securityContext.runAsUser).toBe(9999);
-      expect(main.securityContext?.allowPrivilegeEscalation).toBe(false);
+      expect(flinkPodShape(pod), pod.metadata.name).toEqual(TASK_SIZE_S_POD);
       // The agent loaded the classes a preview needs before the TaskManager registered.
       const log = await node.kubectl('-n', PLATFORM_NAMESPACE, 'logs', pod.metadata.name);
       const warmup = /WEIR_WARMUP loaded=(\d+) missing=(\d+) ms=(\d+)/.exec(log);

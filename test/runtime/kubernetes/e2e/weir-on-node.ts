@@ -157,3 +157,37 @@ export async function startWeirOnNode(options: WeirOnNodeOptions): Promise<WeirO
     close,
   };
 }
+
+/** A pod as `kubectl get pods -o json` lists it: the fields the e2e files and the benchmark read. */
+export interface PodJson {
+  metadata: { name: string; uid: string; labels: Record<string, string>; deletionTimestamp?: string };
+  spec: {
+    securityContext: { runAsUser?: number; runAsNonRoot?: boolean };
+    containers: { name: string; resources: { requests: Record<string, string>; limits: Record<string, string> }; securityContext?: Record<string, unknown> }[];
+  };
+  status: { phase: string };
+}
+
+/** The pods of `namespace` that match the label `selector`. */
+export async function podsOf(node: KubeNode, namespace: string, selector: string): Promise<PodJson[]> {
+  return (JSON.parse(await node.kubectl('-n', namespace, 'get', 'pods', '-l', selector, '-o', 'json')) as { items: PodJson[] }).items;
+}
+
+/** What a Flink pod's main container runs with: its requests and limits, user and privilege escalation. */
+export function flinkPodShape(pod: PodJson) {
+  const main = pod.spec.containers.find((c) => c.name === 'flink-main-container')!;
+  return {
+    requests: main.resources.requests,
+    limits: main.resources.limits,
+    runAsUser: pod.spec.securityContext.runAsUser,
+    allowPrivilegeEscalation: main.securityContext?.allowPrivilegeEscalation,
+  };
+}
+
+/** flinkPodShape of a pod of task size S (the JobManager's size too), as user 9999 with no privilege escalation. */
+export const TASK_SIZE_S_POD = {
+  requests: { cpu: '500m', memory: '1Gi' },
+  limits: { cpu: '500m', memory: '1Gi' },
+  runAsUser: 9999,
+  allowPrivilegeEscalation: false,
+};
