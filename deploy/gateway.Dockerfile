@@ -19,6 +19,8 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY src ./src
 COPY migrations ./migrations
+# The Flink memory settings the preview session cluster's pods are given.
+COPY flink/memory.json ./flink/memory.json
 # A fixed non-root user matching the Deployment's runAsUser; the root filesystem can be
 # read-only (only WEIR_DATA_DIR under /tmp is written, and only without DATABASE_URL).
 USER 10001:10001

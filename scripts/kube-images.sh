@@ -17,6 +17,11 @@
 #             user flink (9999) owns /opt/flink and /opt/weir
 #   operator  base + the Flink Kubernetes Operator 1.15.0 (scripts/flink-operator.sh),
 #             laid out as its own Dockerfile does
+#   gateway   base + this machine's Node 20 at /usr/local/bin/node (where the node:20
+#             image has it) + the gateway in /app as deploy/gateway.Dockerfile lays it
+#             out (production node_modules, package.json, src, migrations,
+#             flink/memory.json), owned by root, run as user weir (10001):
+#             node --import tsx src/main.ts
 #
 # Environment: WEIR_CACHE_DIR (default <repo>/.cache; images in kube-images/<key>/).
 set -euo pipefail
@@ -68,7 +73,7 @@ prune_images() {
 
 # Keys hash what makes an image: its inputs and the functions that build it (not this
 # whole script, so that editing one image does not rebuild the others).
-base_key() { printf '%s\n' "$SUITE" "$BASE_PACKAGES" "$(sha256sum "$ROOT/scripts/oci-image.mjs")" "$(declare -f build_base)" | hash_of; }
+base_key() { printf '%s\n' "$SUITE" "$BASE_PACKAGES" "$(sha256sum <"$ROOT/scripts/oci-image.mjs")" "$(declare -f build_base)" | hash_of; }
 
 # The base layer: a Debian root with Java 17, users flink (9999) and weir (10001).
 build_base() {
@@ -120,7 +125,7 @@ build_flink() {
   local base; base="$(build_base)"
   local flink_dir; flink_dir="$(bash "$ROOT/scripts/flink-setup.sh")"
   local key; key="$(printf '%s\n' "$base" "$(cat "$flink_dir/stamp")" "$FLINK_KUBERNETES_VERSION" "$FLINK_S3_VERSION" \
-    "$(cd "$ROOT/k8s/images/flink" && sha256sum ./*)" "$(sha256sum "$ROOT/flink/jvm-options.txt")" \
+    "$(cd "$ROOT/k8s/images/flink" && sha256sum ./*)" "$(sha256sum <"$ROOT/flink/jvm-options.txt")" \
     "$(declare -f build_flink flink_jars maven_copy)" | hash_of)"
   local dir="$OUT_ROOT/flink-$key" ref="weir.local/flink:$FLINK_VERSION-java17"
   if [ -s "$dir/image.tar" ]; then printf 'flink %s %s\n' "$dir/image.tar" "$ref"; return; fi
@@ -179,8 +184,41 @@ build_operator() {
   printf 'operator %s %s\n' "$dir/image.tar" "$ref"
 }
 
+# ---------------------------------------------------------------------------- gateway
+
+# What goes into /app, as deploy/gateway.Dockerfile copies it.
+gateway_sources() { (cd "$ROOT" && find package.json package-lock.json src migrations flink/memory.json -type f ! -name '*.test.ts' | LC_ALL=C sort | xargs sha256sum); }
+
+build_gateway() {
+  local base; base="$(build_base)"
+  local node_bin; node_bin="$(readlink -f "$(command -v node)")" || die "node not found"
+  local node_version; node_version="$("$node_bin" --version)"
+  case "$node_version" in v20.*) ;; *) die "the gateway image takes this machine's Node, which must be 20 (found $node_version)" ;; esac
+  local key; key="$(printf '%s\n' "$base" "$node_version" "$(sha256sum "$node_bin")" "$(gateway_sources)" \
+    "$(declare -f build_gateway gateway_sources)" | hash_of)"
+  local dir="$OUT_ROOT/gateway-$key" ref="weir.local/gateway:0.1.0"
+  if [ -s "$dir/image.tar" ]; then printf 'gateway %s %s\n' "$dir/image.tar" "$ref"; return; fi
+  local start; start="$(now_ms)"
+  rm -rf "$dir"; mkdir -p "$dir/layer/usr/local/bin" "$dir/layer/app"
+  local layer="$dir/layer"
+  install -m 755 "$node_bin" "$layer/usr/local/bin/node"
+  cp "$ROOT/package.json" "$ROOT/package-lock.json" "$layer/app/"
+  log "gateway: npm ci --omit=dev (production dependencies only; from the npm cache when there)"
+  (cd "$layer/app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >&2) \
+    || die "npm ci --omit=dev failed for the gateway image"
+  rm -f "$layer/app/package-lock.json"
+  (cd "$ROOT" && find src migrations flink/memory.json -type f ! -name '*.test.ts' -print0 | tar --null -T - -cf -) | tar -xf - -C "$layer/app"
+  chown -R 0:0 "$layer/app"
+  node "$ROOT/scripts/oci-image.mjs" --layer "$base" --layer "$layer" --ref "$ref" --out "$dir/image.tar" \
+    --cmd '["node", "--import", "tsx", "src/main.ts"]' --user 10001:10001 --workdir /app \
+    --env NODE_ENV=production --env HOST=0.0.0.0 --env PORT=4000 --env WEIR_DATA_DIR=/tmp/weir >&2
+  rm -rf "$layer"
+  log "gateway: built in $(since "$start")"
+  printf 'gateway %s %s\n' "$dir/image.tar" "$ref"
+}
+
 cmd_build() {
-  [ "$#" -gt 0 ] || die "usage: $0 build <base|flink|operator>..."
+  [ "$#" -gt 0 ] || die "usage: $0 build <base|flink|operator|gateway>..."
   mkdir -p "$OUT_ROOT"
   exec 8>"$OUT_ROOT/build.lock"
   flock 8
@@ -190,7 +228,8 @@ cmd_build() {
       base) line="base $(build_base) -" ;;
       flink) line="$(build_flink)" ;;
       operator) line="$(build_operator)" ;;
-      *) die "unknown image: $image (base, flink, operator)" ;;
+      gateway) line="$(build_gateway)" ;;
+      *) die "unknown image: $image (base, flink, operator, gateway)" ;;
     esac
     printf '%s\n' "$line"
     # "<image> <tar> <ref>": the tar's folder is the one in use.
@@ -203,6 +242,6 @@ cmd_build() {
 
 case "${1:-}" in
   build) shift; cmd_build "$@" ;;
-  list) sed -n '9,19p' "$0" | sed 's/^# \{0,1\}//' ;;
-  *) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  list) sed -n '9,24p' "$0" | sed 's/^# \{0,1\}//' ;;
+  *) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
