@@ -455,6 +455,7 @@ cmd_start() {
   {
     printf 'NODE_NAME=%s\n' "$NODE_NAME"
     printf 'NODE_IP=%s\n' "$NODE_IP"
+    printf 'POD_CIDR=%s\n' "$POD_CIDR"
     printf 'KUBECTL=%s\n' "$BUILD/bin/kubectl"
     printf 'KUBE_NODE_IMAGES=%s\n' "$BUILD/images"
     printf 'CONTAINERD_ADDRESS=%s\n' "$dir/containerd/containerd.sock"

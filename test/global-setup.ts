@@ -11,7 +11,7 @@
  *             release source (scripts/flink-operator.sh source)
  *   node      a whole single-node cluster: kubelet, kube-scheduler, kube-proxy, kubectl,
  *             CoreDNS, kube-router and their images (scripts/kube-node.sh build), and
- *             the Flink and operator images (scripts/kube-images.sh: debootstrap, and
+ *             the Flink, operator and gateway images (scripts/kube-images.sh: debootstrap, and
  *             Maven for the operator, ~4 min cold); needs root and Debian's containerd,
  *             runc, CNI plugins and debootstrap
  *   s3        the s3proxy jar (scripts/s3proxy.sh jar, from Maven Central): the object
@@ -44,10 +44,10 @@ type Need = 'flink' | 'kube' | 'node' | 's3' | 'postgres' | 'tsx';
  */
 const NEEDS: Record<Need, RegExp> = {
   flink:
-    /\b(startLocalApp|startPreviewGateway|startExternalKafka|createLocalRuntime|flinkDistribution|startWeirOnNode)\b|src\/main\.ts/,
-  kube: /\b(startKubeTestEnv|startKubeNode|startWeirOnNode)\b/,
-  node: /\b(startKubeNode|startWeirOnNode)\b/,
-  s3: /\b(startObjectStore|startWeirOnNode)\b/,
+    /\b(startLocalApp|startPreviewGateway|startExternalKafka|createLocalRuntime|flinkDistribution|startWeirOnNode|startPlatformOnNode)\b|src\/main\.ts/,
+  kube: /\b(startKubeTestEnv|startKubeNode|startWeirOnNode|startPlatformOnNode)\b/,
+  node: /\b(startKubeNode|startWeirOnNode|startPlatformOnNode)\b/,
+  s3: /\b(startObjectStore|startWeirOnNode|startPlatformOnNode)\b/,
   postgres: /helpers\/postgres(\.js)?['"]|\b(startTestPostgres|describeDatabases)\b/,
   tsx: /\btsx\b/,
 };
@@ -125,11 +125,12 @@ async function prepare(project: TestProject): Promise<void> {
       'scripts/kube-node.sh',
       'build',
     ]);
-    await step('the Flink and operator images (the operator built from its source): scripts/kube-images.sh build', root, [
+    await step('the Flink, operator and gateway images (the operator built from its source): scripts/kube-images.sh build', root, [
       'scripts/kube-images.sh',
       'build',
       'flink',
       'operator',
+      'gateway',
     ]);
   }
   if (needs.has('s3')) {

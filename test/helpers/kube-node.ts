@@ -22,6 +22,8 @@ export interface KubeNode {
   readonly nodeName: string;
   /** The node's address (198.19.255.1): where pods reach processes on this machine. */
   readonly nodeIp: string;
+  /** Where pods' addresses come from (198.18.0.0/16). */
+  readonly podCidr: string;
   /** A kubeconfig file for `token` (say a ServiceAccount's), against this cluster. */
   writeKubeconfig(file: string, token: string): Promise<void>;
   /** kubectl against this cluster, as the admin; resolves to its stdout. */
@@ -31,13 +33,23 @@ export interface KubeNode {
   /** Imports a docker-archive image (scripts/kube-images.sh) into the node's containerd. */
   importImage(tar: string): Promise<void>;
   /** Builds (cached) and imports one of scripts/kube-images.sh's images; resolves to its reference. */
-  importWeirImage(name: 'flink' | 'operator'): Promise<string>;
+  importWeirImage(name: WeirImage): Promise<string>;
   /** Installs the real Flink Kubernetes Operator (scripts/kube-operator.sh) and waits until it is healthy. */
   installOperator(): Promise<void>;
   stop(): Promise<void>;
 }
 
 const script = (...args: string[]) => runScript(SCRIPT, args);
+
+export type WeirImage = 'flink' | 'operator' | 'gateway';
+
+/** Builds one of scripts/kube-images.sh's images (cached); resolves to its docker-archive tarball and reference. */
+export async function buildWeirImage(name: WeirImage): Promise<{ tar: string; ref: string }> {
+  const stdout = await runScript(join(SCRIPTS, 'kube-images.sh'), ['build', name]);
+  const [, tar, ref] = stdout.trim().split(/\s+/);
+  if (!tar || !ref) throw new Error(`kube-images.sh build ${name} printed no image: ${stdout}`);
+  return { tar, ref };
+}
 
 /** Starts the node in a temp dir (a minute or so); call `stop()` in afterAll. */
 export async function startKubeNode(): Promise<KubeNode> {
@@ -52,6 +64,7 @@ export async function startKubeNode(): Promise<KubeNode> {
     admin: kubeConfigFor(apiserverUrl, caData, env.ADMIN_TOKEN!, 'admin'),
     nodeName: env.NODE_NAME!,
     nodeIp: env.NODE_IP!,
+    podCidr: env.POD_CIDR!,
     async writeKubeconfig(file: string, token: string) {
       const config = {
         apiVersion: 'v1',
@@ -88,9 +101,7 @@ export async function startKubeNode(): Promise<KubeNode> {
       await script('import', dir, tar);
     },
     async importWeirImage(name) {
-      const stdout = await runScript(join(SCRIPTS, 'kube-images.sh'), ['build', name]);
-      const [, tar, ref] = stdout.trim().split(/\s+/);
-      if (!tar || !ref) throw new Error(`kube-images.sh build ${name} printed no image: ${stdout}`);
+      const { tar, ref } = await buildWeirImage(name);
       await script('import', dir, tar);
       return ref;
     },

@@ -1,7 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { access, chown, constants, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { access, appendFile, chown, constants, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -47,14 +47,22 @@ export class TestPostgresError extends Error {
   }
 }
 
+export interface TestPostgresOptions {
+  /**
+   * Also listen on `address` and trust clients from `clients` (a CIDR), e.g. pods of the
+   * single-node cluster; the URLs then name `address`. Always a throwaway server.
+   */
+  readonly listenOn?: { readonly address: string; readonly clients: string };
+}
+
 /**
  * A real Postgres for tests. With `WEIR_TEST_DATABASE_URL` (a server CI started, superuser)
  * it only creates databases there; otherwise it starts a throwaway server from Debian's
  * binaries on a free port, so parallel vitest workers each get their own.
  */
-export async function startTestPostgres(): Promise<TestPostgres> {
-  const sharedServerUrl = process.env['WEIR_TEST_DATABASE_URL'];
-  const server = sharedServerUrl ? undefined : await startThrowawayServer();
+export async function startTestPostgres(options: TestPostgresOptions = {}): Promise<TestPostgres> {
+  const sharedServerUrl = options.listenOn ? undefined : process.env['WEIR_TEST_DATABASE_URL'];
+  const server = sharedServerUrl ? undefined : await startThrowawayServer(options.listenOn);
   let databases: DatabaseFactory | undefined;
   try {
     databases = await DatabaseFactory.connect(sharedServerUrl ?? server!.adminUrl);
@@ -154,7 +162,7 @@ interface RunAs {
   readonly gid: number;
 }
 
-async function startThrowawayServer(): Promise<ThrowawayServer> {
+async function startThrowawayServer(listenOn: TestPostgresOptions['listenOn']): Promise<ThrowawayServer> {
   const binaries = await findBinaries();
   const runAs = await postgresUserIfRoot();
   const root = await mkdtemp(join(tmpdir(), 'weir-test-pg-'));
@@ -166,11 +174,14 @@ async function startThrowawayServer(): Promise<ThrowawayServer> {
       cwd: root,
       runAs,
     });
+    // This machine reaches `address` from `address` itself.
+    if (listenOn) await appendFile(join(dataDir, 'pg_hba.conf'), `host all all ${listenOn.address}/32 trust\nhost all all ${listenOn.clients} trust\n`);
+    const host = listenOn?.address ?? '127.0.0.1';
     // Another worker may take the port between our probe and postgres's bind: try again.
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
-      const server = spawnServer(binaries.postgres, dataDir, root, port, runAs);
-      const adminUrl = `postgresql://weir@127.0.0.1:${port}/postgres`;
+      const server = spawnServer(binaries.postgres, dataDir, root, port, runAs, listenOn ? `127.0.0.1,${host}` : host);
+      const adminUrl = `postgresql://weir@${host}:${port}/postgres`;
       try {
         await waitUntilReady(adminUrl, server);
       } catch (error) {
@@ -267,12 +278,12 @@ interface RunningServer {
 }
 
 /** Runs postgres on `dataDir`, with its socket and lock file in `root` (removed on exit). */
-function spawnServer(postgres: string, dataDir: string, root: string, port: number, runAs: RunAs | undefined) {
+function spawnServer(postgres: string, dataDir: string, root: string, port: number, runAs: RunAs | undefined, listenAddresses: string) {
   const child = spawnAs(
     postgres,
     [
       ...['-D', dataDir, '-p', String(port), '-k', root],
-      ...['-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'],
+      ...['-c', `listen_addresses=${listenAddresses}`, '-c', 'fsync=off'],
       ...['-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
     ],
     { cwd: root, runAs },
