@@ -5,7 +5,7 @@
  *
  *  - activation → RUNNING (the API, from the operator's status) of a Kafka → Kafka
  *    pipeline on real JobManager and TaskManager pods, and deactivation → every pod of it
- *    gone; median of RUNS (default 3, env BENCH_RUNS);
+ *    gone; median of RUNS (default 3, env BENCH_RUNS; 0 measures previews only);
  *  - memory per job: the resident memory (cgroup `total_rss`) of its JobManager pod plus its
  *    TaskManager pod, beside the local runtime's figure for the same pipeline (its one JVM's
  *    VmRSS, measured first in the same run);
@@ -39,6 +39,7 @@ const POD_START_MS = 360_000;
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const median = (xs: number[]) => {
+  if (xs.length === 0) return NaN;
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
@@ -209,13 +210,14 @@ async function previews(weir: WeirOnNode) {
 let weir: WeirOnNode | undefined;
 try {
   out(`Weir on the node benchmark: ${RUNS} activations, ${PREVIEW_RUNS} warm and cold previews; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  const localRssMb = await localJobRssMb();
-  out(`local runtime: the pipeline's JVM ${localRssMb.toFixed(0)} MB`);
+  // BENCH_RUNS=0 measures previews only (no activations, no memory figures).
+  const localRssMb = RUNS > 0 ? await localJobRssMb() : NaN;
+  if (RUNS > 0) out(`local runtime: the pipeline's JVM ${localRssMb.toFixed(0)} MB`);
   const setupStarted = Date.now();
   weir = await startWeirOnNode({ previewPoolSize: POOL_SIZE, env: { WEIR_PREVIEW_QUEUE_TIMEOUT_MS: '300000' } });
   const setupMs = Date.now() - setupStarted;
   out(`node, operator, image, Kafka, object store and gateway ready in ${setupMs} ms`);
-  const runs = await activations(weir);
+  const runs = RUNS > 0 ? await activations(weir) : [];
   const preview = await previews(weir);
   const podRss = runs.map((r) => r.jobManagerRssMb + r.taskManagerRssMb);
   const summary = {

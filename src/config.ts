@@ -37,6 +37,7 @@ const ConfigSchema = z.object({
   WEIR_K8S_PREVIEW_NAME: z.string().regex(/^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$/).default('weir-preview'),
   WEIR_K8S_PREVIEW_JOBMANAGER_URL: z.string().url().optional(),
   WEIR_K8S_PREVIEW_GATEWAY_URL: z.string().url().optional(),
+  WEIR_K8S_PREVIEW_CPU_LIMIT: z.coerce.number().min(0.5).max(64).optional(),
   WEIR_CACHE_DIR: z.string().min(1).optional(),
   WEIR_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
   WEIR_JOB_UNRESPONSIVE_MS: z.coerce.number().int().min(1000).default(60_000),
@@ -220,6 +221,7 @@ function kubernetesSettings(c: z.infer<typeof ConfigSchema>): KubernetesSettings
     previewName: c.WEIR_K8S_PREVIEW_NAME,
     previewJobManagerUrl: c.WEIR_K8S_PREVIEW_JOBMANAGER_URL,
     previewGatewayUrl: c.WEIR_K8S_PREVIEW_GATEWAY_URL,
+    previewCpuLimit: c.WEIR_K8S_PREVIEW_CPU_LIMIT,
   };
 }
 

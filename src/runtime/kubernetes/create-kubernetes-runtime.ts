@@ -36,6 +36,8 @@ export interface KubernetesSettings {
   /** Overrides of the preview cluster's in-cluster URLs, for a gateway running outside the cluster. */
   readonly previewJobManagerUrl: string | undefined;
   readonly previewGatewayUrl: string | undefined;
+  /** WEIR_K8S_PREVIEW_CPU_LIMIT: the session cluster's JobManager and SQL Gateway may burst to this many cores. */
+  readonly previewCpuLimit: number | undefined;
 }
 
 export interface KubernetesRuntimeDeps {
@@ -99,6 +101,7 @@ export function createKubernetesPreview(
     flinkClusterRole: settings.flinkClusterRole,
     jobManagerUrl: settings.previewJobManagerUrl,
     gatewayUrl: settings.previewGatewayUrl,
+    platformCpuLimit: settings.previewCpuLimit,
     logger: deps.logger.child({ component: 'preview-cluster' }),
   });
   const pool = new KubernetesPreviewPool({

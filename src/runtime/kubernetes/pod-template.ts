@@ -22,5 +22,11 @@ export const containerSecurityContext = { allowPrivilegeEscalation: false, capab
 /** A pod size as Kubernetes quantities: `{ cpu: '500m', memory: '768Mi' }`. */
 const quantity = (size: PodSize) => ({ cpu: `${Math.round(size.cpu * 1000)}m`, memory: `${size.memoryMi}Mi` });
 
-/** Requests equal to limits: a pod gets exactly its size (Guaranteed QoS). */
-export const resources = (size: PodSize) => ({ requests: quantity(size), limits: quantity(size) });
+/**
+ * Requests equal to limits: a pod gets exactly its size (Guaranteed QoS). With `cpuLimit`
+ * (cores, above the size's CPU) the pod may use idle CPU up to it (Burstable QoS).
+ */
+export const resources = (size: PodSize, cpuLimit?: number) => ({
+  requests: quantity(size),
+  limits: quantity({ ...size, cpu: Math.max(size.cpu, cpuLimit ?? 0) }),
+});

@@ -43,6 +43,12 @@ export interface PreviewManifestOptions {
   readonly taskManager?: PodSize | undefined;
   readonly jobManager?: PodSize | undefined;
   readonly sqlGateway?: PodSize | undefined;
+  /**
+   * CPU limit (cores) of the JobManager and the SQL Gateway, above their requests
+   * (WEIR_K8S_PREVIEW_CPU_LIMIT). They plan and schedule every preview and are idle in
+   * between, so a first row waits on how fast they run. Default: their requests.
+   */
+  readonly platformCpuLimit?: number | undefined;
   /** Base URI for the cluster's savepoint/checkpoint dirs, e.g. `s3://weir-flink`. */
   readonly storageDir: string;
   /** Flink options of the installation (WEIR_K8S_FLINK_CONFIG); the sandbox's own win. */
@@ -107,16 +113,18 @@ export function previewManifests(o: PreviewManifestOptions): PreviewManifests {
     subjects: [{ kind: 'ServiceAccount', name: o.serviceAccountName, namespace }],
   };
 
-  const podTemplate = (size: PodSize) => ({
+  const podTemplate = (size: PodSize, cpuLimit?: number) => ({
     metadata: { labels },
     spec: {
       securityContext: podSecurityContext,
       containers: [
         // The operator merges its own container settings into the one with this name.
-        { name: 'flink-main-container', resources: resources(size), securityContext: containerSecurityContext },
+        { name: 'flink-main-container', resources: resources(size, cpuLimit), securityContext: containerSecurityContext },
       ],
     },
   });
+  // Flink itself writes the JobManager container's CPU limit: as its request times this.
+  const jobManagerCpuLimitFactor = Math.max(1, (o.platformCpuLimit ?? jm.cpu) / jm.cpu);
 
   const flinkDeployment: FlinkDeploymentObject = {
     apiVersion: FLINK_API_VERSION,
@@ -137,6 +145,7 @@ export function previewManifests(o: PreviewManifestOptions): PreviewManifests {
         // Pre-warmed: a TaskManager loads the classes a preview needs before it registers,
         // so that an idle one in the pool is warm in more than name.
         'env.java.opts.taskmanager': [o.flinkConfig?.['env.java.opts.taskmanager'], `-javaagent:${o.runnerJarPath}`].filter(Boolean).join(' '),
+        'kubernetes.jobmanager.cpu.limit-factor': String(jobManagerCpuLimitFactor),
         'rest.port': String(JOB_MANAGER_REST_PORT),
         'rest.bind-address': '0.0.0.0',
         // Checkpointing stays off (preview-sandbox.ts); the dirs only give a savepoint the
@@ -147,7 +156,7 @@ export function previewManifests(o: PreviewManifestOptions): PreviewManifests {
       jobManager: {
         replicas: 1,
         resource: { cpu: jm.cpu, memory: `${jm.memoryMi}m` },
-        podTemplate: podTemplate(jm),
+        podTemplate: podTemplate(jm, o.platformCpuLimit),
       },
       taskManager: {
         resource: { cpu: tm.cpu, memory: `${tm.memoryMi}m` },
@@ -205,7 +214,7 @@ export function previewManifests(o: PreviewManifestOptions): PreviewManifests {
                 periodSeconds: 10,
                 failureThreshold: 6,
               },
-              resources: resources(gw),
+              resources: resources(gw, o.platformCpuLimit),
               securityContext: containerSecurityContext,
             },
           ],
