@@ -15,7 +15,8 @@
  *    Kubernetes the pool cannot start a TaskManager on demand: Flink's native resource
  *    manager starts them as idle spares, so WEIR_PREVIEW_POOL_SIZE=0 there means no
  *    previews). One untimed preview first (the SQL Gateway's first compile); medians over
- *    PREVIEW_RUNS (default 3, env BENCH_PREVIEW_RUNS) each, interleaved; the ratio.
+ *    PREVIEW_RUNS (default 3, env BENCH_PREVIEW_RUNS) each, interleaved; the ratio. The
+ *    environment's WEIR_K8S_PREVIEW_CPU_LIMIT, if set, is the session cluster's.
  *
  * Prints the figures and writes bench/results/k8s-e2e.json. Takes about 20 minutes.
  */
@@ -34,6 +35,8 @@ import { PLATFORM_NAMESPACE, podsOf, startWeirOnNode, type WeirOnNode } from '..
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const PREVIEW_RUNS = Number(process.env.BENCH_PREVIEW_RUNS ?? 3);
 const POOL_SIZE = 2;
+/** WEIR_K8S_PREVIEW_CPU_LIMIT for the session cluster's JobManager and SQL Gateway (unset: their requests). */
+const PREVIEW_CPU_LIMIT = process.env.WEIR_K8S_PREVIEW_CPU_LIMIT;
 const MB = 1024 * 1024;
 const POD_START_MS = 360_000;
 
@@ -209,12 +212,15 @@ async function previews(weir: WeirOnNode) {
 
 let weir: WeirOnNode | undefined;
 try {
-  out(`Weir on the node benchmark: ${RUNS} activations, ${PREVIEW_RUNS} warm and cold previews; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  out(`Weir on the node benchmark: ${RUNS} activations, ${PREVIEW_RUNS} warm and cold previews, preview CPU limit ${PREVIEW_CPU_LIMIT ?? 'unset'}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   // BENCH_RUNS=0 measures previews only (no activations, no memory figures).
   const localRssMb = RUNS > 0 ? await localJobRssMb() : NaN;
   if (RUNS > 0) out(`local runtime: the pipeline's JVM ${localRssMb.toFixed(0)} MB`);
   const setupStarted = Date.now();
-  weir = await startWeirOnNode({ previewPoolSize: POOL_SIZE, env: { WEIR_PREVIEW_QUEUE_TIMEOUT_MS: '300000' } });
+  weir = await startWeirOnNode({
+    previewPoolSize: POOL_SIZE,
+    env: { WEIR_PREVIEW_QUEUE_TIMEOUT_MS: '300000', ...(PREVIEW_CPU_LIMIT ? { WEIR_K8S_PREVIEW_CPU_LIMIT: PREVIEW_CPU_LIMIT } : {}) },
+  });
   const setupMs = Date.now() - setupStarted;
   out(`node, operator, image, Kafka, object store and gateway ready in ${setupMs} ms`);
   const runs = RUNS > 0 ? await activations(weir) : [];
@@ -223,6 +229,7 @@ try {
   const summary = {
     runs: RUNS,
     previewRuns: PREVIEW_RUNS,
+    previewCpuLimit: PREVIEW_CPU_LIMIT ?? null,
     loadAverage: loadavg(),
     setupMs,
     medianActivateToRunningMs: median(runs.map((r) => r.activateToRunningMs)),

@@ -196,5 +196,18 @@ describe.runIf(asRoot)('the gateway in the cluster, from deploy/, used through i
     expect(endOf(events), JSON.stringify(events)).toMatchObject({ reason: 'ROW_LIMIT' });
     expect(rowsOf(events).map((row: any) => Number(row.values[0]))).toEqual([2, 4, 6, 8, 10]);
     expect(startOf(events).taskManager).toMatch(/^weir-preview-taskmanager-/);
+
+    // deploy/config.yaml's WEIR_K8S_PREVIEW_CPU_LIMIT: the JobManager (through Flink's
+    // limit factor) and the SQL Gateway may burst to it; TaskManagers keep their size.
+    const cpuLimit = /WEIR_K8S_PREVIEW_CPU_LIMIT: "([\d.]+)"/.exec(await readFile(`${DEPLOY}/config.yaml`, 'utf8'))![1]!;
+    const cpuOf = async (selector: string) =>
+      (await podsOf(node, PLATFORM_NAMESPACE, selector)).map((pod) => {
+        const main = pod.spec.containers[0]!.resources;
+        return { request: main.requests.cpu, limit: main.limits.cpu };
+      });
+    const burst = { request: '500m', limit: cpuLimit };
+    expect(await cpuOf('app=weir-preview,component=jobmanager')).toEqual([burst]);
+    expect(await cpuOf('app=weir-preview-sql-gateway')).toEqual([burst]);
+    for (const taskManager of await cpuOf('app=weir-preview,component=taskmanager')) expect(taskManager).toEqual({ request: '500m', limit: '500m' });
   }, 2 * POD_START_MS + 240_000);
 });
