@@ -115,7 +115,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const client of clients) await client.dispose();
   if (platform) {
-    // What the gateway logged, when something failed.
+    // The gateway's last log lines, for when a test failed (the pod goes with the node).
     const logs = await node.kubectl('-n', PLATFORM_NAMESPACE, 'logs', 'deployment/weir-gateway', '--tail=40').catch(() => '');
     if (logs) console.log(`the gateway pod's last lines:\n${logs}`);
     await node.kubectl('-n', PLATFORM_NAMESPACE, 'delete', 'deployment', 'weir-gateway', '--wait=true', '--timeout=60s').catch(() => undefined);
