@@ -186,28 +186,28 @@ build_operator() {
 
 # ---------------------------------------------------------------------------- gateway
 
-# What goes into /app, as deploy/gateway.Dockerfile copies it.
-gateway_sources() { (cd "$ROOT" && find package.json package-lock.json src migrations flink/memory.json -type f ! -name '*.test.ts' | LC_ALL=C sort | xargs sha256sum); }
+# What goes into /app, as deploy/gateway.Dockerfile copies it (run in $ROOT); the lock
+# file only for npm ci.
+gateway_files() { find package.json package-lock.json src migrations flink/memory.json -type f ! -name '*.test.ts' | LC_ALL=C sort; }
 
 build_gateway() {
   local base; base="$(build_base)"
   local node_bin; node_bin="$(readlink -f "$(command -v node)")" || die "node not found"
   local node_version; node_version="$("$node_bin" --version)"
   case "$node_version" in v20.*) ;; *) die "the gateway image takes this machine's Node, which must be 20 (found $node_version)" ;; esac
-  local key; key="$(printf '%s\n' "$base" "$node_version" "$(sha256sum "$node_bin")" "$(gateway_sources)" \
-    "$(declare -f build_gateway gateway_sources)" | hash_of)"
+  local key; key="$(printf '%s\n' "$base" "$node_version" "$(sha256sum "$node_bin")" "$(cd "$ROOT" && gateway_files | xargs sha256sum)" \
+    "$(declare -f build_gateway gateway_files)" | hash_of)"
   local dir="$OUT_ROOT/gateway-$key" ref="weir.local/gateway:0.1.0"
   if [ -s "$dir/image.tar" ]; then printf 'gateway %s %s\n' "$dir/image.tar" "$ref"; return; fi
   local start; start="$(now_ms)"
   rm -rf "$dir"; mkdir -p "$dir/layer/usr/local/bin" "$dir/layer/app"
   local layer="$dir/layer"
   install -m 755 "$node_bin" "$layer/usr/local/bin/node"
-  cp "$ROOT/package.json" "$ROOT/package-lock.json" "$layer/app/"
+  (cd "$ROOT" && gateway_files | tar -T - -cf -) | tar -xf - -C "$layer/app"
   log "gateway: npm ci --omit=dev (production dependencies only; from the npm cache when there)"
   (cd "$layer/app" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >&2) \
     || die "npm ci --omit=dev failed for the gateway image"
   rm -f "$layer/app/package-lock.json"
-  (cd "$ROOT" && find src migrations flink/memory.json -type f ! -name '*.test.ts' -print0 | tar --null -T - -cf -) | tar -xf - -C "$layer/app"
   chown -R 0:0 "$layer/app"
   node "$ROOT/scripts/oci-image.mjs" --layer "$base" --layer "$layer" --ref "$ref" --out "$dir/image.tar" \
     --cmd '["node", "--import", "tsx", "src/main.ts"]' --user 10001:10001 --workdir /app \
