@@ -77,18 +77,20 @@ const names = async (namespace: string, kind: string, selector?: string) =>
   (await node.kubectl('-n', namespace, 'get', kind, ...(selector ? ['-l', selector] : []), '-o', 'name')).split('\n').filter(Boolean);
 
 /**
- * The account's namespace, which the tests above made; made here too when a test runs
- * alone (an activation makes it, the deactivation keeps it).
+ * An account's namespace, made here if it is not there yet (an activation makes it, the
+ * deactivation keeps it): for the main account when a test runs alone, for another account.
  */
-async function accountNamespace(prefix: string): Promise<string> {
-  const namespace = `weir-acct-${accountUuid}`;
+async function accountNamespace(prefix: string, account: { key: string; accountUuid: string } = { key, accountUuid }): Promise<string> {
+  const namespace = `weir-acct-${account.accountUuid}`;
   if (!(await node.kubectl('get', 'namespaces', '-o', 'name')).includes(`namespace/${namespace}`)) {
-    await stream(`${prefix}_in`);
-    await stream(`${prefix}_out`);
+    const as = (query: string, variables: Record<string, unknown> = {}) => ok(query, variables, account.key);
+    for (const suffix of ['in', 'out']) {
+      await as(`mutation { createStream(input: { name: "${prefix}_${suffix}", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }, { name: "amount", type: "INT" }] }) { id } }`);
+    }
     const sql = `INSERT INTO ${prefix}_out SELECT id, amount FROM ${prefix}_in`;
-    const id = (await ok('mutation ($sql: String!) { createPipeline(input: { name: "ns_copy", sql: $sql }) { id } }', { sql })).createPipeline.id as string;
-    await activate('Pipeline', id);
-    await deactivate('Pipeline', id);
+    const id = (await as('mutation ($sql: String!) { createPipeline(input: { name: "ns_copy", sql: $sql }) { id } }', { sql })).createPipeline.id as string;
+    await as('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id });
+    await as('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id });
   }
   return namespace;
 }
@@ -173,118 +175,113 @@ describe.runIf(asRoot)('Weir on the node: activation through the API, run by the
     expect(await node.kubectl('get', 'namespace', namespace, '-o', 'name')).toContain(namespace);
   }, 900_000);
 
-  it('brings a job back from its checkpoint when its JobManager pod, then its TaskManager pod, is deleted: no record lost, nothing re-applied', async () => {
-    const input = await stream('ha_in');
-    const output = await stream('ha_out');
-    const copy = (
-      await ok('mutation ($sql: String!) { createPipeline(input: { name: "ha_copy", sql: $sql }) { id } }', {
-        sql: 'INSERT INTO ha_out SELECT id, amount FROM ha_in',
-      })
-    ).createPipeline.id as string;
-    await activate('Pipeline', copy);
-    await until('pipeline', copy, 'RUNNING');
+  describe("a pipeline of the account, running", () => {
+    let copy: string;
+    let input: string;
+    let output: string;
+    let namespace: string;
+    let name: string;
 
-    // Records go in through the API all along, 10 a second: before, during and after each
-    // failure. (The node's 2 cores hold one job and the pod Flink asks for to replace one.)
-    let published = 0;
-    let publishing = true;
-    const publisher = (async () => {
-      while (publishing) {
-        const batch = Array.from({ length: 5 }, (_, i) => ({ id: published + i + 1, amount: 1 }));
-        await ok('mutation ($id: ID!, $r: [JSON!]!) { publishRecords(streamId: $id, records: $r) { count } }', { id: input, r: batch });
-        published += batch.length;
-        await new Promise((resolve) => setTimeout(resolve, 500));
+    beforeAll(async () => {
+      input = await stream('ha_in');
+      output = await stream('ha_out');
+      copy = (
+        await ok('mutation ($sql: String!) { createPipeline(input: { name: "ha_copy", sql: $sql }) { id } }', {
+          sql: 'INSERT INTO ha_out SELECT id, amount FROM ha_in',
+        })
+      ).createPipeline.id as string;
+      namespace = `weir-acct-${accountUuid}`;
+      name = `pipe-${decodeId(copy, 'Pipeline')}`;
+      await activate('Pipeline', copy);
+      await until('pipeline', copy, 'RUNNING');
+    }, POD_START_MS + 60_000);
+
+    afterAll(async () => {
+      if (!copy) return;
+      await deactivate('Pipeline', copy);
+      await waitFor('no pod left', async () => (await names(namespace, 'pods')).length === 0 || undefined, 180_000, 1000);
+    }, 240_000);
+
+    it("is isolated on the wire by Weir's own NetworkPolicy: another account's pod cannot reach its JobManager, which its own account's pods and the operator reach", async () => {
+      const other = await t.signUp('Another account');
+      const otherNamespace = await accountNamespace('iso', other);
+      await waitFor('no pod left in the other account', async () => (await names(otherNamespace, 'pods')).length === 0 || undefined, 180_000, 1000);
+
+      const rest = (await node.kubectl('-n', namespace, 'get', 'service', `${name}-rest`, '-o', 'jsonpath={.spec.clusterIP}')).trim();
+      const [jobManager] = (await podsOfJob(namespace, name)).filter((p) => p.metadata.labels.component === 'jobmanager');
+      const podIp = (await node.kubectl('-n', namespace, 'get', 'pod', jobManager!.metadata.name, '-o', 'jsonpath={.status.podIP}')).trim();
+
+      // By address, not name: DNS must not be what fails. DNS itself is allowed.
+      const probe = `nslookup kubernetes.default.svc.cluster.local >/dev/null && echo DNS; ` +
+        `for target in ${rest} ${podIp}; do printf 'GET /config HTTP/1.0\\r\\n\\r\\n' | nc -w 5 $target 8081 2>/dev/null | grep -q '^HTTP/1.1 200' && echo REACHED || echo BLOCKED; done`;
+      const fromOwn = await probePod(namespace, 'probe-from-own', probe);
+      const fromOther = await probePod(otherNamespace, 'probe-from-other', probe);
+      expect(fromOwn).toBe('DNS\nREACHED\nREACHED'); // the port is open to its own namespace
+      expect(fromOther).toBe('DNS\nBLOCKED\nBLOCKED');
+
+      // The operator reads the job's state from that same port (RUNNING in the API came from
+      // its status): the policy admits the operator's namespace.
+      expect(await probePod('flink-operator', 'probe-from-operator', probe)).toBe('DNS\nREACHED\nREACHED');
+      expect((await stateOf('pipeline', copy)).actualState).toBe('RUNNING');
+    }, 600_000);
+
+    it('comes back from its checkpoint when its JobManager pod, then its TaskManager pod, is deleted: no record lost, nothing re-applied', async () => {
+      // Records go in through the API all along, 10 a second: before, during and after each
+      // failure. (The node's 2 cores hold one job and the pod Flink asks for to replace one.)
+      let published = 0;
+      let publishing = true;
+      const publisher = (async () => {
+        while (publishing) {
+          const batch = Array.from({ length: 5 }, (_, i) => ({ id: published + i + 1, amount: 1 }));
+          await ok('mutation ($id: ID!, $r: [JSON!]!) { publishRecords(streamId: $id, records: $r) { count } }', { id: input, r: batch });
+          published += batch.length;
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+      })();
+
+      const generation = async () => node.kubectl('-n', namespace, 'get', 'flinkdeployment', name, '-o', 'jsonpath={.metadata.generation}');
+      const before = await generation();
+      const checkpoints = join(store.dataDir, store.bucket, accountUuid, name, 'checkpoints');
+      const completed = async () =>
+        (await readdir(checkpoints, { recursive: true }).catch(() => [] as string[])).filter((f) => f.endsWith('_metadata')).length;
+      try {
+        for (const component of ['jobmanager', 'taskmanager']) {
+          // A checkpoint first, so that there is one to come back from.
+          await waitFor('a completed checkpoint', async () => (await completed()) > 0 || undefined, 120_000, 1000);
+          const [pod] = (await podsOfJob(namespace, name)).filter((p) => p.metadata.labels.component === component);
+          expect(pod, component).toBeDefined();
+          const deletedAt = Date.now();
+          await node.kubectl('-n', namespace, 'delete', 'pod', pod!.metadata.name, '--grace-period', '0', '--force');
+          // The API sees the job leave RUNNING, then reach it again, with no help from Weir.
+          await waitFor(`the pipeline to leave RUNNING (${component} deleted)`, async () => (await stateOf('pipeline', copy)).actualState !== 'RUNNING' || undefined, 120_000, 500);
+          await until('pipeline', copy, 'RUNNING');
+          const recoveredMs = Date.now() - deletedAt;
+          await waitFor(`a new ${component} pod running`, async () => {
+            const found = (await podsOfJob(namespace, name)).filter((p) => p.metadata.labels.component === component);
+            return found.some((p) => p.status.phase === 'Running' && p.metadata.name !== pod!.metadata.name) || undefined;
+          }, POD_START_MS, 1000);
+          console.log(`${component} pod deleted → RUNNING again (API) in ${recoveredMs} ms`);
+        }
+      } finally {
+        publishing = false;
+        await publisher;
       }
-    })();
+      // Weir wrote nothing: the operator and Flink's HA did it all.
+      expect(await generation()).toBe(before);
+      const history = (await ok('query ($id: ID!) { pipeline(id: $id) { history(first: 50) { edges { node { state } } } } }', { id: copy })).pipeline
+        .history.edges.map((e: { node: { state: string } }) => e.node.state) as string[];
+      expect(history.filter((state) => state === 'RUNNING').length).toBeGreaterThanOrEqual(3);
 
-    const namespace = `weir-acct-${accountUuid}`;
-    const name = `pipe-${decodeId(copy, 'Pipeline')}`;
-    const generation = async () => node.kubectl('-n', namespace, 'get', 'flinkdeployment', name, '-o', 'jsonpath={.metadata.generation}');
-    const before = await generation();
-    const checkpoints = join(store.dataDir, store.bucket, accountUuid, name, 'checkpoints');
-    const completed = async () =>
-      (await readdir(checkpoints, { recursive: true }).catch(() => [] as string[])).filter((f) => f.endsWith('_metadata')).length;
-    try {
-      for (const component of ['jobmanager', 'taskmanager']) {
-        // A checkpoint first, so that there is one to come back from.
-        await waitFor('a completed checkpoint', async () => (await completed()) > 0 || undefined, 120_000, 1000);
-        const [pod] = (await podsOfJob(namespace, name)).filter((p) => p.metadata.labels.component === component);
-        expect(pod, component).toBeDefined();
-        const deletedAt = Date.now();
-        await node.kubectl('-n', namespace, 'delete', 'pod', pod!.metadata.name, '--grace-period', '0', '--force');
-        // The API sees the job leave RUNNING, then reach it again, with no help from Weir.
-        await waitFor(`the pipeline to leave RUNNING (${component} deleted)`, async () => (await stateOf('pipeline', copy)).actualState !== 'RUNNING' || undefined, 120_000, 500);
-        await until('pipeline', copy, 'RUNNING');
-        const recoveredMs = Date.now() - deletedAt;
-        await waitFor(`a new ${component} pod running`, async () => {
-          const found = (await podsOfJob(namespace, name)).filter((p) => p.metadata.labels.component === component);
-          return found.some((p) => p.status.phase === 'Running' && p.metadata.name !== pod!.metadata.name) || undefined;
-        }, POD_START_MS, 1000);
-        console.log(`${component} pod deleted → RUNNING again (API) in ${recoveredMs} ms`);
-      }
-    } finally {
-      publishing = false;
-      await publisher;
-    }
-    // Weir wrote nothing: the operator and Flink's HA did it all.
-    expect(await generation()).toBe(before);
-    const history = (await ok('query ($id: ID!) { pipeline(id: $id) { history(first: 50) { edges { node { state } } } } }', { id: copy })).pipeline
-      .history.edges.map((e: { node: { state: string } }) => e.node.state) as string[];
-    expect(history.filter((state) => state === 'RUNNING').length).toBeGreaterThanOrEqual(3);
-
-    // At least once across both failures: every record published reaches the output.
-    const written = new Set(await allIds(input));
-    expect(written.size).toBe(published);
-    await waitFor('every input record in the output', async () => {
-      const copied = new Set(await allIds(output));
-      return [...written].every((id) => copied.has(id)) || undefined;
-    }, 180_000, 1000);
-    console.log(`${published} records published during the failures, all in the output`);
-
-    await deactivate('Pipeline', copy);
-    await waitFor('no pod left', async () => (await names(namespace, 'pods')).length === 0 || undefined, 180_000, 1000);
-  }, 1_200_000);
-
-  it("isolates accounts on the wire with Weir's own NetworkPolicy: another account's pod cannot reach a JobManager that the operator still reaches", async () => {
-    // Account B runs a job; account A's namespace is the one the tests above used.
-    const namespaceA = await accountNamespace('iso_a');
-    await waitFor('no pod left in account A', async () => (await names(namespaceA, 'pods')).length === 0 || undefined, 180_000, 1000);
-
-    const other = await t.signUp('Another account');
-    const inB = (await ok(
-      'mutation { createStream(input: { name: "b_in", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }, { name: "amount", type: "INT" }] }) { id } }',
-      {},
-      other.key,
-    )).createStream.id as string;
-    const genB = (await ok(
-      'mutation ($input: CreateConnectionInput!) { createConnection(input: $input) { id } }',
-      { input: { name: 'b_gen', connector: 'datagen', type: 'SOURCE', streamId: inB, properties: { 'rows-per-second': 1 } } },
-      other.key,
-    )).createConnection.id as string;
-    await ok('mutation ($id: ID!) { activateConnection(id: $id) { id } }', { id: genB }, other.key);
-    const namespaceB = `weir-acct-${other.accountUuid}`;
-    const nameB = `conn-${decodeId(genB, 'Connection')}`;
-    // RUNNING in the operator's status: the operator reads it from the JobManager's REST
-    // port, through B's policy (it admits the operator's namespace).
-    await waitFor('B running', async () => {
-      const s = (await ok('query ($id: ID!) { connection(id: $id) { actualState } }', { id: genB }, other.key)).connection;
-      return s.actualState === 'RUNNING' || undefined;
-    }, POD_START_MS, 1000);
-    const rest = (await node.kubectl('-n', namespaceB, 'get', 'service', `${nameB}-rest`, '-o', 'jsonpath={.spec.clusterIP}')).trim();
-    const [jobManager] = (await podsOfJob(namespaceB, nameB)).filter((p) => p.metadata.labels.component === 'jobmanager');
-    const podIp = (await node.kubectl('-n', namespaceB, 'get', 'pod', jobManager!.metadata.name, '-o', 'jsonpath={.status.podIP}')).trim();
-
-    // By address, not name: DNS must not be what fails. DNS itself is allowed.
-    const probe = `nslookup kubernetes.default.svc.cluster.local >/dev/null && echo DNS; ` +
-      `for target in ${rest} ${podIp}; do printf 'GET /config HTTP/1.0\\r\\n\\r\\n' | nc -w 5 $target 8081 2>/dev/null | grep -q '^HTTP/1.1 200' && echo REACHED || echo BLOCKED; done`;
-    const fromA = await probePod(namespaceA, 'probe-from-a', probe);
-    const fromB = await probePod(namespaceB, 'probe-from-b', probe);
-    expect(fromB).toBe('DNS\nREACHED\nREACHED'); // the port is open to its own namespace
-    expect(fromA).toBe('DNS\nBLOCKED\nBLOCKED');
-
-    await ok('mutation ($id: ID!) { deactivateConnection(id: $id) { id } }', { id: genB }, other.key);
-    await waitFor('no pod left in account B', async () => (await names(namespaceB, 'pods')).length === 0 || undefined, 180_000, 1000);
-  }, 900_000);
+      // At least once across both failures: every record published reaches the output.
+      const written = new Set(await allIds(input));
+      expect(written.size).toBe(published);
+      await waitFor('every input record in the output', async () => {
+        const copied = new Set(await allIds(output));
+        return [...written].every((id) => copied.has(id)) || undefined;
+      }, 180_000, 1000);
+      console.log(`${published} records published during the failures, all in the output`);
+    }, 1_200_000);
+  });
 
   it("refuses an activation beyond the namespace's own ResourceQuota with QUOTA_EXCEEDED, creating nothing; admitted jobs' pods were never refused by it", async () => {
     const namespace = await accountNamespace('ns');
