@@ -30,7 +30,6 @@ function kubernetesManifests(flinkConfig?: Record<string, string>) {
     runnerJarPath: '/opt/weir/sql-runner.jar',
     flinkVersion: 'v1_20',
     poolSize: 2,
-    storageDir: 's3://weir-flink',
     serviceAccountName: 'flink',
     flinkClusterRole: 'weir-flink',
   });

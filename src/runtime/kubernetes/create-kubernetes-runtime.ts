@@ -95,7 +95,6 @@ export function createKubernetesPreview(
     runnerJarPath: settings.runnerJar,
     flinkVersion: settings.flinkVersion,
     poolSize: deps.poolSize,
-    storageDir: settings.storageDir,
     flinkConfig: settings.flinkConfig,
     serviceAccountName: settings.serviceAccount,
     flinkClusterRole: settings.flinkClusterRole,

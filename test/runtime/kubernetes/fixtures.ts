@@ -184,7 +184,6 @@ export function previewClusterOptions(
     runnerJarPath: '/opt/weir/sql-runner.jar',
     flinkVersion: 'v1_20',
     poolSize: 2,
-    storageDir: 's3://weir-flink',
     serviceAccountName: 'flink',
     flinkClusterRole: 'weir-flink',
     logger: createLogger(process.env.WEIR_TEST_LOG_LEVEL ?? 'silent'),

@@ -42,3 +42,12 @@ describe('the preview session cluster’s CPU (WEIR_K8S_PREVIEW_CPU_LIMIT)', () 
     expect(r.sqlGateway.limits.cpu).toBe('500m');
   });
 });
+
+describe('the preview session cluster’s state', () => {
+  it('names no checkpoint or savepoint directory: a preview task would open that filesystem (S3) as it deploys', () => {
+    const configuration = (previewManifests(OPTIONS).flinkDeployment.spec as { flinkConfiguration: Record<string, string> }).flinkConfiguration;
+    const directories = Object.keys(configuration).filter((key) => /checkpoint|savepoint/.test(key) && /dir/.test(key));
+    expect(directories).toEqual([]);
+    expect(configuration['execution.checkpointing.interval']).toBeUndefined();
+  });
+});
