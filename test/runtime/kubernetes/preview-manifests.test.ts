@@ -51,3 +51,14 @@ describe('the preview session cluster’s state', () => {
     expect(configuration['execution.checkpointing.interval']).toBeUndefined();
   });
 });
+
+describe('the preview TaskManagers’ JVM', () => {
+  const taskManagerOpts = (options: PreviewManifestOptions) =>
+    (previewManifests(options).flinkDeployment.spec as { flinkConfiguration: Record<string, string> }).flinkConfiguration['env.java.opts.taskmanager']!.split(' ');
+
+  it('loads the preview classes before it registers (the agent) and compiles with C1 only, after the installation’s own options', () => {
+    const opts = taskManagerOpts({ ...OPTIONS, flinkConfig: { 'env.java.opts.taskmanager': '-Dfrom.installation=1' } });
+    expect(opts).toEqual(['-Dfrom.installation=1', '-javaagent:/opt/weir/sql-runner.jar', '-XX:TieredStopAtLevel=1']);
+    expect(taskManagerOpts(OPTIONS)).toEqual(['-javaagent:/opt/weir/sql-runner.jar', '-XX:TieredStopAtLevel=1']);
+  });
+});
