@@ -18,7 +18,7 @@
  *    PREVIEW_RUNS (default 3, env BENCH_PREVIEW_RUNS) each, interleaved; the ratio. The
  *    environment's WEIR_K8S_PREVIEW_CPU_LIMIT, if set, is the session cluster's.
  *
- * Prints the figures and writes bench/results/k8s-e2e.json. Takes about 20 minutes.
+ * Prints the figures and writes bench/results/k8s-e2e.json. Takes about 6 minutes on 2 cores.
  */
 import { readFile, readdir, mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
