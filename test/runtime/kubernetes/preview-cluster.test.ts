@@ -54,8 +54,8 @@ describe('KubernetesPreviewCluster against the real apiserver', () => {
       'taskmanager.numberOfTaskSlots': '1',
       'slotmanager.redundant-taskmanager-num': '2',
       'table.dynamic-table-options.enabled': 'false',
-      // Pre-warmed TaskManagers (dev.weir.runner.PreviewWarmupAgent).
-      'env.java.opts.taskmanager': '-javaagent:/opt/weir/sql-runner.jar',
+      // Pre-warmed TaskManagers (dev.weir.runner.PreviewWarmupAgent), compiling with C1 only.
+      'env.java.opts.taskmanager': '-javaagent:/opt/weir/sql-runner.jar -XX:TieredStopAtLevel=1',
     });
     expect(deployment.spec.taskManager.podTemplate.spec.securityContext.runAsNonRoot).toBe(true);
     expect(deployment.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'weir', 'weir.dev/instance': 'weir-test' });
