@@ -40,10 +40,12 @@ afterAll(async () => {
 
 const ok = (query: string, variables: Record<string, unknown> = {}, as = key) => weir.ok(query, variables, as);
 
-const stream = async (name: string) =>
+const stream = async (name: string, as = key) =>
   (
     await ok(
       `mutation { createStream(input: { name: "${name}", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }, { name: "amount", type: "INT" }] }) { id } }`,
+      {},
+      as,
     )
   ).createStream.id as string;
 
@@ -84,9 +86,7 @@ async function accountNamespace(prefix: string, account: { key: string; accountU
   const namespace = `weir-acct-${account.accountUuid}`;
   if (!(await node.kubectl('get', 'namespaces', '-o', 'name')).includes(`namespace/${namespace}`)) {
     const as = (query: string, variables: Record<string, unknown> = {}) => ok(query, variables, account.key);
-    for (const suffix of ['in', 'out']) {
-      await as(`mutation { createStream(input: { name: "${prefix}_${suffix}", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }, { name: "amount", type: "INT" }] }) { id } }`);
-    }
+    for (const suffix of ['in', 'out']) await stream(`${prefix}_${suffix}`, account.key);
     const sql = `INSERT INTO ${prefix}_out SELECT id, amount FROM ${prefix}_in`;
     const id = (await as('mutation ($sql: String!) { createPipeline(input: { name: "ns_copy", sql: $sql }) { id } }', { sql })).createPipeline.id as string;
     await as('mutation ($id: ID!) { activatePipeline(id: $id) { id } }', { id });
