@@ -24,7 +24,7 @@ export type CreateApiKeyInput = {
 };
 
 export type CreateConnectionInput = {
-  /** A name from `connectors`, e.g. datagen or kafka. */
+  /** A name from `connectors`: datagen, kafka, postgres-cdc or jdbc. */
   connector: string;
   name: string;
   /** Connector options: an object of key to string, number or boolean. */

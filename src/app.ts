@@ -91,6 +91,7 @@ export function buildApp(deps: AppDeps): App {
     storage: deps.storage,
     runtime: deps.runtime,
     preview: deps.preview,
+    platformDatabase: hostAndPort(config.databaseUrl),
   });
 
   // A runtime that watches its platform wakes the reconciler on every change.
@@ -144,4 +145,15 @@ export function buildApp(deps: AppDeps): App {
   });
 
   return { yoga, services, reconciler, loop, logger, sql: sqlPool, authenticate, close: () => sqlPool.close() };
+}
+
+/** `host:port` of a Postgres URL (the platform's own database, which no connection may name). */
+function hostAndPort(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    const parsed = new URL(url);
+    return parsed.hostname ? `${parsed.hostname}:${parsed.port || '5432'}` : undefined;
+  } catch {
+    return undefined;
+  }
 }

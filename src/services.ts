@@ -46,6 +46,8 @@ export interface ServiceDeps {
   readonly statusEvents?: StatusEvents;
   /** Where stream records live; undefined: publishing and reading records is UNAVAILABLE. */
   readonly storage?: StreamStorage | undefined;
+  /** `host:port` of the platform's own database, which no connection may name. */
+  readonly platformDatabase?: string | undefined;
   /** The preview cluster and pool; undefined: previews are UNAVAILABLE. */
   readonly preview?: Omit<PreviewDeps, 'storage'> | undefined;
 }
@@ -65,7 +67,7 @@ export function createServices(deps: ServiceDeps): Services {
     ),
     streams,
     records: new RecordsService(streams, deps.storage, logger),
-    connections: new ConnectionService(db, jobs, logger, deps.storage),
+    connections: new ConnectionService(db, jobs, logger, { storage: deps.storage, database: deps.platformDatabase }),
     pipelines: new PipelineService(db, jobs, logger, deps.sql),
     jobs,
     statusEvents: deps.statusEvents ?? new StatusEvents(),

@@ -1,14 +1,16 @@
 import { builder } from '../graphql/builder.js';
+import { ValidationError } from '../platform/errors.js';
 import { DeletePayloadRef, deleted } from '../graphql/delete-payload.js';
 import { decodeId } from '../graphql/global-id.js';
 import { registerNodeLoader } from '../graphql/node.js';
 import { costOf } from '../graphql/operation-cost.js';
 import { resolvePage } from '../graphql/pages.js';
 import { JobStatusInterface, TaskSizeEnum } from '../jobs/job.schema.js';
-import { StreamRef } from '../streams/stream.schema.js';
+import { StreamFieldRef, StreamRef } from '../streams/stream.schema.js';
 import type { ConnectionRow } from './connection.table.js';
 import { CONNECTORS } from './connector-catalog.js';
 import type { ConnectorDefinition, OptionDefinition } from './connectors/connector-definition.js';
+import type { CheckResult, TableSchema } from './postgres-inspect.js';
 
 export const ConnectionTypeEnum = builder.enumType('ConnectionType', {
   description: 'SOURCE: external system → stream. SINK: stream → external system.',
@@ -77,7 +79,7 @@ registerNodeLoader('Connection', (ctx, id) => ctx.services.connections.get(ctx.a
 const CreateConnectionInput = builder.inputType('CreateConnectionInput', {
   fields: (t) => ({
     name: t.string({ required: true }),
-    connector: t.string({ required: true, description: 'A name from `connectors`, e.g. datagen or kafka.' }),
+    connector: t.string({ required: true, description: 'A name from `connectors`: datagen, kafka, postgres-cdc or jdbc.' }),
     type: t.field({ type: ConnectionTypeEnum, required: true }),
     streamId: t.id({ required: true, description: 'The stream this connection feeds (SOURCE) or drains (SINK).' }),
     properties: t.field({ type: 'JSON', description: 'Connector options: an object of key to string, number or boolean.' }),
@@ -95,7 +97,84 @@ const UpdateConnectionInput = builder.inputType('UpdateConnectionInput', {
   }),
 });
 
+const SourceSchemaRef = builder.objectRef<TableSchema>('SourceSchema').implement({
+  description: 'A Postgres table as a stream would hold it: its columns as Flink types, and its primary key.',
+  fields: (t) => ({
+    fields: t.field({ type: [StreamFieldRef], extensions: costOf({ listSize: 10 }), resolve: (s) => [...s.fields] }),
+    primaryKey: t.stringList({ resolve: (s) => [...s.primaryKey] }),
+  }),
+});
+
+const ConnectionCheckNameEnum = builder.enumType('ConnectionCheckName', {
+  values: {
+    REACHABLE: { description: 'The server answers on its host and port.' },
+    LOGIN: { description: 'The user name and password are accepted, and the database exists.' },
+    TABLE: { description: 'The table exists and the role can see it.' },
+    TYPES: { description: 'Every column has a Flink type Weir maps.' },
+    WAL_LEVEL: { description: 'postgres-cdc: wal_level is logical.' },
+    REPLICATION: { description: 'postgres-cdc: the role has REPLICATION (or is a superuser).' },
+    PUBLICATION: { description: 'postgres-cdc: the named publication includes the table, or Weir can create one (the role owns the table).' },
+    PRIMARY_KEY: { description: 'postgres-cdc: the table has a primary key. jdbc: the stream’s key is the table’s primary key.' },
+    PRIVILEGES: { description: 'jdbc: the role may INSERT (and UPDATE and DELETE for a CHANGE stream).' },
+    COLUMNS: { description: 'Every field of the stream is a column of the table, of the same type.' },
+  } as const,
+});
+
+const ConnectionCheckRef = builder.objectRef<CheckResult>('ConnectionCheck').implement({
+  fields: (t) => ({
+    name: t.field({ type: ConnectionCheckNameEnum, resolve: (c) => c.name }),
+    passed: t.exposeBoolean('passed'),
+    message: t.exposeString('message', { description: 'What was found, in the server’s words where it answered.' }),
+  }),
+});
+
+const ConnectionTestRef = builder.objectRef<readonly CheckResult[]>('ConnectionTest').implement({
+  description: 'The checks of a connection against its server, in order; a failure to reach or log in ends the list.',
+  fields: (t) => ({
+    passed: t.boolean({ resolve: (checks) => checks.every((c) => c.passed) }),
+    checks: t.field({ type: [ConnectionCheckRef], extensions: costOf({ listSize: 10 }), resolve: (checks) => [...checks] }),
+  }),
+});
+
+const TestConnectionInput = builder.inputType('TestConnectionInput', {
+  fields: (t) => ({
+    connector: t.string({ required: true, description: 'postgres-cdc or jdbc.' }),
+    streamId: t.id({ description: 'The stream it would feed or drain: its fields are compared with the table’s columns.' }),
+    properties: t.field({ type: 'JSON', description: 'Connector options, as createConnection takes them.' }),
+  }),
+});
+
 builder.queryFields((t) => ({
+  sourceSchema: t.field({
+    type: SourceSchemaRef,
+    description:
+      'Connects with these postgres-cdc or jdbc options and returns the table’s columns as stream fields and its primary key, ready for createStream. A column of a type Weir cannot map is a VALIDATION problem naming it.',
+    args: {
+      connector: t.arg.string({ required: true }),
+      properties: t.arg({ type: 'JSON', required: true }),
+    },
+    resolve: (_root, args, ctx) => ctx.services.connections.sourceSchema(ctx.actor, args.connector, args.properties),
+  }),
+  testConnection: t.field({
+    type: ConnectionTestRef,
+    description: 'Checks a Postgres connection against its server: a stored one (`id`) or one about to be created (`input`). Changes nothing.',
+    args: {
+      id: t.arg.id(),
+      input: t.arg({ type: TestConnectionInput }),
+    },
+    resolve: (_root, args, ctx) => {
+      if ((args.id == null) === (args.input == null)) throw ValidationError.of(['id'], 'give either id or input');
+      if (args.id != null) return ctx.services.connections.test(ctx.actor, { id: decodeId(String(args.id), 'Connection') });
+      const input = args.input!;
+      return ctx.services.connections.test(ctx.actor, {
+        input: {
+          connector: input.connector,
+          properties: input.properties,
+          ...(input.streamId != null ? { streamId: decodeId(String(input.streamId), 'Stream') } : {}),
+        },
+      });
+    },
+  }),
   connectors: t.field({
     type: [ConnectorRef],
     description: 'The built-in connector catalog (public).',
@@ -129,9 +208,18 @@ builder.mutationFields((t) => ({
   }),
   deleteConnection: t.field({
     type: DeletePayloadRef,
-    description: 'Deletes an inactive connection.',
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => ctx.services.connections.delete(ctx.actor, id(args)).then(deleted('Connection')),
+    description:
+      'Deletes an inactive connection. A postgres-cdc connection’s replication slot (and the publication Weir made) are dropped on the source server first; if they cannot be, the connection is kept and the error says why.',
+    args: {
+      id: t.arg.id({ required: true }),
+      keepReplicationSlot: t.arg.boolean({
+        description: 'postgres-cdc only: delete the connection even if its replication slot cannot be dropped, leaving the slot on the server (drop it yourself: it holds WAL).',
+      }),
+    },
+    resolve: (_root, args, ctx) =>
+      ctx.services.connections
+        .delete(ctx.actor, id(args), { keepReplicationSlot: args.keepReplicationSlot === true })
+        .then(deleted('Connection')),
   }),
   activateConnection: t.field({
     type: ConnectionRef,

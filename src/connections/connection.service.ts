@@ -16,10 +16,21 @@ import type { StreamStorage } from '../streams/stream-storage.js';
 import * as streamRepo from '../streams/stream.repository.js';
 import * as repo from './connection.repository.js';
 import type { ConnectionRow, ConnectionType, PropertyValue } from './connection.table.js';
-import { isSecretOption, validateConnectionProperties } from './connector-catalog.js';
+import { findConnector, isSecretOption, validateConnectionProperties } from './connector-catalog.js';
+import { platformServerNamed } from '../streams/platform-servers.js';
+import { serverOf as serverOfConnectionProperties } from './connectors/postgres-server.js';
+import { CdcCleanupError, cdcCleanupOf, dropCdcObjects } from './postgres-admin.js';
+import { checkPostgres, isCheck, readTableSchema, withServer, type CheckResult, type Login, type TableSchema } from './postgres-inspect.js';
 
-/** Where an external system's address is given, per connector: checked against the platform's own. */
-const SERVER_OPTIONS: Readonly<Record<string, string>> = { kafka: 'properties.bootstrap.servers' };
+const serverOfConnection = (connection: ConnectionRow) => serverOfConnectionProperties(connection.properties) ?? 'its server';
+
+/** The platform's own servers, which no connection may name. */
+export interface PlatformServers {
+  /** Knows the platform's brokers. */
+  readonly storage?: Pick<StreamStorage, 'platformServerNamed'> | undefined;
+  /** `host:port` of the platform's database. */
+  readonly database?: string | undefined;
+}
 
 export interface CreateConnectionInput {
   readonly name: string;
@@ -31,6 +42,16 @@ export interface CreateConnectionInput {
   readonly taskSize?: TaskSize | null;
   readonly taskCount?: number | null;
 }
+
+export interface TestConnectionInput {
+  readonly connector: string;
+  /** The stream's uuid: its fields are compared with the table's. */
+  readonly streamId?: string | null;
+  readonly properties?: unknown;
+}
+
+const notTestable = (path: string[], connector: string) =>
+  ValidationError.of(path, `only Postgres connections (postgres-cdc, jdbc) are checked against their server, not ${JSON.stringify(connector)}`);
 
 export interface UpdateConnectionInput {
   readonly name?: string | null;
@@ -57,24 +78,29 @@ export class ConnectionService {
     private readonly db: Db,
     private readonly jobs: JobService,
     private readonly logger: Logger,
-    /** Knows the platform's own brokers, which no connection may name. */
-    private readonly storage?: Pick<StreamStorage, 'platformServerNamed'>,
+    private readonly platform: PlatformServers = {},
   ) {}
 
   /**
    * Tenants' connections reach external systems only: a connection to the platform's own
-   * Kafka is refused (its ACLs would refuse the job too, later and less clearly).
+   * Kafka is refused (its ACLs would refuse the job too, later and less clearly), and so is
+   * one to the platform's database.
    */
   private async refusePlatformServers(connector: string, properties: Readonly<Record<string, unknown>>): Promise<void> {
-    const key = SERVER_OPTIONS[connector];
-    const servers = key === undefined ? undefined : properties[key];
-    if (typeof servers !== 'string' || !this.storage) return;
-    const named = await this.storage.platformServerNamed(servers);
-    if (named !== undefined) {
+    const definition = findConnector(connector);
+    const servers = definition?.serverOf?.(properties);
+    if (servers === undefined) return;
+    const path = ['input', 'properties', definition!.serverKey ?? 'hostname'];
+    const broker = await this.platform.storage?.platformServerNamed(servers);
+    if (broker !== undefined) {
       throw ValidationError.of(
-        ['input', 'properties', key!],
-        `${named} is the platform's own Kafka, which connections may not use; to bring data into a stream, publish to it or use a SOURCE connection from your own Kafka`,
+        path,
+        `${broker} is the platform's own Kafka, which connections may not use; to bring data into a stream, publish to it or use a SOURCE connection from your own Kafka`,
       );
+    }
+    const database = this.platform.database ? await platformServerNamed(servers, [this.platform.database]) : undefined;
+    if (database !== undefined) {
+      throw ValidationError.of(path, `${database} is the platform's own database, which connections may not use`);
     }
   }
 
@@ -90,6 +116,7 @@ export class ConnectionService {
       type: input.type,
       properties,
       streamFields: stream.fields.map((f) => f.name),
+      streamKind: stream.kind,
       taskSize: input.taskSize ?? 'S',
       path: ['input'],
     });
@@ -160,6 +187,7 @@ export class ConnectionService {
               ...(input.properties != null ? asObject(input.properties) : current.properties),
             },
             streamFields: stream!.fields.map((f) => f.name),
+            streamKind: stream!.kind,
             taskSize: input.taskSize ?? current.task_size,
             path: ['input'],
           });
@@ -183,9 +211,19 @@ export class ConnectionService {
     );
   }
 
-  /** Refused while active: deactivate first. */
-  async delete(actor: Actor | null, id: string): Promise<ConnectionRow> {
+  /**
+   * Refused while active: deactivate first. A `postgres-cdc` connection's replication slot
+   * (and the publication Weir made) go first, on the source server: a slot nobody reads
+   * keeps the server's WAL forever. If they cannot be dropped the connection stays, with
+   * the server's reason, unless the caller keeps the slot (and drops it themselves).
+   */
+  async delete(actor: Actor | null, id: string, options: { keepReplicationSlot?: boolean } = {}): Promise<ConnectionRow> {
     const a = requireRole(actor, 'MEMBER');
+    const found = await repo.findConnection(this.db, a.accountId, id);
+    if (!found) throw new NotFoundError('Connection', id);
+    if (found.connector === 'postgres-cdc' && found.desired_state !== 'ACTIVE' && !options.keepReplicationSlot) {
+      await this.dropReplicationSlot(found);
+    }
     return this.db.transaction().execute(async (trx) => {
       const current = await repo.findConnection(trx, a.accountId, id);
       if (!current) throw new NotFoundError('Connection', id);
@@ -196,6 +234,88 @@ export class ConnectionService {
       this.logger.info({ accountId: a.accountId, connectionId: id }, 'connection deleted');
       return current;
     });
+  }
+
+  /**
+   * The columns and primary key of the Postgres table a `postgres-cdc` or `jdbc`
+   * connection with these properties would use, as a stream's fields. Changes nothing.
+   */
+  async sourceSchema(actor: Actor | null, connector: string, rawProperties: unknown): Promise<TableSchema> {
+    requireRole(actor, 'MEMBER');
+    const login = await this.postgresLogin(connector, rawProperties);
+    const outcome = await withServer(login, (client, server) => readTableSchema(client, server.schema, server.table));
+    if (isCheck(outcome)) throw ValidationError.of(['properties', outcome.name === 'LOGIN' ? 'username' : 'hostname'], outcome.message);
+    if (!outcome) throw ValidationError.of(['properties', 'table-name'], `there is no such table that ${String(login.properties['username'])} can see`);
+    if (outcome.unmappable.length > 0) {
+      throw new ValidationError(
+        outcome.unmappable.map((u) => ({
+          path: ['properties', 'table-name'],
+          message: `column ${u.column}: Weir has no Flink type for ${u.type}; leave it out of the table the connection reads, or change its type`,
+        })),
+      );
+    }
+    return outcome;
+  }
+
+  /**
+   * Every check of a Postgres connection (stored, or about to be created) against its
+   * server: reachable, login, table, types, and what the connector needs. Changes nothing.
+   */
+  async test(actor: Actor | null, target: { id: string } | { input: TestConnectionInput }): Promise<CheckResult[]> {
+    const a = requireRole(actor, 'MEMBER');
+    if ('id' in target) {
+      const row = await repo.findConnection(this.db, a.accountId, target.id);
+      if (!row) throw new NotFoundError('Connection', target.id);
+      const stream = await streamRepo.findStream(this.db, a.accountId, row.stream_id);
+      if (row.connector !== 'postgres-cdc' && row.connector !== 'jdbc') throw notTestable(['id'], row.connector);
+      return checkPostgres({
+        connector: row.connector,
+        connectionId: row.id,
+        properties: row.properties,
+        secretProperties: row.secret_properties,
+        ...(stream ? { stream: { fields: stream.fields, primaryKey: stream.primary_key } } : {}),
+      });
+    }
+    const { input } = target;
+    const stream = input.streamId ? await streamRepo.findStream(this.db, a.accountId, input.streamId) : undefined;
+    if (input.streamId && !stream) throw new NotFoundError('Stream', input.streamId);
+    const login = await this.postgresLogin(input.connector, input.properties, stream?.fields.map((f) => f.name));
+    return checkPostgres({
+      connector: input.connector as 'postgres-cdc' | 'jdbc',
+      ...login,
+      ...(stream ? { stream: { fields: stream.fields, primaryKey: stream.primary_key } } : {}),
+    });
+  }
+
+  /** Validated properties of a Postgres connector, never the platform's own database. */
+  private async postgresLogin(connector: string, rawProperties: unknown, streamFields: readonly string[] = []): Promise<Login> {
+    if (connector !== 'postgres-cdc' && connector !== 'jdbc') throw notTestable(['connector'], connector);
+    const definition = findConnector(connector)!;
+    const validated = validateConnectionProperties({
+      connector,
+      type: definition.types[0]!,
+      properties: asObject(rawProperties),
+      streamFields,
+      taskSize: 'S',
+    });
+    await this.refusePlatformServers(connector, validated.properties);
+    return validated;
+  }
+
+  private async dropReplicationSlot(connection: ConnectionRow): Promise<void> {
+    const cleanup = cdcCleanupOf(connection.id, connection.properties);
+    try {
+      await dropCdcObjects({ properties: connection.properties, secretProperties: connection.secret_properties }, cleanup);
+    } catch (error) {
+      if (!(error instanceof CdcCleanupError)) throw error;
+      const server = serverOfConnection(connection);
+      throw new ConflictError(
+        `Connection "${connection.name}" is kept: its replication slot ${cleanup.slot} on ${server} could not be dropped (${error.message}). ` +
+          `Fix the server and delete again, or delete with keepReplicationSlot: true and drop the slot yourself (SELECT pg_drop_replication_slot('${cleanup.slot}')).`,
+        { replicationSlot: cleanup.slot, server },
+      );
+    }
+    this.logger.info({ accountId: connection.account_id, connectionId: connection.id, slot: cleanup.slot }, 'replication slot dropped');
   }
 
   async activate(actor: Actor | null, id: string): Promise<ConnectionRow> {

@@ -10,7 +10,10 @@ import type {
 } from './connectors/connector-definition.js';
 import { parsePerFieldKey, perFieldKey } from './connectors/connector-definition.js';
 import { datagen } from './connectors/datagen.js';
+import { jdbc } from './connectors/jdbc.js';
 import { kafka } from './connectors/kafka.js';
+import { postgresCdc } from './connectors/postgres-cdc.js';
+import type { StreamKind } from '../streams/stream.table.js';
 
 export type {
   ConnectorDefinition,
@@ -20,13 +23,18 @@ export type {
   OptionType,
 } from './connectors/connector-definition.js';
 
-export const CONNECTORS: readonly ConnectorDefinition[] = Object.freeze([datagen, kafka]);
+export const CONNECTORS: readonly ConnectorDefinition[] = Object.freeze([datagen, kafka, postgresCdc, jdbc]);
 
 export const MAX_PROPERTY_KEY_LENGTH = 256;
 export const MAX_PROPERTY_VALUE_BYTES = 16 * 1024;
 
 export function findConnector(name: string): ConnectorDefinition | undefined {
   return CONNECTORS.find((connector) => connector.name === name);
+}
+
+/** Whether the external table of a connector's jobs declares the stream's primary key (ConnectorDefinition.keyed). */
+export function isKeyedConnector(connector: string): boolean {
+  return findConnector(connector)?.keyed === true;
 }
 
 /** The options Flink's connector gets for a stored connection (ConnectorDefinition.flinkOptions). */
@@ -53,6 +61,8 @@ export interface ValidateConnectionPropertiesInput {
   /** As received from the API: nothing about it is trusted. */
   readonly properties: Record<string, unknown>;
   readonly streamFields: readonly string[];
+  /** The stream's kind, for connectors that take one kind only (absent: not checked). */
+  readonly streamKind?: StreamKind;
   /** The connection's task size: the memory its job gets bounds some options. */
   readonly taskSize: TaskSize;
   /** Prefix of every problem's path, e.g. ['input']. */
@@ -80,6 +90,12 @@ export function validateConnectionProperties(input: ValidateConnectionProperties
     problems.push({
       path: [...base, 'type'],
       message: `${connector.name} supports only ${connector.types.join(' and ')} connections, not ${input.type}`,
+    });
+  }
+  if (connector?.streamKinds && input.streamKind && !connector.streamKinds.includes(input.streamKind)) {
+    problems.push({
+      path: [...base, 'streamId'],
+      message: `${connector.name} ${input.type === 'SOURCE' ? 'feeds' : 'drains'} ${connector.streamKinds.join(' or ')} streams only, and this stream is ${input.streamKind}`,
     });
   }
 
@@ -144,7 +160,7 @@ export function validateConnectionProperties(input: ValidateConnectionProperties
     for (const problem of missingOptions(connector, input.type, input.streamFields, values, given)) {
       report(problem.key, problem.message);
     }
-    for (const problem of connector.check?.({ type: input.type, taskSize: input.taskSize, values }) ?? []) {
+    for (const problem of connector.check?.({ type: input.type, taskSize: input.taskSize, values, streamFields: input.streamFields }) ?? []) {
       report(problem.key, problem.message);
     }
   }

@@ -92,9 +92,8 @@ export function jobStatements(spec: JobSpec, kafka: KafkaTarget): string[] {
   }
   const stream = program.stream;
   const external = { ...program.properties, ...program.secretProperties };
-  const externalColumns = stream.fields
-    .map((f) => `${quoteIdentifier(f.name)} ${f.type}${f.nullable ? '' : ' NOT NULL'}`)
-    .join(', ');
+  // Flink's Kafka connector refuses a primary key; CDC sources and upserting sinks need it.
+  const externalColumns = program.keyed ? columns(stream) : columns({ ...stream, primaryKey: [] });
   const externalTable = `CREATE TEMPORARY TABLE ${quoteIdentifier(EXTERNAL_TABLE)} (${externalColumns}) ${withOptions({
     connector: program.connector,
     ...(program.connector === 'kafka' && external.format === undefined ? { format: 'json' } : {}),

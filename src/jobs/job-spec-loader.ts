@@ -1,6 +1,6 @@
 import type { Db } from '../platform/database.js';
 import * as connectionRepo from '../connections/connection.repository.js';
-import { flinkOptionsOf } from '../connections/connector-catalog.js';
+import { flinkOptionsOf, isKeyedConnector } from '../connections/connector-catalog.js';
 import * as pipelineRepo from '../pipelines/pipeline.repository.js';
 import * as streamRepo from '../streams/stream.repository.js';
 import type { StreamRow } from '../streams/stream.table.js';
@@ -42,6 +42,7 @@ export async function loadJobSpec(db: Db, job: JobStateRow): Promise<JobSpec | u
   if (!connection) return undefined;
   const stream = await streamRepo.findStream(db, job.account_id, connection.stream_id);
   const options = flinkOptionsOf(connection.connector, {
+    connectionId: connection.id,
     type: connection.type,
     properties: connection.properties,
     secretProperties: connection.secret_properties,
@@ -55,6 +56,7 @@ export async function loadJobSpec(db: Db, job: JobStateRow): Promise<JobSpec | u
       properties: options.properties,
       secretProperties: options.secretProperties,
       stream: binding(stream!),
+      ...(isKeyedConnector(connection.connector) ? { keyed: true } : {}),
     },
   };
 }

@@ -26,6 +26,8 @@ export type JobProgram =
       /** Handed to the runtime only; never logged, never returned over the API. */
       readonly secretProperties: Readonly<Record<string, PropertyValue>>;
       readonly stream: StreamBinding;
+      /** The external table declares the stream's primary key (ConnectorDefinition.keyed). */
+      readonly keyed?: boolean;
     };
 
 /** The streams a job reads or writes: a pipeline's inputs and output, a connection's stream. */

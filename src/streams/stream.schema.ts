@@ -11,7 +11,7 @@ export const StreamKindEnum = builder.enumType('StreamKind', {
   values: ['APPEND', 'CHANGE'] as const,
 });
 
-const StreamFieldRef = builder.objectRef<StreamField>('StreamField').implement({
+export const StreamFieldRef = builder.objectRef<StreamField>('StreamField').implement({
   fields: (t) => ({
     name: t.exposeString('name'),
     type: t.exposeString('type', { description: 'Flink SQL data type, e.g. BIGINT, STRING, DECIMAL(10, 2), TIMESTAMP(3).' }),

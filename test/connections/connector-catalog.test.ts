@@ -12,6 +12,9 @@ import { ValidationError, type ValidationProblem } from '../../src/platform/erro
 
 const FIELDS = ['id', 'name', 'amount', 'user.email'];
 const KAFKA = { topic: 'orders', 'properties.bootstrap.servers': 'kafka:9092' };
+/** Field names every connector takes (the JDBC sink writes them unquoted). */
+const PLAIN_FIELDS = ['id', 'name', 'amount'];
+const CONNECTION_ID = '0b7e5c2a-3f1d-4c8e-9a6b-5d4c3b2a1f0e';
 
 type Overrides = Partial<ValidateConnectionPropertiesInput> & Pick<ValidateConnectionPropertiesInput, 'properties'>;
 
@@ -47,10 +50,12 @@ function problemOf(run: () => unknown): ValidationProblem {
 }
 
 describe('the catalog', () => {
-  it('offers datagen for sources and kafka for sources and sinks', () => {
+  it('offers datagen and postgres-cdc for sources, kafka for sources and sinks, jdbc for sinks', () => {
     expect(CONNECTORS.map((c) => [c.name, c.types])).toEqual([
       ['datagen', ['SOURCE']],
       ['kafka', ['SOURCE', 'SINK']],
+      ['postgres-cdc', ['SOURCE']],
+      ['jdbc', ['SINK']],
     ]);
     expect(findConnector('kafka')?.name).toBe('kafka');
     expect(findConnector('Kafka')).toBeUndefined();
@@ -82,6 +87,7 @@ describe('the catalog', () => {
         const result = validate({
           connector: connector.name,
           type,
+          streamFields: PLAIN_FIELDS,
           properties: { ...required, [option.key]: option.default },
         });
         expect(result.properties[option.key], `${connector.name} ${option.key}`).toBe(option.default);
@@ -391,6 +397,7 @@ describe('kafka connections', () => {
 
   it('become Flink options with a JAAS line Weir writes and the documented start position', () => {
     const source = flinkOptionsOf('kafka', {
+      connectionId: CONNECTION_ID,
       type: 'SOURCE',
       properties: { ...KAFKA, 'properties.security.protocol': 'SASL_SSL', 'properties.sasl.mechanism': 'SCRAM-SHA-256', 'sasl.username': 'reader' },
       secretProperties: { 'sasl.password': 'p"w\\d', 'properties.ssl.truststore.password': 'changeit' },
@@ -406,12 +413,12 @@ describe('kafka connections', () => {
       'properties.sasl.jaas.config': 'org.apache.kafka.common.security.scram.ScramLoginModule required username="reader" password="p\\"w\\\\d";',
     });
     // A given start position stays; sinks get none; a JAAS line stored by an older version is dropped.
-    const latest = flinkOptionsOf('kafka', { type: 'SOURCE', properties: { ...KAFKA, 'scan.startup.mode': 'latest-offset' }, secretProperties: {} });
+    const latest = flinkOptionsOf('kafka', { connectionId: CONNECTION_ID, type: 'SOURCE', properties: { ...KAFKA, 'scan.startup.mode': 'latest-offset' }, secretProperties: {} });
     expect(latest.properties['scan.startup.mode']).toBe('latest-offset');
-    const sink = flinkOptionsOf('kafka', { type: 'SINK', properties: KAFKA, secretProperties: { 'properties.sasl.jaas.config': 'old' } });
+    const sink = flinkOptionsOf('kafka', { connectionId: CONNECTION_ID, type: 'SINK', properties: KAFKA, secretProperties: { 'properties.sasl.jaas.config': 'old' } });
     expect(sink).toEqual({ properties: KAFKA, secretProperties: {} });
     // Connectors without a translation pass through.
-    const gen = { type: 'SOURCE' as const, properties: { 'rows-per-second': 5 }, secretProperties: {} };
+    const gen = { connectionId: CONNECTION_ID, type: 'SOURCE' as const, properties: { 'rows-per-second': 5 }, secretProperties: {} };
     expect(flinkOptionsOf('datagen', gen)).toEqual({ properties: gen.properties, secretProperties: {} });
   });
 });
@@ -424,9 +431,9 @@ describe('required options', () => {
           (o) => o.required && (!o.appliesTo || o.appliesTo.includes(type)),
         );
         const all = Object.fromEntries(required.map((o) => [o.key, (KAFKA as Record<string, string>)[o.key] ?? 'x']));
-        expect(() => validate({ connector: connector.name, type, properties: all })).not.toThrow();
+        expect(() => validate({ connector: connector.name, type, streamFields: PLAIN_FIELDS, properties: all })).not.toThrow();
         if (required.length === 0) return;
-        const problems = problemsOf(() => validate({ connector: connector.name, type, properties: {} }));
+        const problems = problemsOf(() => validate({ connector: connector.name, type, streamFields: PLAIN_FIELDS, properties: {} }));
         expect(problems).toEqual(
           required.map((o) => ({ path: ['input', 'properties', o.key], message: `is required by ${connector.name}` })),
         );
@@ -583,4 +590,108 @@ it('still reports shape problems when the connector is unknown', () => {
     ['input', 'connector'],
     ['input', 'properties', 'a'],
   ]);
+});
+
+describe('the Postgres connectors (postgres-cdc, jdbc)', () => {
+  const SERVER = { hostname: 'db.example.com', 'database-name': 'shop', 'table-name': 'orders', username: 'weir_reader' };
+  const cdc = (properties: Record<string, unknown>, overrides: Partial<ValidateConnectionPropertiesInput> = {}) =>
+    validate({ connector: 'postgres-cdc', type: 'SOURCE', streamFields: PLAIN_FIELDS, streamKind: 'CHANGE', properties, ...overrides });
+  const sink = (properties: Record<string, unknown>, overrides: Partial<ValidateConnectionPropertiesInput> = {}) =>
+    validate({ connector: 'jdbc', type: 'SINK', streamFields: PLAIN_FIELDS, streamKind: 'CHANGE', properties, ...overrides });
+
+  it('keep the password apart and store no defaults', () => {
+    expect(cdc({ ...SERVER, password: 's3cret' })).toEqual({ properties: SERVER, secretProperties: { password: 's3cret' } });
+    expect(sink({ ...SERVER, password: 's3cret', port: '6432' })).toEqual({
+      properties: { ...SERVER, port: 6432 },
+      secretProperties: { password: 's3cret' },
+    });
+    expect(isSecretOption('postgres-cdc', 'password')).toBe(true);
+    expect(isSecretOption('jdbc', 'password')).toBe(true);
+    expect(isSecretOption('jdbc', 'username')).toBe(false);
+  });
+
+  it('take one table by its unquoted name, never a pattern, and a host without a port or path', () => {
+    const problems = problemsOf(() =>
+      cdc({
+        ...SERVER,
+        password: 'p',
+        hostname: 'db:5432',
+        'database-name': 'shop?socketFactory=x',
+        'schema-name': 'public|private',
+        'table-name': 'orders.*',
+      }),
+    );
+    expect(problems.map((p) => p.path.at(-1))).toEqual(['hostname', 'database-name', 'schema-name', 'table-name']);
+    expect(problems[3]!.message).toContain('never');
+  });
+
+  it('take replication slot and publication names Postgres accepts', () => {
+    const problems = problemsOf(() => cdc({ ...SERVER, password: 'p', 'slot.name': 'My-Slot', 'publication.name': 'Pub' }));
+    expect(problems.map((p) => p.path.at(-1))).toEqual(['slot.name', 'publication.name']);
+    expect(cdc({ ...SERVER, password: 'p', 'slot.name': 'orders_slot' }).properties['slot.name']).toBe('orders_slot');
+  });
+
+  it('feed CHANGE streams only from postgres-cdc; jdbc drains both kinds', () => {
+    const problem = problemOf(() => cdc({ ...SERVER, password: 'p' }, { streamKind: 'APPEND' }));
+    expect(problem).toEqual({ path: ['input', 'streamId'], message: 'postgres-cdc feeds CHANGE streams only, and this stream is APPEND' });
+    expect(() => sink({ ...SERVER, password: 'p' }, { streamKind: 'APPEND' })).not.toThrow();
+  });
+
+  it('refuse a JDBC sink for fields the connector cannot name unquoted', () => {
+    const problem = problemOf(() => sink({ ...SERVER, password: 'p' }, { streamFields: ['id', 'user.email', 'Total Amount'] }));
+    expect(problem.path).toEqual(['input', 'properties', 'table-name']);
+    expect(problem.message).toContain('"user.email", "Total Amount" are not');
+  });
+
+  it('become Flink CDC options: pgoutput, a slot and a publication of the connection’s own, a snapshot first', () => {
+    const options = flinkOptionsOf('postgres-cdc', {
+      connectionId: CONNECTION_ID,
+      type: 'SOURCE',
+      properties: SERVER,
+      secretProperties: { password: 's3cret' },
+    });
+    const own = `weir_${CONNECTION_ID.replaceAll('-', '')}`;
+    expect(options.properties).toEqual({
+      hostname: 'db.example.com',
+      port: 5432,
+      'database-name': 'shop',
+      'schema-name': 'public',
+      'table-name': 'orders',
+      username: 'weir_reader',
+      'slot.name': own,
+      'decoding.plugin.name': 'pgoutput',
+      'debezium.publication.name': own,
+      'debezium.publication.autocreate.mode': 'filtered',
+      'scan.startup.mode': 'initial',
+      'changelog-mode': 'upsert',
+      'scan.incremental.snapshot.enabled': true,
+    });
+    expect(own.length).toBeLessThanOrEqual(50);
+    expect(options.secretProperties).toEqual({ password: 's3cret' });
+    const named = flinkOptionsOf('postgres-cdc', {
+      connectionId: CONNECTION_ID,
+      type: 'SOURCE',
+      properties: { ...SERVER, 'slot.name': 'mine', 'publication.name': 'shop_pub', 'scan.startup.mode': 'latest-offset' },
+      secretProperties: { password: 's3cret' },
+    });
+    expect(named.properties).toMatchObject({ 'slot.name': 'mine', 'debezium.publication.name': 'shop_pub', 'scan.startup.mode': 'latest-offset' });
+  });
+
+  it('become JDBC options: a URL Weir writes, the schema-qualified table, batches with sane defaults', () => {
+    const options = flinkOptionsOf('jdbc', {
+      connectionId: CONNECTION_ID,
+      type: 'SINK',
+      properties: { ...SERVER, port: 6432, 'schema-name': 'sales', 'sink.buffer-flush.interval-ms': 250 },
+      secretProperties: { password: 's3cret' },
+    });
+    expect(options.properties).toEqual({
+      url: 'jdbc:postgresql://db.example.com:6432/shop',
+      'table-name': 'sales.orders',
+      username: 'weir_reader',
+      'sink.buffer-flush.max-rows': 500,
+      'sink.buffer-flush.interval': '250ms',
+      'sink.max-retries': 3,
+    });
+    expect(options.secretProperties).toEqual({ password: 's3cret' });
+  });
 });

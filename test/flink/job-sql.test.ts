@@ -108,6 +108,24 @@ describe('job SQL', () => {
     expect(sink).not.toContain("'J'");
     expect(insert).toBe(`INSERT INTO \`${EXTERNAL_TABLE}\` SELECT \`id\`, \`amount\` FROM \`orders\``);
   });
+
+  it('declares the stream’s primary key on the external table of keyed connectors only (CDC, JDBC)', () => {
+    const keyedStream = { ...orders, kind: 'CHANGE' as const, primaryKey: ['id'] };
+    const program = {
+      type: 'CONNECTION' as const,
+      connector: 'jdbc',
+      connectionType: 'SINK' as const,
+      properties: { url: 'jdbc:postgresql://db:5432/shop', 'table-name': 'public.orders' },
+      secretProperties: { password: 'pw' },
+      stream: keyedStream,
+    };
+    const keyed = jobStatements({ ...base, kind: 'CONNECTION', program: { ...program, keyed: true } }, kafka)[1]!;
+    expect(keyed).toContain('(`id` BIGINT NOT NULL, `amount` DECIMAL(10, 2), PRIMARY KEY (`id`) NOT ENFORCED)');
+    expect(keyed).toContain("'password' = 'pw'");
+    // Flink's Kafka connector refuses a key on its table.
+    const unkeyed = jobStatements({ ...base, kind: 'CONNECTION', program: { ...program, connector: 'kafka' } }, kafka)[1]!;
+    expect(unkeyed).not.toContain('PRIMARY KEY');
+  });
 });
 
 describe('runner events', () => {

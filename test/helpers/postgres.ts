@@ -1,7 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { access, appendFile, chown, constants, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { access, appendFile, chown, constants, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -53,6 +53,13 @@ export interface TestPostgresOptions {
    * single-node cluster; the URLs then name `address`. Always a throwaway server.
    */
   readonly listenOn?: { readonly address: string; readonly clients: string };
+  /** Server settings (`-c key=value`), e.g. `wal_level: 'logical'`. Always a throwaway server. */
+  readonly settings?: Readonly<Record<string, string>>;
+  /**
+   * Superuser `weir` logs in with this password (scram-sha-256) instead of being trusted;
+   * the URLs carry it. Always a throwaway server.
+   */
+  readonly password?: string;
 }
 
 /**
@@ -61,8 +68,9 @@ export interface TestPostgresOptions {
  * binaries on a free port, so parallel vitest workers each get their own.
  */
 export async function startTestPostgres(options: TestPostgresOptions = {}): Promise<TestPostgres> {
-  const sharedServerUrl = options.listenOn ? undefined : process.env['WEIR_TEST_DATABASE_URL'];
-  const server = sharedServerUrl ? undefined : await startThrowawayServer(options.listenOn);
+  const throwaway = options.listenOn !== undefined || options.settings !== undefined || options.password !== undefined;
+  const sharedServerUrl = throwaway ? undefined : process.env['WEIR_TEST_DATABASE_URL'];
+  const server = sharedServerUrl ? undefined : await startThrowawayServer(options);
   let databases: DatabaseFactory | undefined;
   try {
     databases = await DatabaseFactory.connect(sharedServerUrl ?? server!.adminUrl);
@@ -162,7 +170,7 @@ interface RunAs {
   readonly gid: number;
 }
 
-async function startThrowawayServer(listenOn: TestPostgresOptions['listenOn']): Promise<ThrowawayServer> {
+async function startThrowawayServer({ listenOn, settings = {}, password }: TestPostgresOptions): Promise<ThrowawayServer> {
   const binaries = await findBinaries();
   const runAs = await postgresUserIfRoot();
   const root = await mkdtemp(join(tmpdir(), 'weir-test-pg-'));
@@ -170,18 +178,26 @@ async function startThrowawayServer(listenOn: TestPostgresOptions['listenOn']): 
   try {
     if (runAs) await chown(root, runAs.uid, runAs.gid);
     const dataDir = join(root, 'data');
-    await run(binaries.initdb, ['-D', dataDir, '-A', 'trust', '-U', 'weir', '--no-sync', '-E', 'UTF8', '--locale=C'], {
+    const passwordFile = join(root, 'password');
+    if (password !== undefined) {
+      await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
+      if (runAs) await chown(passwordFile, runAs.uid, runAs.gid);
+    }
+    const auth = password === undefined ? ['-A', 'trust'] : ['-A', 'scram-sha-256', `--pwfile=${passwordFile}`];
+    await run(binaries.initdb, ['-D', dataDir, ...auth, '-U', 'weir', '--no-sync', '-E', 'UTF8', '--locale=C'], {
       cwd: root,
       runAs,
     });
+    if (password !== undefined) await rm(passwordFile);
     // This machine reaches `address` from `address` itself.
     if (listenOn) await appendFile(join(dataDir, 'pg_hba.conf'), `host all all ${listenOn.address}/32 trust\nhost all all ${listenOn.clients} trust\n`);
     const host = listenOn?.address ?? '127.0.0.1';
     // Another worker may take the port between our probe and postgres's bind: try again.
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
-      const server = spawnServer(binaries.postgres, dataDir, root, port, runAs, listenOn ? `127.0.0.1,${host}` : host);
-      const adminUrl = `postgresql://weir@${host}:${port}/postgres`;
+      const server = spawnServer(binaries.postgres, dataDir, root, port, runAs, listenOn ? `127.0.0.1,${host}` : host, settings);
+      const login = password === undefined ? 'weir' : `weir:${encodeURIComponent(password)}`;
+      const adminUrl = `postgresql://${login}@${host}:${port}/postgres`;
       try {
         await waitUntilReady(adminUrl, server);
       } catch (error) {
@@ -278,13 +294,22 @@ interface RunningServer {
 }
 
 /** Runs postgres on `dataDir`, with its socket and lock file in `root` (removed on exit). */
-function spawnServer(postgres: string, dataDir: string, root: string, port: number, runAs: RunAs | undefined, listenAddresses: string) {
+function spawnServer(
+  postgres: string,
+  dataDir: string,
+  root: string,
+  port: number,
+  runAs: RunAs | undefined,
+  listenAddresses: string,
+  settings: Readonly<Record<string, string>>,
+) {
   const child = spawnAs(
     postgres,
     [
       ...['-D', dataDir, '-p', String(port), '-k', root],
       ...['-c', `listen_addresses=${listenAddresses}`, '-c', 'fsync=off'],
       ...['-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+      ...Object.entries(settings).flatMap(([key, value]) => ['-c', `${key}=${value}`]),
     ],
     { cwd: root, runAs },
   );

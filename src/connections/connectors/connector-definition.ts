@@ -1,7 +1,8 @@
 import type { TaskSize } from '../../jobs/job.table.js';
+import type { StreamKind } from '../../streams/stream.table.js';
 import type { ConnectionType, PropertyValue } from '../connection.table.js';
 
-export type ConnectorName = 'datagen' | 'kafka';
+export type ConnectorName = 'datagen' | 'kafka' | 'postgres-cdc' | 'jdbc';
 
 export type OptionType = 'STRING' | 'INT' | 'LONG' | 'DOUBLE' | 'BOOLEAN' | 'ENUM';
 
@@ -52,6 +53,8 @@ export interface OptionCheckInput {
   readonly taskSize: TaskSize;
   /** Only options that passed their own checks, already coerced. */
   readonly values: ReadonlyMap<string, PropertyValue>;
+  /** The names of the connection's stream's fields. */
+  readonly streamFields: readonly string[];
 }
 
 export interface ConnectorDefinition {
@@ -59,6 +62,20 @@ export interface ConnectorDefinition {
   readonly description: string;
   readonly types: readonly ConnectionType[];
   readonly options: readonly OptionDefinition[];
+  /** The kinds of stream the connector can feed or drain. Absent: both. */
+  readonly streamKinds?: readonly StreamKind[];
+  /**
+   * The external table declares the stream's primary key: connectors that read keyed
+   * changes (CDC) or write by key (upserts). Flink's Kafka connector refuses a key.
+   */
+  readonly keyed?: boolean;
+  /**
+   * The external system's `host:port`, from the stored properties, for the platform check:
+   * no connection may name the platform's own servers.
+   */
+  readonly serverOf?: (properties: Readonly<Record<string, unknown>>) => string | undefined;
+  /** The option to blame when serverOf names a platform server (default `hostname`). */
+  readonly serverKey?: string;
   /** Rules between option values that the declarative fields cannot say. */
   readonly check?: (input: OptionCheckInput) => readonly OptionProblem[];
   /**
@@ -70,6 +87,8 @@ export interface ConnectorDefinition {
 }
 
 export interface FlinkOptionsInput {
+  /** The connection's uuid: names derived from it (a replication slot) are the connection's own. */
+  readonly connectionId: string;
   readonly type: ConnectionType;
   readonly properties: Readonly<Record<string, PropertyValue>>;
   readonly secretProperties: Readonly<Record<string, PropertyValue>>;

@@ -29,6 +29,11 @@ export const kafka: ConnectorDefinition = {
   name: 'kafka',
   description: 'Reads a stream from a Kafka topic, or writes a stream to one.',
   types: ['SOURCE', 'SINK'],
+  serverOf: (properties) => {
+    const servers = properties['properties.bootstrap.servers'];
+    return typeof servers === 'string' ? servers : undefined;
+  },
+  serverKey: 'properties.bootstrap.servers',
   options: [
     { key: 'topic', type: 'STRING', required: true, secret: false, description: 'The one topic to read from or write to.' },
     {
