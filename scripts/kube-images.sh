@@ -25,6 +25,10 @@
 #
 # Environment: WEIR_CACHE_DIR (default <repo>/.cache; images in kube-images/<key>/).
 set -euo pipefail
+# An image's files must be readable by the user its containers run as, whatever umask the
+# caller has: a gateway or test process restricts its own to 077 (platform/private-files),
+# and a layer built under it has a root folder only root may enter.
+umask 022
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE_ROOT="${WEIR_CACHE_DIR:-$ROOT/.cache}"
@@ -145,6 +149,7 @@ build_flink() {
   grep -v '^[[:space:]]*\(#\|$\)' "$ROOT/flink/jvm-options.txt" >"$layer/opt/flink/conf-default/jvm-options.txt"
   cp "$ROOT/flink/conf/log4j2-console.properties" "$layer/opt/flink/conf/log4j-console.properties"
   chmod 755 "$layer/docker-entrypoint.sh" "$layer/opt/flink/bin/"*.sh
+  chmod -R go+rX,go-w "$layer" # see the umask above
   chown -R 9999:9999 "$layer/opt/flink" "$layer/opt/weir"
   node "$ROOT/scripts/oci-image.mjs" --layer "$base" --layer "$layer" --ref "$ref" --out "$dir/image.tar" \
     --entrypoint '["/docker-entrypoint.sh"]' --user 9999 --workdir /opt/flink \
