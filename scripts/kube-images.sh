@@ -130,6 +130,7 @@ build_flink() {
   local flink_dir; flink_dir="$(bash "$ROOT/scripts/flink-setup.sh")"
   local key; key="$(printf '%s\n' "$base" "$(cat "$flink_dir/stamp")" "$FLINK_KUBERNETES_VERSION" "$FLINK_S3_VERSION" \
     "$(cd "$ROOT/k8s/images/flink" && sha256sum ./*)" "$(sha256sum <"$ROOT/flink/jvm-options.txt")" \
+    "$(sha256sum <"$ROOT/flink/conf/log4j2-console.properties")" \
     "$(declare -f build_flink flink_jars maven_copy)" | hash_of)"
   local dir="$OUT_ROOT/flink-$key" ref="weir.local/flink:$FLINK_VERSION-java17"
   if [ -s "$dir/image.tar" ]; then printf 'flink %s %s\n' "$dir/image.tar" "$ref"; return; fi

@@ -28,6 +28,12 @@ export interface TestPostgres {
   createDatabase(): Promise<TestPostgresDatabase>;
   /** Drops every database created here, and stops the server if it was started here. */
   stop(): Promise<void>;
+  /**
+   * Stops the server (fast shutdown: sessions are cut), keeps it down for `downMs` (an
+   * outage of that length, not a wait), then starts it again on the same data and port.
+   * Throwaway servers only.
+   */
+  stopFor(downMs: number): Promise<void>;
 }
 
 export interface TestPostgresDatabase {
@@ -79,6 +85,10 @@ export async function startTestPostgres(options: TestPostgresOptions = {}): Prom
     return {
       url: first.url,
       createDatabase: () => factory.create(),
+      async stopFor(downMs) {
+        if (!server) throw new TestPostgresError('stopFor needs a throwaway server, not WEIR_TEST_DATABASE_URL');
+        await factory.reconnectAfter(() => server.stopFor(downMs));
+      },
       async stop() {
         try {
           await factory.dropAll();
@@ -100,7 +110,7 @@ class DatabaseFactory {
 
   private constructor(
     private readonly adminUrl: string,
-    private readonly admin: pg.Client,
+    private admin: pg.Client,
   ) {}
 
   static async connect(adminUrl: string): Promise<DatabaseFactory> {
@@ -109,6 +119,15 @@ class DatabaseFactory {
     admin.on('error', () => {});
     await admin.connect();
     return new DatabaseFactory(adminUrl, admin);
+  }
+
+  /** Runs `outage` (the server going away and coming back) and connects the admin client again. */
+  async reconnectAfter(outage: () => Promise<void>): Promise<void> {
+    await this.admin.end().catch(() => {});
+    await outage();
+    this.admin = new pg.Client({ connectionString: this.adminUrl });
+    this.admin.on('error', () => {});
+    await this.admin.connect();
   }
 
   async create(): Promise<TestPostgresDatabase> {
@@ -157,6 +176,7 @@ interface ThrowawayServer {
   /** Superuser `weir`, database `postgres`. */
   readonly adminUrl: string;
   stop(): Promise<void>;
+  stopFor(downMs: number): Promise<void>;
 }
 
 interface Binaries {
@@ -195,7 +215,8 @@ async function startThrowawayServer({ listenOn, settings = {}, password }: TestP
     // Another worker may take the port between our probe and postgres's bind: try again.
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
-      const server = spawnServer(binaries.postgres, dataDir, root, port, runAs, listenOn ? `127.0.0.1,${host}` : host, settings);
+      const spawnHere = () => spawnServer(binaries.postgres, dataDir, root, port, runAs, listenOn ? `127.0.0.1,${host}` : host, settings);
+      let server = spawnHere();
       const login = password === undefined ? 'weir' : `weir:${encodeURIComponent(password)}`;
       const adminUrl = `postgresql://${login}@${host}:${port}/postgres`;
       try {
@@ -210,6 +231,12 @@ async function startThrowawayServer({ listenOn, settings = {}, password }: TestP
         async stop() {
           await server.stop();
           await removeRoot();
+        },
+        async stopFor(downMs) {
+          await server.stop();
+          await sleep(downMs);
+          server = spawnHere();
+          await waitUntilReady(adminUrl, server);
         },
       };
     }

@@ -1,6 +1,9 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeId } from '../../../src/graphql/global-id.js';
 import { startLocalApp, type LocalTestApp } from '../../helpers/local.js';
 import { startTestPostgres, type TestPostgres } from '../../helpers/postgres.js';
 import { waitFor } from '../../helpers/wait-for.js';
@@ -59,15 +62,27 @@ async function rows(client: pg.Client, query: string) {
   return (await client.query(query)).rows as { id: string; customer: string; amount: number }[];
 }
 
-/** Waits until the sink table equals the source query's result, and returns how long that took. */
-async function sinkEqualsSource(label: string): Promise<number> {
+/** A query on the source through a connection of its own (the server may have restarted since). */
+async function onSource(query: string) {
+  const client = new pg.Client({ connectionString: source.url });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return await client.query(query);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Waits until the sink query's rows equal the source query's, and returns how long that took. */
+async function tablesEqual(sourceQuery: string, sinkQuery: string, label = 'the sink equal to the source'): Promise<number> {
   const started = Date.now();
   let last = { expected: 0, actual: 0 };
   await waitFor(
     label,
     async () => {
-      const expected = await rows(sourceDb, EXPECTED);
-      const actual = await rows(sinkDb, 'SELECT id, customer, amount FROM big_orders ORDER BY id');
+      const expected = (await onSource(sourceQuery)).rows;
+      const actual = (await sinkDb.query(sinkQuery)).rows;
       last = { expected: expected.length, actual: actual.length };
       return JSON.stringify(actual) === JSON.stringify(expected) ? true : undefined;
     },
@@ -78,6 +93,13 @@ async function sinkEqualsSource(label: string): Promise<number> {
   return Date.now() - started;
 }
 
+const sinkEqualsSource = (label: string) => tablesEqual(EXPECTED, 'SELECT id, customer, amount FROM big_orders ORDER BY id', label);
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
+}
+
 beforeAll(async () => {
   [source, target] = await Promise.all([
     startTestPostgres({ settings: { wal_level: 'logical' }, password: SOURCE_PASSWORD }),
@@ -85,6 +107,7 @@ beforeAll(async () => {
   ]);
   sourceDb = new pg.Client({ connectionString: source.url });
   sinkDb = new pg.Client({ connectionString: target.url });
+  sourceDb.on('error', () => {});
   await Promise.all([sourceDb.connect(), sinkDb.connect()]);
   await sourceDb.query(`
     CREATE TABLE orders (id bigint PRIMARY KEY, customer text NOT NULL, amount integer NOT NULL, status text NOT NULL);
@@ -99,7 +122,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await t?.close();
-  await Promise.all([sourceDb?.end(), sinkDb?.end()]);
+  await Promise.all([sourceDb?.end().catch(() => {}), sinkDb?.end()]);
   await Promise.all([source?.stop(), target?.stop()]);
 }, 120_000);
 
@@ -127,13 +150,18 @@ describe('postgres-cdc → pipeline → jdbc on the local runtime', () => {
       streamId: bigOrders,
       properties: { ...serverOf(target.url), 'table-name': 'big_orders', password: SINK_PASSWORD },
     });
+    const jobs = [['Connection', cdc], ['Pipeline', pipeline], ['Connection', sink]] as const;
+    const kindOf = (kind: 'Connection' | 'Pipeline') => (kind === 'Connection' ? 'connection' : 'pipeline');
+    const activateAll = async () => {
+      for (const [kind, id] of jobs) await ok(`mutation ($id: ID!) { activate${kind}(id: $id) { id } }`, { id });
+      for (const [kind, id] of jobs) await until(kindOf(kind), id, 'RUNNING');
+    };
+    const deactivateAll = async () => {
+      for (const [kind, id] of [...jobs].reverse()) await ok(`mutation ($id: ID!) { deactivate${kind}(id: $id) { id } }`, { id });
+      for (const [kind, id] of jobs) await until(kindOf(kind), id, 'STOPPED');
+    };
     const activated = Date.now();
-    for (const [kind, id] of [['Connection', cdc], ['Pipeline', pipeline], ['Connection', sink]] as const) {
-      await ok(`mutation ($id: ID!) { activate${kind}(id: $id) { id } }`, { id });
-    }
-    await until('connection', cdc, 'RUNNING');
-    await until('pipeline', pipeline, 'RUNNING');
-    await until('connection', sink, 'RUNNING');
+    await activateAll();
 
     const snapshotMs = await sinkEqualsSource('the snapshot in the sink');
     expect((await rows(sinkDb, 'SELECT id FROM big_orders')).length).toBe(ROWS - ROWS / 10);
@@ -148,21 +176,88 @@ describe('postgres-cdc → pipeline → jdbc on the local runtime', () => {
     const changesMs = await sinkEqualsSource('the changes in the sink');
     console.info(`400 changes in the sink within ${changesMs} ms`);
 
-    for (const [kind, id] of [['Connection', sink], ['Pipeline', pipeline], ['Connection', cdc]] as const) {
-      await ok(`mutation ($id: ID!) { deactivate${kind}(id: $id) { id } }`, { id });
-    }
-    await until('connection', cdc, 'STOPPED');
-    await until('pipeline', pipeline, 'STOPPED');
-    await until('connection', sink, 'STOPPED');
+    await deactivateAll();
     // Deactivation keeps the slot: a resumed connection reads on from where it stopped.
     const slots = await sourceDb.query('SELECT slot_name, active FROM pg_replication_slots');
     expect(slots.rows).toEqual([{ slot_name: expect.stringMatching(/^weir_[0-9a-f]{32}$/), active: false }]);
     const publications = "SELECT pubname FROM pg_publication WHERE pubname LIKE 'weir\\_%'";
     expect((await sourceDb.query(publications)).rows).toEqual([{ pubname: slots.rows[0].slot_name }]);
 
+    // Changes made while it is inactive arrive once it is active again: the slot held them.
+    await sourceDb.query(`
+      UPDATE orders SET amount = amount + 2 WHERE id BETWEEN 300 AND 349;
+      DELETE FROM orders WHERE id BETWEEN 350 AND 359;
+      INSERT INTO orders SELECT i, 'late-' || i, 77, 'open' FROM generate_series(${ROWS + 101}, ${ROWS + 110}) AS i;`);
+    await activateAll();
+    const resumedMs = await sinkEqualsSource('the changes made while inactive in the sink');
+    console.info(`70 changes made while inactive in the sink within ${resumedMs} ms of the jobs RUNNING again`);
+    await deactivateAll();
+    expect((await sourceDb.query('SELECT slot_name FROM pg_replication_slots')).rows).toEqual([{ slot_name: slots.rows[0].slot_name }]);
+
+    // The passwords are in no log, and only in files of the owner's alone.
+    for (const file of await filesUnder(t.dataDir)) {
+      const text = await readFile(file, 'latin1');
+      const holds = [SOURCE_PASSWORD, SINK_PASSWORD].some((password) => text.includes(Buffer.from(password.split("'")[0]!, 'utf8').toString('latin1')));
+      if (!holds) continue;
+      expect(file, 'a log holds a password').not.toMatch(/\.log$/);
+      expect(((await stat(file)).mode & 0o077).toString(8), `${file} holds a password and is readable by others`).toBe('0');
+    }
+
     // Deleting the connection drops its slot and the publication Weir made.
     await ok('mutation ($id: ID!) { deleteConnection(id: $id) { deletedId } }', { id: cdc });
     expect((await sourceDb.query('SELECT slot_name FROM pg_replication_slots')).rows).toEqual([]);
     expect((await sourceDb.query(publications)).rows).toEqual([]);
+  }, 900_000);
+
+  it('loses and doubles no change across a kill -9 of the CDC job and a 10 s outage of the source', async () => {
+    await onSource(`CREATE TABLE payments (id bigint PRIMARY KEY, amount integer NOT NULL);
+      INSERT INTO payments SELECT i, i FROM generate_series(1, 200) AS i;`);
+    await sinkDb.query('CREATE TABLE payments (id bigint PRIMARY KEY, amount integer NOT NULL)');
+    const stream = await changeStream('payments', '{ name: "id", type: "BIGINT", nullable: false }, { name: "amount", type: "INT" }');
+    const cdc = await connection({
+      name: 'payments_cdc', connector: 'postgres-cdc', type: 'SOURCE', streamId: stream,
+      properties: { ...serverOf(source.url), 'table-name': 'payments', password: SOURCE_PASSWORD },
+    });
+    const sink = await connection({
+      name: 'payments_out', connector: 'jdbc', type: 'SINK', streamId: stream,
+      properties: { ...serverOf(target.url), 'table-name': 'payments', password: SINK_PASSWORD },
+    });
+    for (const id of [cdc, sink]) await ok('mutation ($id: ID!) { activateConnection(id: $id) { id } }', { id });
+    await until('connection', cdc, 'RUNNING');
+    await until('connection', sink, 'RUNNING');
+    const same = () => tablesEqual('SELECT id, amount FROM payments ORDER BY id', 'SELECT id, amount FROM payments ORDER BY id');
+    await same();
+
+    // Changes before, while and after the CDC job dies.
+    let round = 0;
+    const changes = () => {
+      round++;
+      return onSource(`UPDATE payments SET amount = amount + ${round} WHERE id % 7 = ${round % 7};
+        DELETE FROM payments WHERE id IN (SELECT id FROM payments ORDER BY id LIMIT 3);
+        INSERT INTO payments SELECT i, i FROM generate_series(${1000 * round}, ${1000 * round + 9}) AS i;`);
+    };
+    await changes();
+    const uuid = decodeId(cdc, 'Connection');
+    const [pid] = (await t.runtime.pids()).get(uuid) ?? [];
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid!, 'SIGKILL');
+    await changes();
+    await waitFor('the CDC job RUNNING in a new process', async () => {
+      const pids = (await t.runtime.pids()).get(uuid) ?? [];
+      return pids.length === 1 && pids[0] !== pid && (await actualState('connection', cdc)) === 'RUNNING' ? true : undefined;
+    }, 240_000);
+    await changes();
+    console.info(`after kill -9: sink equal within ${await same()} ms`);
+
+    await source.stopFor(10_000);
+    await changes();
+    console.info(`after the source's 10 s outage: sink equal within ${await same()} ms`);
+    const slots = (await onSource('SELECT slot_name FROM pg_replication_slots')).rows.map((r) => r.slot_name);
+    expect(slots).toContain(`weir_${uuid.replaceAll('-', '')}`);
+
+    for (const id of [sink, cdc]) await ok('mutation ($id: ID!) { deactivateConnection(id: $id) { id } }', { id });
+    await until('connection', cdc, 'STOPPED');
+    await until('connection', sink, 'STOPPED');
+    await ok('mutation ($id: ID!) { deleteConnection(id: $id) { deletedId } }', { id: cdc });
   }, 900_000);
 });
