@@ -6,7 +6,7 @@ import { checkTaskCount } from '../jobs/job-input.js';
 import { assertTaskHeadroom, type JobService } from '../jobs/job.service.js';
 import type { TaskSize } from '../jobs/job.table.js';
 import type { Db } from '../platform/database.js';
-import { ConflictError, NotFoundError, ValidationError } from '../platform/errors.js';
+import { ConflictError, ConnectionCheckError, NotFoundError, ValidationError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
 import type { Logger } from '../platform/logger.js';
 import { checkIdentifier } from '../platform/names.js';
@@ -318,7 +318,18 @@ export class ConnectionService {
     this.logger.info({ accountId: connection.account_id, connectionId: connection.id, slot: cleanup.slot }, 'replication slot dropped');
   }
 
+  /**
+   * A Postgres connection is checked against its server first (testConnection's checks):
+   * one that could not start is refused with CONNECTION_CHECK_FAILED, naming the failed
+   * checks, rather than left to fail in Flink with a stack trace.
+   */
   async activate(actor: Actor | null, id: string): Promise<ConnectionRow> {
+    const a = requireRole(actor, 'MEMBER');
+    const current = await repo.findConnection(this.db, a.accountId, id);
+    if (current && current.desired_state !== 'ACTIVE' && (current.connector === 'postgres-cdc' || current.connector === 'jdbc')) {
+      const failed = (await this.test(actor, { id })).filter((check) => !check.passed);
+      if (failed.length > 0) throw new ConnectionCheckError(current.name, failed);
+    }
     await this.jobs.activate(actor, 'CONNECTION', id);
     return this.get(actor, id);
   }

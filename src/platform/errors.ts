@@ -16,7 +16,8 @@ export type ErrorCode =
   | 'SUBSCRIPTION_LIMIT_EXCEEDED'
   | 'UNAVAILABLE'
   | 'REQUEST_TIMEOUT'
-  | 'SQL_TOO_COMPLEX';
+  | 'SQL_TOO_COMPLEX'
+  | 'CONNECTION_CHECK_FAILED';
 
 export abstract class WeirError extends Error {
   abstract readonly code: ErrorCode;
@@ -170,6 +171,24 @@ export class SubscriptionLimitExceededError extends WeirError {
   }
   override get details() {
     return { scope: this.scope, limit: this.limit };
+  }
+}
+
+/**
+ * A connection's external system is not ready for it (testConnection's checks): an
+ * activation is refused and changes nothing. `checks` are the failed ones.
+ */
+export class ConnectionCheckError extends WeirError {
+  readonly code = 'CONNECTION_CHECK_FAILED';
+  override readonly name = 'ConnectionCheckError';
+  constructor(
+    connection: string,
+    readonly failed: readonly { readonly name: string; readonly message: string }[],
+  ) {
+    super(`Connection "${connection}" cannot start: ${failed.map((c) => `${c.name}: ${c.message}`).join('; ')}.`);
+  }
+  override get details() {
+    return { checks: this.failed.map((c) => ({ name: c.name, message: c.message })) };
   }
 }
 

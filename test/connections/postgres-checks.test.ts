@@ -253,4 +253,40 @@ describe('testConnection', () => {
     expect((await t.gql('query ($id: ID!) { connection(id: $id) { id } }', { id: gone }, { key })).data!.connection).toEqual({ id: gone });
     expect((await t.gql(DELETE, { id: gone, keep: true }, { key })).data!.deleteConnection).toEqual({ deletedId: gone });
   });
+
+  it('refuses to activate a connection whose server is not ready, naming the failed checks, and changes nothing', async () => {
+    const replicaDb = new pg.Client({ connectionString: replica.url });
+    await replicaDb.connect();
+    await replicaDb.query('CREATE TABLE IF NOT EXISTS orders (id bigint PRIMARY KEY)');
+    await replicaDb.end();
+    const streamId = (
+      await t.gql(
+        'mutation { createStream(input: { name: "not_ready", kind: CHANGE, primaryKey: ["id"], fields: [{ name: "id", type: "BIGINT" }] }) { id } }',
+        {},
+        { key },
+      )
+    ).data!.createStream.id as string;
+    const connect = async (name: string, url: string) =>
+      (
+        await t.gql(
+          'mutation ($input: CreateConnectionInput!) { createConnection(input: $input) { id } }',
+          { input: { name, connector: 'postgres-cdc', type: 'SOURCE', streamId, properties: { ...serverOf(url), 'table-name': 'orders' } } },
+          { key },
+        )
+      ).data!.createConnection.id as string;
+    const ACTIVATE = 'mutation ($id: ID!) { activateConnection(id: $id) { desiredState } }';
+    const STATE = 'query ($id: ID!) { connection(id: $id) { desiredState actualState } }';
+
+    const notReady = await connect('on_replica', replica.url);
+    const refused = await t.gql(ACTIVATE, { id: notReady }, { key });
+    expect(refused.errors?.[0]?.extensions).toMatchObject({
+      code: 'CONNECTION_CHECK_FAILED',
+      checks: [{ name: 'WAL_LEVEL', message: expect.stringContaining('wal_level is replica') }],
+    });
+    expect(refused.errors?.[0]?.message).toContain('cannot start: WAL_LEVEL: wal_level is replica');
+    expect((await t.gql(STATE, { id: notReady }, { key })).data!.connection).toEqual({ desiredState: 'INACTIVE', actualState: 'STOPPED' });
+
+    const ready = await connect('on_logical', logical.url);
+    expect((await t.gql(ACTIVATE, { id: ready }, { key })).data!.activateConnection).toEqual({ desiredState: 'ACTIVE' });
+  });
 });
