@@ -19,8 +19,10 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY src ./src
 COPY migrations ./migrations
-# The Flink memory settings the preview session cluster's pods are given.
+# The Flink memory settings of the preview session cluster's pods, and the log config of
+# every Flink pod Weir deploys.
 COPY flink/memory.json ./flink/memory.json
+COPY flink/conf/log4j2-console.properties ./flink/conf/log4j2-console.properties
 # A fixed non-root user matching the Deployment's runAsUser; the root filesystem can be
 # read-only (only WEIR_DATA_DIR under /tmp is written, and only without DATABASE_URL).
 USER 10001:10001

@@ -20,7 +20,8 @@
 #   gateway   base + this machine's Node 20 at /usr/local/bin/node (where the node:20
 #             image has it) + the gateway in /app as deploy/gateway.Dockerfile lays it
 #             out (production node_modules, package.json, src, migrations,
-#             flink/memory.json), owned by root, run as user weir (10001):
+#             flink/memory.json, flink/conf/log4j2-console.properties), owned by root,
+#             run as user weir (10001):
 #             node --import tsx src/main.ts
 #
 # Environment: WEIR_CACHE_DIR (default <repo>/.cache; images in kube-images/<key>/).
@@ -194,7 +195,7 @@ build_operator() {
 
 # What goes into /app, as deploy/gateway.Dockerfile copies it (run in $ROOT); the lock
 # file only for npm ci.
-gateway_files() { find package.json package-lock.json src migrations flink/memory.json -type f ! -name '*.test.ts' | LC_ALL=C sort; }
+gateway_files() { find package.json package-lock.json src migrations flink/memory.json flink/conf/log4j2-console.properties -type f ! -name '*.test.ts' | LC_ALL=C sort; }
 
 build_gateway() {
   local base; base="$(build_base)"

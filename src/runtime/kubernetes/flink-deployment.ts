@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { StreamAccess } from '../../streams/kafka-endpoint.js';
 import { jobStatements } from '../../flink/job-sql.js';
@@ -23,6 +24,14 @@ export const FLINK_GROUP = 'flink.apache.org';
 export const FLINK_VERSION = 'v1beta1';
 export const FLINK_API_VERSION = `${FLINK_GROUP}/${FLINK_VERSION}`;
 export const FLINK_PLURAL = 'flinkdeployments';
+
+/**
+ * The log4j config of every Weir-started Flink JVM (flink/conf/log4j2-console.properties),
+ * given to the operator as the FlinkDeployment's `logConfiguration`, which otherwise
+ * replaces the image's with its own default: Weir's quiets the loggers that would print a
+ * connection's password and masks `password=…` in every message. Read once.
+ */
+export const FLINK_LOG_CONFIG = readFileSync(new URL('../../../flink/conf/log4j2-console.properties', import.meta.url), 'utf8');
 
 /** Where the job's runner spec (a Secret: it may hold connection passwords) is mounted. */
 export const SPEC_MOUNT_DIR = '/opt/weir/spec';
@@ -134,6 +143,7 @@ export function flinkDeployment(spec: JobSpec, namespace: string, options: JobOb
       mode: 'native',
       serviceAccount: options.serviceAccountName,
       restartNonce: spec.specVersion,
+      logConfiguration: { 'log4j-console.properties': FLINK_LOG_CONFIG },
       flinkConfiguration: {
         ...options.flinkConfig,
         'taskmanager.numberOfTaskSlots': '1',

@@ -74,6 +74,10 @@ describe('Kubernetes objects against the real apiserver', () => {
     });
     expect(deployment.spec.flinkConfiguration['high-availability.type']).toBe('kubernetes');
     expect(deployment.spec.jobManager.podTemplate.spec.securityContext.runAsNonRoot).toBe(true);
+    // Weir's log config, not the operator's default: no connection password in a pod's log.
+    const log4j = deployment.spec.logConfiguration['log4j-console.properties'];
+    expect(log4j).toContain('%replace{%m}{(?i)(password=)[^,]*}{$1******}');
+    expect(log4j).toContain('logger.cdcfetch.level = WARN');
   });
 
   it("adds the installation's Flink options (WEIR_K8S_FLINK_CONFIG) to a job, under Weir's own", () => {
