@@ -286,6 +286,50 @@ describe('testConnection', () => {
     expect(refused.errors?.[0]?.message).toContain('cannot start: WAL_LEVEL: wal_level is replica');
     expect((await t.gql(STATE, { id: notReady }, { key })).data!.connection).toEqual({ desiredState: 'INACTIVE', actualState: 'STOPPED' });
 
+    // Each bad input of the issue: refused at activation, naming its check, nothing changed.
+    const logicalPort = Number(new URL(logical.url).port);
+    const oddStream = (
+      await t.gql(
+        'mutation { createStream(input: { name: "odd_in", kind: CHANGE, primaryKey: ["id"], fields: [{ name: "id", type: "INT" }] }) { id } }',
+        {},
+        { key },
+      )
+    ).data!.createStream.id as string;
+    const sinkStream = (
+      await t.gql('mutation { createStream(input: { name: "sink_in", kind: APPEND, fields: [{ name: "id", type: "BIGINT" }, { name: "nope", type: "STRING" }] }) { id } }', {}, { key })
+    ).data!.createStream.id as string;
+    const cases: { name: string; connector: string; stream: string; properties: Record<string, unknown>; check: string }[] = [
+      { name: 'bad_password', connector: 'postgres-cdc', stream: streamId, properties: { password: 'wrong' }, check: 'LOGIN' },
+      { name: 'closed_port', connector: 'postgres-cdc', stream: streamId, properties: { port: await freePort() }, check: 'REACHABLE' },
+      { name: 'missing_table', connector: 'postgres-cdc', stream: streamId, properties: { 'table-name': 'absent' }, check: 'TABLE' },
+      { name: 'no_replication', connector: 'postgres-cdc', stream: streamId, properties: { username: 'plain', password: PLAIN_PASSWORD }, check: 'REPLICATION' },
+      { name: 'unmappable', connector: 'postgres-cdc', stream: oddStream, properties: { 'table-name': 'odd' }, check: 'TYPES' },
+      { name: 'mismatched_sink', connector: 'jdbc', stream: sinkStream, properties: {}, check: 'COLUMNS' },
+    ];
+    for (const bad of cases) {
+      const created = await t.gql(
+        'mutation ($input: CreateConnectionInput!) { createConnection(input: $input) { id } }',
+        {
+          input: {
+            name: bad.name,
+            connector: bad.connector,
+            type: bad.connector === 'jdbc' ? 'SINK' : 'SOURCE',
+            streamId: bad.stream,
+            properties: { ...serverOf(logical.url, { port: logicalPort }), 'table-name': 'orders', ...bad.properties },
+          },
+        },
+        { key },
+      );
+      expect(created.errors, bad.name).toBeUndefined();
+      const id = created.data!.createConnection.id as string;
+      const result = await t.gql(ACTIVATE, { id }, { key });
+      expect(result.errors?.[0]?.extensions?.['code'], bad.name).toBe('CONNECTION_CHECK_FAILED');
+      const checks = (result.errors![0]!.extensions!['checks'] as { name: string }[]).map((c) => c.name);
+      expect(checks, bad.name).toContain(bad.check);
+      expect(JSON.stringify(result.errors), bad.name).not.toContain('wrong');
+      expect((await t.gql(STATE, { id }, { key })).data!.connection, bad.name).toEqual({ desiredState: 'INACTIVE', actualState: 'STOPPED' });
+    }
+
     const ready = await connect('on_logical', logical.url);
     expect((await t.gql(ACTIVATE, { id: ready }, { key })).data!.activateConnection).toEqual({ desiredState: 'ACTIVE' });
   });
