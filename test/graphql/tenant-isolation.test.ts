@@ -47,6 +47,8 @@ const CASES: Record<Op, Record<string, Case>> = {
     apiKeys: { kind: 'list', document: '{ apiKeys(first: 100) { edges { node { id prefix } } } }' },
     connectors: { kind: 'public', why: 'the connector catalog is the same for everyone' },
     streamRecords: byId('query ($id: ID!) { streamRecords(streamId: $id) { value } }', (_ids, id) => ({ id: id('stream') })),
+    testConnection: byId('query ($id: ID) { testConnection(id: $id) { passed } }', (_ids, id) => ({ id: id('connection') })),
+    sourceSchema: { kind: 'public', why: 'reads a table of a server the caller names; takes no id and reads no account data' },
   },
   mutation: {
     signUp: { kind: 'public', why: 'creates a new account; takes no id' },
