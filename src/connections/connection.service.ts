@@ -20,7 +20,17 @@ import { findConnector, isSecretOption, validateConnectionProperties } from './c
 import { platformServerNamed } from '../streams/platform-servers.js';
 import { serverOf as serverOfConnectionProperties } from './connectors/postgres-server.js';
 import { CdcCleanupError, cdcCleanupOf, dropCdcObjects } from './postgres-admin.js';
-import { checkPostgres, isCheck, readTableSchema, withServer, type CheckResult, type Login, type TableSchema } from './postgres-inspect.js';
+import {
+  checkPostgres,
+  isCheck,
+  isPostgresConnector,
+  readTableSchema,
+  withServer,
+  type CheckResult,
+  type Login,
+  type PostgresConnector,
+  type TableSchema,
+} from './postgres-inspect.js';
 
 const serverOfConnection = (connection: ConnectionRow) => serverOfConnectionProperties(connection.properties) ?? 'its server';
 
@@ -267,7 +277,7 @@ export class ConnectionService {
       const row = await repo.findConnection(this.db, a.accountId, target.id);
       if (!row) throw new NotFoundError('Connection', target.id);
       const stream = await streamRepo.findStream(this.db, a.accountId, row.stream_id);
-      if (row.connector !== 'postgres-cdc' && row.connector !== 'jdbc') throw notTestable(['id'], row.connector);
+      if (!isPostgresConnector(row.connector)) throw notTestable(['id'], row.connector);
       return checkPostgres({
         connector: row.connector,
         connectionId: row.id,
@@ -281,7 +291,7 @@ export class ConnectionService {
     if (input.streamId && !stream) throw new NotFoundError('Stream', input.streamId);
     const login = await this.postgresLogin(input.connector, input.properties, stream?.fields.map((f) => f.name));
     return checkPostgres({
-      connector: input.connector as 'postgres-cdc' | 'jdbc',
+      connector: input.connector as PostgresConnector,
       ...login,
       ...(stream ? { stream: { fields: stream.fields, primaryKey: stream.primary_key } } : {}),
     });
@@ -289,7 +299,7 @@ export class ConnectionService {
 
   /** Validated properties of a Postgres connector, never the platform's own database. */
   private async postgresLogin(connector: string, rawProperties: unknown, streamFields: readonly string[] = []): Promise<Login> {
-    if (connector !== 'postgres-cdc' && connector !== 'jdbc') throw notTestable(['connector'], connector);
+    if (!isPostgresConnector(connector)) throw notTestable(['connector'], connector);
     const definition = findConnector(connector)!;
     const validated = validateConnectionProperties({
       connector,
@@ -326,7 +336,7 @@ export class ConnectionService {
   async activate(actor: Actor | null, id: string): Promise<ConnectionRow> {
     const a = requireRole(actor, 'MEMBER');
     const current = await repo.findConnection(this.db, a.accountId, id);
-    if (current && current.desired_state !== 'ACTIVE' && (current.connector === 'postgres-cdc' || current.connector === 'jdbc')) {
+    if (current && current.desired_state !== 'ACTIVE' && isPostgresConnector(current.connector)) {
       const failed = (await this.test(actor, { id })).filter((check) => !check.passed);
       if (failed.length > 0) throw new ConnectionCheckError(current.name, failed);
     }

@@ -124,8 +124,13 @@ export async function readTableSchema(client: pg.Client, schema: string, table: 
   return { fields, primaryKey: key.rows.map((r) => r.column_name), unmappable };
 }
 
+export type PostgresConnector = 'postgres-cdc' | 'jdbc';
+
+/** The connectors whose server the gateway checks (testConnection, activation). */
+export const isPostgresConnector = (connector: string): connector is PostgresConnector => connector === 'postgres-cdc' || connector === 'jdbc';
+
 export interface CheckInput extends Login {
-  readonly connector: 'postgres-cdc' | 'jdbc';
+  readonly connector: PostgresConnector;
   readonly connectionId?: string;
   /** The stream the connection feeds or drains, when known: its fields are compared with the table's. */
   readonly stream?: { readonly fields: readonly StreamField[]; readonly primaryKey: readonly string[] };
@@ -179,20 +184,27 @@ async function cdcChecks(client: pg.Client, server: ServerSettings, schema: Tabl
       ? { name: 'PRIMARY_KEY', passed: true, message: `primary key (${schema.primaryKey.join(', ')})` }
       : { name: 'PRIMARY_KEY', passed: false, message: `${server.schema}.${server.table} has no primary key; a CHANGE stream needs one` },
   );
-  const publication = cdcPublicationName(input.connectionId ?? '', input.properties);
+  const given = input.properties['publication.name'];
+  // A connection not yet created has no id, so Weir's own name for it is not known yet.
+  const publication = input.connectionId !== undefined ? cdcPublicationName(input.connectionId, input.properties) : typeof given === 'string' ? given : undefined;
   const own = input.connectionId !== undefined && publication === derivedName(input.connectionId);
-  const published = await client.query<{ tables: string | null }>(
-    `SELECT (SELECT count(*) FROM pg_publication_tables t WHERE t.pubname = p.pubname AND t.schemaname = $2 AND t.tablename = $3)::text AS tables
-       FROM pg_publication p WHERE p.pubname = $1`,
-    [publication, server.schema.toLowerCase(), server.table.toLowerCase()],
-  );
-  if (published.rows.length > 0) {
+  const published =
+    publication === undefined
+      ? []
+      : (
+          await client.query<{ tables: string | null }>(
+            `SELECT (SELECT count(*) FROM pg_publication_tables t WHERE t.pubname = p.pubname AND t.schemaname = $2 AND t.tablename = $3)::text AS tables
+               FROM pg_publication p WHERE p.pubname = $1`,
+            [publication, server.schema.toLowerCase(), server.table.toLowerCase()],
+          )
+        ).rows;
+  if (published.length > 0) {
     checks.push(
-      published.rows[0]!.tables !== '0'
+      published[0]!.tables !== '0'
         ? { name: 'PUBLICATION', passed: true, message: `publication ${publication} includes the table` }
         : { name: 'PUBLICATION', passed: false, message: `publication ${publication} does not include ${server.schema}.${server.table}` },
     );
-  } else if (input.properties['publication.name'] !== undefined && !own) {
+  } else if (given !== undefined && !own) {
     checks.push({ name: 'PUBLICATION', passed: false, message: `there is no publication ${publication}` });
   } else {
     const owner = await client.query<{ owns: boolean }>(
