@@ -24,8 +24,12 @@ export type CreateApiKeyInput = {
 };
 
 export type CreateConnectionInput = {
+  /** How often the job checkpoints, in ms (1000 to 600000): under EXACTLY_ONCE, how long output waits to be visible. null: the runtime's default. */
+  checkpointIntervalMs?: number | null | undefined;
   /** A name from `connectors`: datagen, kafka, postgres-cdc or jdbc. */
   connector: string;
+  /** How what the job writes is delivered. Default EXACTLY_ONCE (AT_LEAST_ONCE for a jdbc sink without a primary key). */
+  deliveryGuarantee?: DeliveryGuarantee | null | undefined;
   name: string;
   /** Connector options: an object of key to string, number or boolean. */
   properties?: unknown;
@@ -39,6 +43,10 @@ export type CreateConnectionInput = {
 };
 
 export type CreatePipelineInput = {
+  /** How often the job checkpoints, in ms (1000 to 600000): under EXACTLY_ONCE, how long output waits to be visible. null: the runtime's default. */
+  checkpointIntervalMs?: number | null | undefined;
+  /** How what the job writes is delivered. Default EXACTLY_ONCE (AT_LEAST_ONCE for a jdbc sink without a primary key). */
+  deliveryGuarantee?: DeliveryGuarantee | null | undefined;
   name: string;
   /** `INSERT INTO <stream> SELECT ... FROM <streams>`: one statement. */
   sql: string;
@@ -55,6 +63,13 @@ export type CreateStreamInput = {
   /** Required for CHANGE streams. */
   primaryKey?: Array<string> | null | undefined;
 };
+
+/** How what a job writes is delivered, across failures and restarts. */
+export type DeliveryGuarantee =
+  /** Output is visible as soon as it is written; after a failure, what followed the last checkpoint is written again (duplicates, never gaps). */
+  | 'AT_LEAST_ONCE'
+  /** Every record once, never twice, even after a crash: writes to Kafka go in transactions committed when a checkpoint completes, and every reader of a stream reads committed records only. Costs latency: output becomes visible after the next checkpoint (up to the checkpoint interval). A jdbc sink gets it by upserting on the primary key. */
+  | 'EXACTLY_ONCE';
 
 /** What the user asked for. */
 export type DesiredState =
@@ -151,6 +166,8 @@ export type Tier =
   | 'PAID';
 
 export type UpdateConnectionInput = {
+  checkpointIntervalMs?: number | null | undefined;
+  deliveryGuarantee?: DeliveryGuarantee | null | undefined;
   name?: string | null | undefined;
   /** Replaces the options; secret options left out keep their values. */
   properties?: unknown;
@@ -160,6 +177,8 @@ export type UpdateConnectionInput = {
 
 /** Changing the SQL or resources of an active pipeline redeploys it. */
 export type UpdatePipelineInput = {
+  checkpointIntervalMs?: number | null | undefined;
+  deliveryGuarantee?: DeliveryGuarantee | null | undefined;
   name?: string | null | undefined;
   sql?: string | null | undefined;
   taskCount?: number | null | undefined;

@@ -1,6 +1,6 @@
 import type { Db } from '../platform/database.js';
 import { paginate, type PageQuery } from '../platform/pagination.js';
-import type { TaskSize } from '../jobs/job.table.js';
+import type { DeliveryGuarantee, TaskSize } from '../jobs/job.table.js';
 import type { ConnectionRow, ConnectionType, PropertyValue } from './connection.table.js';
 
 type Properties = Record<string, PropertyValue>;
@@ -18,6 +18,8 @@ export async function insertConnection(
     secret_properties: Properties;
     task_size: TaskSize;
     task_count: number;
+    delivery_guarantee: DeliveryGuarantee;
+    checkpoint_interval_ms: number | null;
   },
 ): Promise<ConnectionRow> {
   return db
@@ -41,6 +43,8 @@ export async function updateConnection(
     secret_properties?: Properties;
     task_size?: TaskSize;
     task_count?: number;
+    delivery_guarantee?: DeliveryGuarantee;
+    checkpoint_interval_ms?: number | null;
     bumpSpec: boolean;
   },
 ): Promise<ConnectionRow | undefined> {

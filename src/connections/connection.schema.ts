@@ -5,7 +5,7 @@ import { decodeId } from '../graphql/global-id.js';
 import { registerNodeLoader } from '../graphql/node.js';
 import { costOf } from '../graphql/operation-cost.js';
 import { resolvePage } from '../graphql/pages.js';
-import { JobStatusInterface, TaskSizeEnum } from '../jobs/job.schema.js';
+import { DeliveryGuaranteeEnum, deliveryFields, JobStatusInterface, TaskSizeEnum } from '../jobs/job.schema.js';
 import { StreamFieldRef, StreamRef } from '../streams/stream.schema.js';
 import type { ConnectionRow } from './connection.table.js';
 import { CONNECTORS } from './connector-catalog.js';
@@ -70,6 +70,8 @@ export const ConnectionRef = builder.node(builder.objectRef<ConnectionRow>('Conn
     }),
     taskSize: t.field({ type: TaskSizeEnum, resolve: (row) => row.task_size }),
     taskCount: t.exposeInt('task_count'),
+    deliveryGuarantee: t.field({ type: DeliveryGuaranteeEnum, description: deliveryFields.deliveryGuarantee, resolve: (row) => row.delivery_guarantee }),
+    checkpointIntervalMs: t.exposeInt('checkpoint_interval_ms', { nullable: true, description: deliveryFields.checkpointIntervalMs }),
     createdAt: t.field({ type: 'DateTime', resolve: (row) => row.created_at }),
     updatedAt: t.field({ type: 'DateTime', resolve: (row) => row.updated_at }),
   }),
@@ -85,6 +87,8 @@ const CreateConnectionInput = builder.inputType('CreateConnectionInput', {
     properties: t.field({ type: 'JSON', description: 'Connector options: an object of key to string, number or boolean.' }),
     taskSize: t.field({ type: TaskSizeEnum, description: 'Default S.' }),
     taskCount: t.int({ description: 'Parallelism, 1 to 64. Default 1.' }),
+    deliveryGuarantee: t.field({ type: DeliveryGuaranteeEnum, description: deliveryFields.deliveryGuarantee }),
+    checkpointIntervalMs: t.int({ description: deliveryFields.checkpointIntervalMs }),
   }),
 });
 
@@ -94,6 +98,8 @@ const UpdateConnectionInput = builder.inputType('UpdateConnectionInput', {
     properties: t.field({ type: 'JSON', description: 'Replaces the options; secret options left out keep their values.' }),
     taskSize: t.field({ type: TaskSizeEnum }),
     taskCount: t.int(),
+    deliveryGuarantee: t.field({ type: DeliveryGuaranteeEnum }),
+    checkpointIntervalMs: t.int(),
   }),
 });
 

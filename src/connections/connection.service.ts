@@ -2,9 +2,9 @@ import type { Actor } from '../accounts/actor.js';
 import { requireRole } from '../accounts/actor.js';
 import { lockAccount } from '../accounts/account.repository.js';
 import { insertWithinLimit } from '../accounts/object-limits.js';
-import { checkTaskCount } from '../jobs/job-input.js';
+import { checkCheckpointInterval, checkTaskCount } from '../jobs/job-input.js';
 import { assertTaskHeadroom, type JobService } from '../jobs/job.service.js';
-import type { TaskSize } from '../jobs/job.table.js';
+import type { DeliveryGuarantee, TaskSize } from '../jobs/job.table.js';
 import type { Db } from '../platform/database.js';
 import { ConflictError, ConnectionCheckError, NotFoundError, ValidationError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
@@ -16,7 +16,7 @@ import type { StreamStorage } from '../streams/stream-storage.js';
 import * as streamRepo from '../streams/stream.repository.js';
 import * as repo from './connection.repository.js';
 import type { ConnectionRow, ConnectionType, PropertyValue } from './connection.table.js';
-import { findConnector, isSecretOption, validateConnectionProperties } from './connector-catalog.js';
+import { deliveryGuaranteeOf, findConnector, isSecretOption, validateConnectionProperties } from './connector-catalog.js';
 import { platformServerNamed } from '../streams/platform-servers.js';
 import { serverOf as serverOfConnectionProperties } from './connectors/postgres-server.js';
 import { CdcCleanupError, cdcCleanupOf, dropCdcObjects } from './postgres-admin.js';
@@ -51,6 +51,9 @@ export interface CreateConnectionInput {
   readonly properties?: unknown;
   readonly taskSize?: TaskSize | null;
   readonly taskCount?: number | null;
+  /** Absent: EXACTLY_ONCE where the connector can (deliveryGuaranteeOf). */
+  readonly deliveryGuarantee?: DeliveryGuarantee | null;
+  readonly checkpointIntervalMs?: number | null;
 }
 
 export interface TestConnectionInput {
@@ -69,6 +72,8 @@ export interface UpdateConnectionInput {
   readonly properties?: unknown;
   readonly taskSize?: TaskSize | null;
   readonly taskCount?: number | null;
+  readonly deliveryGuarantee?: DeliveryGuarantee | null;
+  readonly checkpointIntervalMs?: number | null;
 }
 
 function asObject(value: unknown): Record<string, unknown> {
@@ -118,9 +123,16 @@ export class ConnectionService {
     const a = requireRole(actor, 'MEMBER');
     const name = checkIdentifier(['input', 'name'], input.name);
     const taskCount = checkTaskCount(['input', 'taskCount'], input.taskCount ?? 1);
+    const interval = input.checkpointIntervalMs != null ? checkCheckpointInterval(['input', 'checkpointIntervalMs'], input.checkpointIntervalMs) : null;
     const properties = asObject(input.properties);
     const stream = await streamRepo.findStream(this.db, a.accountId, input.streamId);
     if (!stream) throw new NotFoundError('Stream', input.streamId);
+    const delivery = deliveryGuaranteeOf(
+      input.connector,
+      { type: input.type, primaryKey: stream.primary_key },
+      input.deliveryGuarantee,
+      ['input', 'deliveryGuarantee'],
+    );
     const validated = validateConnectionProperties({
       connector: input.connector,
       type: input.type,
@@ -146,6 +158,8 @@ export class ConnectionService {
           secret_properties: validated.secretProperties,
           task_size: input.taskSize ?? 'S',
           task_count: taskCount,
+          delivery_guarantee: delivery,
+          checkpoint_interval_ms: interval,
         });
       }),
     );
@@ -169,6 +183,7 @@ export class ConnectionService {
     const a = requireRole(actor, 'MEMBER');
     const name = input.name != null ? checkIdentifier(['input', 'name'], input.name) : undefined;
     const taskCount = input.taskCount != null ? checkTaskCount(['input', 'taskCount'], input.taskCount) : undefined;
+    const interval = input.checkpointIntervalMs != null ? checkCheckpointInterval(['input', 'checkpointIntervalMs'], input.checkpointIntervalMs) : undefined;
     if (input.properties != null) {
       // Before the transaction (it may look host names up). The server list is never a
       // secret, so the new properties hold it whole.
@@ -205,15 +220,29 @@ export class ConnectionService {
         if (taskCount !== undefined && current.desired_state === 'ACTIVE') {
           await assertTaskHeadroom(trx, a.accountId, taskCount - current.task_count);
         }
+        let delivery: DeliveryGuarantee | undefined;
+        if (input.deliveryGuarantee != null) {
+          const stream = await streamRepo.findStream(trx, a.accountId, current.stream_id);
+          delivery = deliveryGuaranteeOf(
+            current.connector,
+            { type: current.type, primaryKey: stream!.primary_key },
+            input.deliveryGuarantee,
+            ['input', 'deliveryGuarantee'],
+          );
+        }
         const bumpSpec =
           validated !== undefined ||
           (input.taskSize != null && input.taskSize !== current.task_size) ||
-          (taskCount !== undefined && taskCount !== current.task_count);
+          (taskCount !== undefined && taskCount !== current.task_count) ||
+          (delivery !== undefined && delivery !== current.delivery_guarantee) ||
+          (interval !== undefined && interval !== current.checkpoint_interval_ms);
         const row = await repo.updateConnection(trx, a.accountId, id, {
           ...(name !== undefined ? { name } : {}),
           ...(validated ? { properties: validated.properties, secret_properties: validated.secretProperties } : {}),
           ...(input.taskSize != null ? { task_size: input.taskSize } : {}),
           ...(taskCount !== undefined ? { task_count: taskCount } : {}),
+          ...(delivery !== undefined ? { delivery_guarantee: delivery } : {}),
+          ...(interval !== undefined ? { checkpoint_interval_ms: interval } : {}),
           bumpSpec,
         });
         return row!;

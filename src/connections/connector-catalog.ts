@@ -1,5 +1,5 @@
 import { ValidationError, type ValidationProblem } from '../platform/errors.js';
-import type { TaskSize } from '../jobs/job.table.js';
+import type { DeliveryGuarantee, TaskSize } from '../jobs/job.table.js';
 import type { ConnectionType, PropertyValue } from './connection.table.js';
 import type {
   ConnectorDefinition,
@@ -35,6 +35,21 @@ export function findConnector(name: string): ConnectorDefinition | undefined {
 /** Whether the external table of a connector's jobs declares the stream's primary key (ConnectorDefinition.keyed). */
 export function isKeyedConnector(connector: string): boolean {
   return findConnector(connector)?.keyed === true;
+}
+
+/**
+ * The guarantee a connection gets: the one asked for, else EXACTLY_ONCE where the connector
+ * can give it. Throws VALIDATION (at `path`) for EXACTLY_ONCE where it cannot.
+ */
+export function deliveryGuaranteeOf(
+  connector: string,
+  target: { readonly type: ConnectionType; readonly primaryKey: readonly string[] },
+  requested: DeliveryGuarantee | null | undefined,
+  path: readonly (string | number)[],
+): DeliveryGuarantee {
+  const refusal = findConnector(connector)?.exactlyOnceRefusal?.(target);
+  if (requested === 'EXACTLY_ONCE' && refusal) throw ValidationError.of(path, refusal);
+  return requested ?? (refusal ? 'AT_LEAST_ONCE' : 'EXACTLY_ONCE');
 }
 
 /** The options Flink's connector gets for a stored connection (ConnectorDefinition.flinkOptions). */

@@ -1,5 +1,7 @@
 import type { StreamAccess } from '../streams/kafka-endpoint.js';
 import type { JobSpec, StreamBinding } from '../jobs/job-spec.js';
+import type { DeliveryGuarantee } from '../jobs/job.table.js';
+import { kafkaSinkDelivery } from '../jobs/delivery.js';
 
 /**
  * The Flink SQL a job runs: every stream it touches registered as a temporary Kafka
@@ -11,8 +13,13 @@ export interface KafkaTarget {
   /** The servers and the job's own principal (StreamStorage.grantJob). */
   readonly access: StreamAccess;
   readonly topicFor: (stream: StreamBinding) => string;
-  /** Consumer group of the job (offsets also live in its checkpoints). */
+  /** Consumer group of the job (offsets also live in its checkpoints), and the prefix of its transactional ids. */
   readonly groupId: string;
+}
+
+/** A job's Kafka target with how it delivers what it writes (previews write nothing). */
+interface TableTarget extends KafkaTarget {
+  readonly deliveryGuarantee?: DeliveryGuarantee;
 }
 
 /** Temporary tables Weir adds for a connection's external side. */
@@ -48,16 +55,26 @@ function connectionOptions(access: StreamAccess): Record<string, string> {
   };
 }
 
-function streamTable(stream: StreamBinding, kafka: KafkaTarget, role: 'read' | 'write'): string {
+/**
+ * What every reader of a stream sets: records of transactions not yet committed (or
+ * aborted) are never seen, so exactly-once output is exactly once to whoever reads it.
+ */
+const READ_COMMITTED = { 'properties.isolation.level': 'read_committed' } as const;
+
+function streamTable(stream: StreamBinding, kafka: TableTarget, role: 'read' | 'write'): string {
   const topic = kafka.topicFor(stream);
+  const access =
+    role === 'read'
+      ? // The job's principal may use its own group only (Flink would make up one).
+        { 'properties.group.id': kafka.groupId, ...READ_COMMITTED }
+      : kafkaSinkDelivery(kafka.deliveryGuarantee ?? 'AT_LEAST_ONCE', kafka.groupId);
   const options: Record<string, string> =
     stream.kind === 'CHANGE'
       ? {
           connector: 'upsert-kafka',
           topic,
           ...connectionOptions(kafka.access),
-          // The job's principal may use its own group only (Flink would make up one).
-          ...(role === 'read' ? { 'properties.group.id': kafka.groupId } : {}),
+          ...access,
           'key.format': 'json',
           'value.format': 'json',
           ...prefixed('key.', JSON_FORMAT),
@@ -69,9 +86,8 @@ function streamTable(stream: StreamBinding, kafka: KafkaTarget, role: 'read' | '
           ...connectionOptions(kafka.access),
           format: 'json',
           ...JSON_FORMAT,
-          ...(role === 'read'
-            ? { 'properties.group.id': kafka.groupId, 'scan.startup.mode': 'earliest-offset' }
-            : { 'sink.delivery-guarantee': 'at-least-once' }),
+          ...access,
+          ...(role === 'read' ? { 'scan.startup.mode': 'earliest-offset' } : {}),
         };
   return `CREATE TEMPORARY TABLE ${quoteIdentifier(stream.name)} (${columns(stream)}) ${withOptions(options)}`;
 }
@@ -80,7 +96,8 @@ function prefixed(prefix: string, options: Readonly<Record<string, string>>): Re
   return Object.fromEntries(Object.entries(options).map(([key, value]) => [`${prefix}${key}`, value]));
 }
 
-export function jobStatements(spec: JobSpec, kafka: KafkaTarget): string[] {
+export function jobStatements(spec: JobSpec, target: KafkaTarget): string[] {
+  const kafka: TableTarget = { ...target, deliveryGuarantee: spec.deliveryGuarantee };
   const program = spec.program;
   if (program.type === 'PIPELINE') {
     const outputName = program.output.name;
@@ -139,6 +156,7 @@ export function previewStreamTable(
     'properties.group.id': target.groupId,
     'properties.enable.auto.commit': 'false',
     'properties.commit.offsets.on.checkpoint': 'false',
+    ...READ_COMMITTED,
     'scan.startup.mode': target.from === 'EARLIEST' ? 'earliest-offset' : 'latest-offset',
     format: 'json',
     ...JSON_FORMAT,

@@ -21,6 +21,8 @@ export async function loadJobSpec(db: Db, job: JobStateRow): Promise<JobSpec | u
     specVersion: job.spec_version,
     taskSize: job.task_size,
     taskCount: job.task_count,
+    deliveryGuarantee: job.delivery_guarantee,
+    checkpointIntervalMs: job.checkpoint_interval_ms,
   };
   if (job.kind === 'PIPELINE') {
     const pipeline = await pipelineRepo.findPipeline(db, job.account_id, job.id);
@@ -44,6 +46,7 @@ export async function loadJobSpec(db: Db, job: JobStateRow): Promise<JobSpec | u
   const options = flinkOptionsOf(connection.connector, {
     connectionId: connection.id,
     type: connection.type,
+    deliveryGuarantee: connection.delivery_guarantee,
     properties: connection.properties,
     secretProperties: connection.secret_properties,
   });

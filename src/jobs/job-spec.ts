@@ -1,6 +1,6 @@
 import type { StreamField, StreamKind } from '../streams/stream.table.js';
 import type { ConnectionType, PropertyValue } from '../connections/connection.table.js';
-import type { JobKind, TaskSize } from './job.table.js';
+import type { DeliveryGuarantee, JobKind, TaskSize } from './job.table.js';
 
 /** A stream as a job sees it: enough to register it as a table. */
 export interface StreamBinding {
@@ -50,6 +50,10 @@ export interface JobSpec extends JobRef {
   readonly taskSize: TaskSize;
   /** Parallelism of the job. */
   readonly taskCount: number;
+  /** How what the job writes is delivered (job-sql.ts writes it out). */
+  readonly deliveryGuarantee: DeliveryGuarantee;
+  /** null: the runtime's default. */
+  readonly checkpointIntervalMs: number | null;
   readonly program: JobProgram;
 }
 

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '../platform/database.js';
 import type { PageQuery } from '../platform/pagination.js';
 import { paginate } from '../platform/pagination.js';
-import type { ActualState, DesiredState, JobKind, JobTransitionRow, TaskSize } from './job.table.js';
+import type { ActualState, DeliveryGuarantee, DesiredState, JobKind, JobTransitionRow, TaskSize } from './job.table.js';
 
 const TABLE = { PIPELINE: 'pipelines', CONNECTION: 'connections' } as const;
 
@@ -14,6 +14,8 @@ export interface JobStateRow {
   readonly name: string;
   readonly task_size: TaskSize;
   readonly task_count: number;
+  readonly delivery_guarantee: DeliveryGuarantee;
+  readonly checkpoint_interval_ms: number | null;
   readonly desired_state: DesiredState;
   readonly actual_state: ActualState;
   readonly actual_reason: string | null;
@@ -28,6 +30,8 @@ const STATE_COLUMNS = [
   'name',
   'task_size',
   'task_count',
+  'delivery_guarantee',
+  'checkpoint_interval_ms',
   'desired_state',
   'actual_state',
   'actual_reason',

@@ -2,6 +2,7 @@ import { builder } from '../graphql/builder.js';
 import { encodeId } from '../graphql/global-id.js';
 import { resolvePage } from '../graphql/pages.js';
 import type { JobTransitionRow } from './job.table.js';
+import { MAX_CHECKPOINT_INTERVAL_MS, MIN_CHECKPOINT_INTERVAL_MS } from './job-input.js';
 
 export const DesiredStateEnum = builder.enumType('DesiredState', {
   description: 'What the user asked for.',
@@ -17,6 +18,26 @@ export const TaskSizeEnum = builder.enumType('TaskSize', {
   description: 'Resources of one task: S (1 CPU, 1 GiB), M (2 CPU, 2 GiB), L (4 CPU, 4 GiB).',
   values: ['S', 'M', 'L'] as const,
 });
+
+export const DeliveryGuaranteeEnum = builder.enumType('DeliveryGuarantee', {
+  description: 'How what a job writes is delivered, across failures and restarts.',
+  values: {
+    EXACTLY_ONCE: {
+      description:
+        'Every record once, never twice, even after a crash: writes to Kafka go in transactions committed when a checkpoint completes, and every reader of a stream reads committed records only. Costs latency: output becomes visible after the next checkpoint (up to the checkpoint interval). A jdbc sink gets it by upserting on the primary key.',
+    },
+    AT_LEAST_ONCE: {
+      description:
+        'Output is visible as soon as it is written; after a failure, what followed the last checkpoint is written again (duplicates, never gaps).',
+    },
+  },
+});
+
+/** The delivery fields of a pipeline or connection, for its object type. */
+export const deliveryFields = {
+  deliveryGuarantee: 'How what the job writes is delivered. Default EXACTLY_ONCE (AT_LEAST_ONCE for a jdbc sink without a primary key).',
+  checkpointIntervalMs: `How often the job checkpoints, in ms (${MIN_CHECKPOINT_INTERVAL_MS} to ${MAX_CHECKPOINT_INTERVAL_MS}): under EXACTLY_ONCE, how long output waits to be visible. null: the runtime's default.`,
+} as const;
 
 export const JobKindEnum = builder.enumType('JobKind', { values: ['PIPELINE', 'CONNECTION'] as const });
 

@@ -7,10 +7,15 @@ export type DesiredState = (typeof DESIRED_STATES)[number];
 export const ACTUAL_STATES = ['STARTING', 'RUNNING', 'RECOVERING', 'STOPPING', 'STOPPED', 'FAILED', 'FINISHED'] as const;
 export type ActualState = (typeof ACTUAL_STATES)[number];
 export type TaskSize = 'S' | 'M' | 'L';
+export const DELIVERY_GUARANTEES = ['EXACTLY_ONCE', 'AT_LEAST_ONCE'] as const;
+export type DeliveryGuarantee = (typeof DELIVERY_GUARANTEES)[number];
 
 export interface JobColumns {
   task_size: TaskSize;
   task_count: number;
+  delivery_guarantee: ColumnType<DeliveryGuarantee, DeliveryGuarantee | undefined, DeliveryGuarantee>;
+  /** null: the runtime's default interval. */
+  checkpoint_interval_ms: ColumnType<number | null, number | null | undefined, number | null>;
   desired_state: ColumnType<DesiredState, DesiredState | undefined, DesiredState>;
   actual_state: ColumnType<ActualState, ActualState | undefined, ActualState>;
   actual_reason: ColumnType<string | null, string | null | undefined, string | null>;

@@ -1,6 +1,6 @@
 import type { Db } from '../platform/database.js';
 import { paginate, type PageQuery } from '../platform/pagination.js';
-import type { TaskSize } from '../jobs/job.table.js';
+import type { DeliveryGuarantee, TaskSize } from '../jobs/job.table.js';
 import type { PipelineRow } from './pipeline.table.js';
 
 export interface PipelineStreams {
@@ -11,7 +11,16 @@ export interface PipelineStreams {
 /** Inserts a pipeline and its stream links; call inside a transaction. */
 export async function insertPipeline(
   db: Db,
-  pipeline: { id: string; account_id: string; name: string; sql: string; task_size: TaskSize; task_count: number },
+  pipeline: {
+    id: string;
+    account_id: string;
+    name: string;
+    sql: string;
+    task_size: TaskSize;
+    task_count: number;
+    delivery_guarantee: DeliveryGuarantee;
+    checkpoint_interval_ms: number | null;
+  },
   streams: PipelineStreams,
 ): Promise<PipelineRow> {
   const row = await db.insertInto('pipelines').values(pipeline).returningAll().executeTakeFirstOrThrow();
@@ -35,7 +44,15 @@ export async function updatePipeline(
   db: Db,
   accountId: string,
   id: string,
-  changes: { name?: string; sql?: string; task_size?: TaskSize; task_count?: number; bumpSpec: boolean },
+  changes: {
+    name?: string;
+    sql?: string;
+    task_size?: TaskSize;
+    task_count?: number;
+    delivery_guarantee?: DeliveryGuarantee;
+    checkpoint_interval_ms?: number | null;
+    bumpSpec: boolean;
+  },
 ): Promise<PipelineRow | undefined> {
   const { bumpSpec, ...columns } = changes;
   return db

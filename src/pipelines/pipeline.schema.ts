@@ -4,7 +4,7 @@ import { decodeId } from '../graphql/global-id.js';
 import { registerNodeLoader } from '../graphql/node.js';
 import { costOf } from '../graphql/operation-cost.js';
 import { resolvePage } from '../graphql/pages.js';
-import { JobStatusInterface, TaskSizeEnum } from '../jobs/job.schema.js';
+import { DeliveryGuaranteeEnum, deliveryFields, JobStatusInterface, TaskSizeEnum } from '../jobs/job.schema.js';
 import { StreamRef } from '../streams/stream.schema.js';
 import type { PipelineRow } from './pipeline.table.js';
 
@@ -17,6 +17,8 @@ export const PipelineRef = builder.node(builder.objectRef<PipelineRow>('Pipeline
     sql: t.exposeString('sql'),
     taskSize: t.field({ type: TaskSizeEnum, resolve: (row) => row.task_size }),
     taskCount: t.exposeInt('task_count', { description: 'Parallelism of the job.' }),
+    deliveryGuarantee: t.field({ type: DeliveryGuaranteeEnum, description: deliveryFields.deliveryGuarantee, resolve: (row) => row.delivery_guarantee }),
+    checkpointIntervalMs: t.exposeInt('checkpoint_interval_ms', { nullable: true, description: deliveryFields.checkpointIntervalMs }),
     inputStreams: t.field({
       type: [StreamRef],
       // A pipeline's SQL names a few streams; the cost rule counts this many.
@@ -36,6 +38,8 @@ const CreatePipelineInput = builder.inputType('CreatePipelineInput', {
     sql: t.string({ required: true, description: '`INSERT INTO <stream> SELECT ... FROM <streams>`: one statement.' }),
     taskSize: t.field({ type: TaskSizeEnum, description: 'Default S.' }),
     taskCount: t.int({ description: 'Parallelism, 1 to 64. Default 1.' }),
+    deliveryGuarantee: t.field({ type: DeliveryGuaranteeEnum, description: deliveryFields.deliveryGuarantee }),
+    checkpointIntervalMs: t.int({ description: deliveryFields.checkpointIntervalMs }),
   }),
 });
 
@@ -46,6 +50,8 @@ const UpdatePipelineInput = builder.inputType('UpdatePipelineInput', {
     sql: t.string(),
     taskSize: t.field({ type: TaskSizeEnum }),
     taskCount: t.int(),
+    deliveryGuarantee: t.field({ type: DeliveryGuaranteeEnum }),
+    checkpointIntervalMs: t.int(),
   }),
 });
 

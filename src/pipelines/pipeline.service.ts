@@ -2,9 +2,9 @@ import type { Actor } from '../accounts/actor.js';
 import { requireRole } from '../accounts/actor.js';
 import { lockAccount } from '../accounts/account.repository.js';
 import { insertWithinLimit } from '../accounts/object-limits.js';
-import { checkTaskCount } from '../jobs/job-input.js';
+import { checkCheckpointInterval, checkTaskCount } from '../jobs/job-input.js';
 import { assertTaskHeadroom, type JobService } from '../jobs/job.service.js';
-import type { TaskSize } from '../jobs/job.table.js';
+import type { DeliveryGuarantee, TaskSize } from '../jobs/job.table.js';
 import type { Db } from '../platform/database.js';
 import { ConflictError, NotFoundError, ValidationError } from '../platform/errors.js';
 import { newId } from '../platform/ids.js';
@@ -23,6 +23,8 @@ export interface CreatePipelineInput {
   readonly sql: string;
   readonly taskSize?: TaskSize | null;
   readonly taskCount?: number | null;
+  readonly deliveryGuarantee?: DeliveryGuarantee | null;
+  readonly checkpointIntervalMs?: number | null;
 }
 
 export interface UpdatePipelineInput {
@@ -30,6 +32,8 @@ export interface UpdatePipelineInput {
   readonly sql?: string | null;
   readonly taskSize?: TaskSize | null;
   readonly taskCount?: number | null;
+  readonly deliveryGuarantee?: DeliveryGuarantee | null;
+  readonly checkpointIntervalMs?: number | null;
 }
 
 export class PipelineService {
@@ -70,6 +74,7 @@ export class PipelineService {
     const a = requireRole(actor, 'MEMBER');
     const name = checkIdentifier(['input', 'name'], input.name);
     const taskCount = checkTaskCount(['input', 'taskCount'], input.taskCount ?? 1);
+    const interval = input.checkpointIntervalMs != null ? checkCheckpointInterval(['input', 'checkpointIntervalMs'], input.checkpointIntervalMs) : null;
     const analysis = await this.checkSql(a.accountId, input.sql);
     const row = await withUniqueName('pipeline', name, () =>
       // The account's lock (insertWithinLimit's) before the streams', in the order every transaction takes them.
@@ -77,7 +82,16 @@ export class PipelineService {
         const streams = await this.resolveStreams(trx, a.accountId, analysis);
         return repo.insertPipeline(
           trx,
-          { id: newId(), account_id: a.accountId, name, sql: input.sql, task_size: input.taskSize ?? 'S', task_count: taskCount },
+          {
+            id: newId(),
+            account_id: a.accountId,
+            name,
+            sql: input.sql,
+            task_size: input.taskSize ?? 'S',
+            task_count: taskCount,
+            delivery_guarantee: input.deliveryGuarantee ?? 'EXACTLY_ONCE',
+            checkpoint_interval_ms: interval,
+          },
           streams,
         );
       }),
@@ -109,6 +123,7 @@ export class PipelineService {
     const a = requireRole(actor, 'MEMBER');
     const name = input.name != null ? checkIdentifier(['input', 'name'], input.name) : undefined;
     const taskCount = input.taskCount != null ? checkTaskCount(['input', 'taskCount'], input.taskCount) : undefined;
+    const interval = input.checkpointIntervalMs != null ? checkCheckpointInterval(['input', 'checkpointIntervalMs'], input.checkpointIntervalMs) : undefined;
     let analysis: PipelineSqlAnalysis | undefined;
     if (input.sql != null) {
       // Another account's pipeline is NOT_FOUND whatever its SQL, as inside the transaction.
@@ -129,12 +144,16 @@ export class PipelineService {
         const bumpSpec =
           (input.sql != null && input.sql !== current.sql) ||
           (input.taskSize != null && input.taskSize !== current.task_size) ||
-          (taskCount !== undefined && taskCount !== current.task_count);
+          (taskCount !== undefined && taskCount !== current.task_count) ||
+          (input.deliveryGuarantee != null && input.deliveryGuarantee !== current.delivery_guarantee) ||
+          (interval !== undefined && interval !== current.checkpoint_interval_ms);
         const row = await repo.updatePipeline(trx, a.accountId, id, {
           ...(name !== undefined ? { name } : {}),
           ...(input.sql != null ? { sql: input.sql } : {}),
           ...(input.taskSize != null ? { task_size: input.taskSize } : {}),
           ...(taskCount !== undefined ? { task_count: taskCount } : {}),
+          ...(input.deliveryGuarantee != null ? { delivery_guarantee: input.deliveryGuarantee } : {}),
+          ...(interval !== undefined ? { checkpoint_interval_ms: interval } : {}),
           bumpSpec,
         });
         return row!;

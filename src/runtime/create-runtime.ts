@@ -89,6 +89,8 @@ export function createRuntime(
 /** The local runtime's parts, with the concrete preview cluster and pool (tests, benchmarks). */
 export interface LocalRuntimeParts extends RuntimeParts {
   readonly storage: StreamStorage;
+  /** The platform's Kafka broker (started by the first call that needs it). */
+  readonly broker: KafkaBroker;
   readonly preview: { readonly cluster: LocalPreviewCluster; readonly pool: LocalPreviewPool };
 }
 
@@ -134,6 +136,7 @@ export function createLocalRuntime(config: LocalRuntimeConfig, logger: Logger): 
   return {
     runtime,
     storage,
+    broker,
     preview: { cluster, pool },
     async close() {
       await pool.close();

@@ -12,6 +12,7 @@ import {
 import type { Logger } from '../platform/logger.js';
 import { clientOptions, type KafkaEndpoint, type StreamAccess } from './kafka-endpoint.js';
 import { KafkaPrincipals, type JobPrincipalRef } from './kafka-principals.js';
+import { committedBatches } from './kafka-transactions.js';
 import { platformServerNamed } from './platform-servers.js';
 import { StreamStorageError, type ReadOptions, type StoredRecord, type StreamStorage } from './stream-storage.js';
 import { SECOND } from '../platform/time.js';
@@ -177,7 +178,8 @@ export class KafkaStreamStorage implements StreamStorage {
         throw new StreamStorageError(`fetching ${topic} at offset ${next} failed (Kafka error ${data?.errorCode ?? 'no data'})`);
       }
       const before = next;
-      for (const batch of data.records ?? []) {
+      const fetched = data.records ?? [];
+      for (const batch of committedBatches(fetched, data.abortedTransactions ?? [])) {
         const control = (batch.attributes & IS_CONTROL) !== 0;
         // Timestamp type bit: LogAppendTime batches carry the broker's time in maxTimestamp.
         const logAppendTime = (batch.attributes & 0b1000) !== 0;
@@ -199,6 +201,11 @@ export class KafkaStreamStorage implements StreamStorage {
         const batchEnd = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n;
         if (batchEnd > next && batchEnd <= end && records.length < limit) next = batchEnd;
       }
+      // Past the batches dropped as aborted too, or a transaction aborted over more than
+      // one fetch would be fetched again and again.
+      const last = fetched.at(-1);
+      const fetchedEnd = last ? last.firstOffset + BigInt(last.lastOffsetDelta) + 1n : next;
+      if (records.length < limit && fetchedEnd > next) next = fetchedEnd < end ? fetchedEnd : end;
       // Nothing readable below `end` (aborted or compacted away): stop rather than spin.
       if (next === before) break;
     }

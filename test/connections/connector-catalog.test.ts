@@ -152,7 +152,6 @@ describe('validateConnectionProperties accepts', () => {
       type: 'SINK',
       properties: {
         ...KAFKA,
-        'sink.delivery-guarantee': 'exactly-once',
         'sink.transactional-id-prefix': 'weir-orders',
         'properties.security.protocol': 'SASL_SSL',
         'properties.sasl.mechanism': 'SCRAM-SHA-512',
@@ -170,7 +169,6 @@ describe('validateConnectionProperties accepts', () => {
       'properties.sasl.mechanism',
       'properties.security.protocol',
       'sasl.username',
-      'sink.delivery-guarantee',
       'sink.transactional-id-prefix',
       'topic',
     ]);
@@ -291,8 +289,8 @@ describe('validateConnectionProperties rejects', () => {
     expect(sink.path).toEqual(['input', 'properties', 'scan.startup.mode']);
     expect(sink.message).toBe('applies only to SOURCE connections, not SINK');
 
-    const source = problemOf(() => validate({ properties: { ...KAFKA, 'sink.delivery-guarantee': 'none' } }));
-    expect(source.path).toEqual(['input', 'properties', 'sink.delivery-guarantee']);
+    const source = problemOf(() => validate({ properties: { ...KAFKA, 'sink.transactional-id-prefix': 'mine' } }));
+    expect(source.path).toEqual(['input', 'properties', 'sink.transactional-id-prefix']);
     expect(source.message).toBe('applies only to SINK connections, not SOURCE');
   });
 
@@ -399,11 +397,13 @@ describe('kafka connections', () => {
     const source = flinkOptionsOf('kafka', {
       connectionId: CONNECTION_ID,
       type: 'SOURCE',
+      deliveryGuarantee: 'EXACTLY_ONCE',
       properties: { ...KAFKA, 'properties.security.protocol': 'SASL_SSL', 'properties.sasl.mechanism': 'SCRAM-SHA-256', 'sasl.username': 'reader' },
       secretProperties: { 'sasl.password': 'p"w\\d', 'properties.ssl.truststore.password': 'changeit' },
     });
     expect(source.properties).toEqual({
       'scan.startup.mode': 'earliest-offset',
+      'properties.isolation.level': 'read_committed',
       ...KAFKA,
       'properties.security.protocol': 'SASL_SSL',
       'properties.sasl.mechanism': 'SCRAM-SHA-256',
@@ -413,12 +413,44 @@ describe('kafka connections', () => {
       'properties.sasl.jaas.config': 'org.apache.kafka.common.security.scram.ScramLoginModule required username="reader" password="p\\"w\\\\d";',
     });
     // A given start position stays; sinks get none; a JAAS line stored by an older version is dropped.
-    const latest = flinkOptionsOf('kafka', { connectionId: CONNECTION_ID, type: 'SOURCE', properties: { ...KAFKA, 'scan.startup.mode': 'latest-offset' }, secretProperties: {} });
+    const latest = flinkOptionsOf('kafka', {
+      connectionId: CONNECTION_ID,
+      type: 'SOURCE',
+      deliveryGuarantee: 'EXACTLY_ONCE',
+      properties: { ...KAFKA, 'scan.startup.mode': 'latest-offset', 'properties.isolation.level': 'read_uncommitted' },
+      secretProperties: {},
+    });
     expect(latest.properties['scan.startup.mode']).toBe('latest-offset');
-    const sink = flinkOptionsOf('kafka', { connectionId: CONNECTION_ID, type: 'SINK', properties: KAFKA, secretProperties: { 'properties.sasl.jaas.config': 'old' } });
-    expect(sink).toEqual({ properties: KAFKA, secretProperties: {} });
+    expect(latest.properties['properties.isolation.level']).toBe('read_uncommitted');
+    // A sink writes in transactions of its own prefix (or the one given), or at once.
+    const sink = flinkOptionsOf('kafka', {
+      connectionId: CONNECTION_ID,
+      type: 'SINK',
+      deliveryGuarantee: 'EXACTLY_ONCE',
+      properties: KAFKA,
+      secretProperties: { 'properties.sasl.jaas.config': 'old' },
+    });
+    expect(sink).toEqual({
+      properties: {
+        'sink.delivery-guarantee': 'exactly-once',
+        'sink.transactional-id-prefix': `weir-${CONNECTION_ID}`,
+        'properties.transaction.timeout.ms': '900000',
+        ...KAFKA,
+      },
+      secretProperties: {},
+    });
+    const named = flinkOptionsOf('kafka', {
+      connectionId: CONNECTION_ID,
+      type: 'SINK',
+      deliveryGuarantee: 'EXACTLY_ONCE',
+      properties: { ...KAFKA, 'sink.transactional-id-prefix': 'orders-out' },
+      secretProperties: {},
+    });
+    expect(named.properties['sink.transactional-id-prefix']).toBe('orders-out');
+    const atLeastOnce = flinkOptionsOf('kafka', { connectionId: CONNECTION_ID, type: 'SINK', deliveryGuarantee: 'AT_LEAST_ONCE', properties: KAFKA, secretProperties: {} });
+    expect(atLeastOnce.properties).toEqual({ 'sink.delivery-guarantee': 'at-least-once', ...KAFKA });
     // Connectors without a translation pass through.
-    const gen = { connectionId: CONNECTION_ID, type: 'SOURCE' as const, properties: { 'rows-per-second': 5 }, secretProperties: {} };
+    const gen = { connectionId: CONNECTION_ID, type: 'SOURCE' as const, deliveryGuarantee: 'EXACTLY_ONCE' as const, properties: { 'rows-per-second': 5 }, secretProperties: {} };
     expect(flinkOptionsOf('datagen', gen)).toEqual({ properties: gen.properties, secretProperties: {} });
   });
 });
@@ -472,11 +504,9 @@ describe('options that depend on other options', () => {
     });
   });
 
-  it('require a transactional id prefix for exactly-once delivery', () => {
-    const problem = problemOf(() =>
-      validate({ type: 'SINK', properties: { ...KAFKA, 'sink.delivery-guarantee': 'exactly-once' } }),
-    );
-    expect(problem.path).toEqual(['input', 'properties', 'sink.transactional-id-prefix']);
+  it('leave the delivery guarantee to the connection, not to a property', () => {
+    const problem = problemOf(() => validate({ type: 'SINK', properties: { ...KAFKA, 'sink.delivery-guarantee': 'exactly-once' } }));
+    expect(problem.path).toEqual(['input', 'properties', 'sink.delivery-guarantee']);
   });
 
   it('require a mechanism, user name and password for SASL, but tolerate unused security settings', () => {
@@ -647,6 +677,7 @@ describe('the Postgres connectors (postgres-cdc, jdbc)', () => {
     const options = flinkOptionsOf('postgres-cdc', {
       connectionId: CONNECTION_ID,
       type: 'SOURCE',
+      deliveryGuarantee: 'EXACTLY_ONCE',
       properties: SERVER,
       secretProperties: { password: 's3cret' },
     });
@@ -671,6 +702,7 @@ describe('the Postgres connectors (postgres-cdc, jdbc)', () => {
     const named = flinkOptionsOf('postgres-cdc', {
       connectionId: CONNECTION_ID,
       type: 'SOURCE',
+      deliveryGuarantee: 'EXACTLY_ONCE',
       properties: { ...SERVER, 'slot.name': 'mine', 'publication.name': 'shop_pub', 'scan.startup.mode': 'latest-offset' },
       secretProperties: { password: 's3cret' },
     });
@@ -681,6 +713,7 @@ describe('the Postgres connectors (postgres-cdc, jdbc)', () => {
     const options = flinkOptionsOf('jdbc', {
       connectionId: CONNECTION_ID,
       type: 'SINK',
+      deliveryGuarantee: 'EXACTLY_ONCE',
       properties: { ...SERVER, port: 6432, 'schema-name': 'sales', 'sink.buffer-flush.interval-ms': 250 },
       secretProperties: { password: 's3cret' },
     });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jobStatements, EXTERNAL_TABLE } from '../../src/flink/job-sql.js';
+import { jobStatements, EXTERNAL_TABLE, previewStreamTable } from '../../src/flink/job-sql.js';
 import { parseRunnerEvents } from '../../src/runtime/local/runner-events.js';
 import type { JobSpec, StreamBinding } from '../../src/jobs/job-spec.js';
 
@@ -32,7 +32,7 @@ const kafka = { access, topicFor: (s: StreamBinding) => `weir.a.${s.id}`, groupI
 const principal =
   "'properties.bootstrap.servers' = '127.0.0.1:9092', 'properties.security.protocol' = 'SASL_PLAINTEXT', " +
   "'properties.sasl.mechanism' = 'SCRAM-SHA-512', 'properties.sasl.jaas.config' = 'J'";
-const base = { kind: 'PIPELINE' as const, id: 'j1', accountId: 'a', name: 'p', specVersion: 1, taskSize: 'S' as const, taskCount: 1 };
+const base = { kind: 'PIPELINE' as const, id: 'j1', accountId: 'a', name: 'p', specVersion: 1, taskSize: 'S' as const, taskCount: 1, deliveryGuarantee: 'EXACTLY_ONCE' as const, checkpointIntervalMs: null };
 
 describe('job SQL', () => {
   it('registers a pipeline’s streams as Kafka tables on their own topics, then runs its INSERT', () => {
@@ -44,11 +44,15 @@ describe('job SQL', () => {
     expect(input).toBe(
       "CREATE TEMPORARY TABLE `orders` (`id` BIGINT NOT NULL, `amount` DECIMAL(10, 2)) WITH ('connector' = 'kafka', 'topic' = 'weir.a.s1', " +
         `${principal}, 'format' = 'json', 'json.timestamp-format.standard' = 'SQL', ` +
-        "'json.encode.decimal-as-plain-number' = 'true', 'properties.group.id' = 'weir-j1', 'scan.startup.mode' = 'earliest-offset')",
+        "'json.encode.decimal-as-plain-number' = 'true', 'properties.group.id' = 'weir-j1', " +
+        "'properties.isolation.level' = 'read_committed', 'scan.startup.mode' = 'earliest-offset')",
     );
     expect(output).toContain("'topic' = 'weir.a.s2'");
     expect(output).toContain(principal);
-    expect(output).toContain("'sink.delivery-guarantee' = 'at-least-once'");
+    // Exactly-once by default: transactions with the job's own id prefix, within the broker's timeout limit.
+    expect(output).toContain(
+      "'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'weir-j1', 'properties.transaction.timeout.ms' = '900000'",
+    );
     expect(insert).toBe('INSERT INTO big_orders SELECT * FROM orders WHERE amount > 100');
   });
 
@@ -62,6 +66,29 @@ describe('job SQL', () => {
     // Reading a CHANGE stream, the job stays in its own consumer group.
     const asInput = jobStatements({ ...spec, program: { ...spec.program, inputs: [users], output: orders } } as JobSpec, kafka)[0];
     expect(asInput).toContain("'properties.group.id' = 'weir-j1'");
+    expect(asInput).toContain("'properties.isolation.level' = 'read_committed'");
+    // upsert-kafka writes in transactions too.
+    expect(statements[1]).toContain("'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'weir-j1'");
+  });
+
+  it('writes at once, with no transactions, for an AT_LEAST_ONCE job; it still reads committed records only', () => {
+    const spec: JobSpec = {
+      ...base,
+      deliveryGuarantee: 'AT_LEAST_ONCE',
+      program: { type: 'PIPELINE', sql: 'INSERT INTO big_orders SELECT * FROM orders', inputs: [orders], output: big },
+    };
+    const [input, output] = jobStatements(spec, kafka);
+    expect(output).toContain("'sink.delivery-guarantee' = 'at-least-once'");
+    expect(output).not.toContain('transactional-id-prefix');
+    expect(output).not.toContain('transaction.timeout');
+    expect(input).toContain("'properties.isolation.level' = 'read_committed'");
+  });
+
+  it('previews read committed records only', () => {
+    const table = previewStreamTable(orders, { access, groupId: 'weir-preview-a', topic: 'weir.a.s1', from: 'EARLIEST' });
+    expect(table).toContain("'properties.isolation.level' = 'read_committed'");
+    const change = previewStreamTable(users, { access, groupId: 'weir-preview-a', topic: 'weir.a.s3', from: 'EARLIEST' });
+    expect(change).toContain("'properties.isolation.level' = 'read_committed'");
   });
 
   it('feeds a stream from a datagen source, quoting option values', () => {

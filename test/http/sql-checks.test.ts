@@ -133,7 +133,7 @@ describe('SQL checks never hold the event loop', () => {
     const id = newId();
     await pipelineRepo.insertPipeline(
       server.testApp.database.db,
-      { id, account_id: accountUuid, name: 'old_deep', sql: `INSERT INTO big SELECT ${IF_120} FROM orders`, task_size: 'S', task_count: 1 },
+      { id, account_id: accountUuid, name: 'old_deep', sql: `INSERT INTO big SELECT ${IF_120} FROM orders`, task_size: 'S', task_count: 1, delivery_guarantee: 'EXACTLY_ONCE', checkpoint_interval_ms: null },
       { outputId: streamIds.big, inputIds: [streamIds.orders] },
     );
     const pipelineId = (await server.testApp.gql('{ pipelines { edges { node { id name } } } }', {}, { key })).data!.pipelines.edges

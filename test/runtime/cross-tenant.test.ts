@@ -135,6 +135,8 @@ describe('account B against account A', { timeout: SLOW }, () => {
       secret_properties: { 'sasl.password': password! },
       task_size: 'S',
       task_count: 1,
+      delivery_guarantee: 'EXACTLY_ONCE',
+      checkpoint_interval_ms: null,
     });
     const smuggledId = globalId('Connection', smuggled.id);
     await ok(b.key, 'mutation ($id: ID!) { activateConnection(id: $id) { id } }', { id: smuggledId });

@@ -1,4 +1,4 @@
-import type { TaskSize } from '../../jobs/job.table.js';
+import type { DeliveryGuarantee, TaskSize } from '../../jobs/job.table.js';
 import type { StreamKind } from '../../streams/stream.table.js';
 import type { ConnectionType, PropertyValue } from '../connection.table.js';
 
@@ -76,6 +76,12 @@ export interface ConnectorDefinition {
   readonly serverOf?: (properties: Readonly<Record<string, unknown>>) => string | undefined;
   /** The option to blame when serverOf names a platform server (default `hostname`). */
   readonly serverKey?: string;
+  /**
+   * Why the connector cannot deliver exactly once into a stream with this primary key, if
+   * it cannot (absent: it always can). Such a connection defaults to AT_LEAST_ONCE, and
+   * asking it for EXACTLY_ONCE is refused with this reason.
+   */
+  readonly exactlyOnceRefusal?: (input: { readonly type: ConnectionType; readonly primaryKey: readonly string[] }) => string | undefined;
   /** Rules between option values that the declarative fields cannot say. */
   readonly check?: (input: OptionCheckInput) => readonly OptionProblem[];
   /**
@@ -90,6 +96,8 @@ export interface FlinkOptionsInput {
   /** The connection's uuid: names derived from it (a replication slot) are the connection's own. */
   readonly connectionId: string;
   readonly type: ConnectionType;
+  /** How the job delivers what it writes (to the stream, or to the external system). */
+  readonly deliveryGuarantee: DeliveryGuarantee;
   readonly properties: Readonly<Record<string, PropertyValue>>;
   readonly secretProperties: Readonly<Record<string, PropertyValue>>;
 }

@@ -18,6 +18,12 @@ export const jdbc: ConnectorDefinition = {
     'Writes a stream to a Postgres table: a CHANGE stream upserts and deletes by its primary key, an APPEND stream appends rows. Columns are matched to the stream’s fields by name.',
   types: ['SINK'],
   keyed: true,
+  // Flink's JDBC sink writes again, after a failure, what followed the last checkpoint:
+  // an upsert by key makes that harmless, an INSERT doubles the row.
+  exactlyOnceRefusal: ({ primaryKey }) =>
+    primaryKey.length === 0
+      ? "a jdbc sink writes exactly once only by upserting on the stream's primary key, and this stream has none: use AT_LEAST_ONCE, or a stream with a primary key"
+      : undefined,
   serverOf,
   options: [
     ...serverOptions,

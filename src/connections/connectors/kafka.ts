@@ -1,5 +1,6 @@
 import { jaasConfig, SASL_MECHANISMS, type SaslMechanism } from '../../streams/kafka-endpoint.js';
 import type { PropertyValue } from '../connection.table.js';
+import { kafkaSinkDelivery } from '../../jobs/delivery.js';
 import type { ConnectorDefinition, FlinkOptionsInput, OptionCondition, OptionProblem } from './connector-definition.js';
 
 const SASL: OptionCondition = { key: 'properties.security.protocol', oneOf: ['SASL_PLAINTEXT', 'SASL_SSL'] };
@@ -9,7 +10,7 @@ const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/;
 const SERVER = /^(?:[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/;
 const STARTUP_DEFAULT = 'earliest-offset';
 const TIMESTAMP_STARTUP: OptionCondition = { key: 'scan.startup.mode', oneOf: ['timestamp'] };
-const EXACTLY_ONCE: OptionCondition = { key: 'sink.delivery-guarantee', oneOf: ['exactly-once'] };
+const ISOLATION_DEFAULT = 'read_committed';
 
 /**
  * Flink's Kafka SQL connector. Only the `properties.*` Kafka client settings listed here
@@ -95,14 +96,15 @@ export const kafka: ConnectorDefinition = {
       description: 'Skip records that are not valid JSON (fields become null) instead of failing the job.',
     },
     {
-      key: 'sink.delivery-guarantee',
+      key: 'properties.isolation.level',
       type: 'ENUM',
-      enumValues: ['none', 'at-least-once', 'exactly-once'],
-      default: 'at-least-once',
+      enumValues: ['read_committed', 'read_uncommitted'],
+      // Kafka's own default is read_uncommitted: records of transactions later aborted.
+      default: ISOLATION_DEFAULT,
       required: false,
       secret: false,
-      appliesTo: ['SINK'],
-      description: 'Delivery guarantee. exactly-once writes in Kafka transactions committed on checkpoints.',
+      appliesTo: ['SOURCE'],
+      description: 'read_committed skips records of open and aborted transactions; read_uncommitted sees them all.',
     },
     {
       key: 'sink.transactional-id-prefix',
@@ -110,10 +112,8 @@ export const kafka: ConnectorDefinition = {
       required: false,
       secret: false,
       appliesTo: ['SINK'],
-      onlyWhen: EXACTLY_ONCE,
-      // Flink refuses exactly-once without it.
-      requiredWhen: EXACTLY_ONCE,
-      description: 'Prefix of Kafka transactional ids; must be unique among the applications writing to the cluster.',
+      description:
+        "Prefix of the Kafka transactional ids an EXACTLY_ONCE connection writes with; the connection's user needs WRITE and DESCRIBE on them. Default weir-<connection uuid>.",
     },
     {
       key: 'properties.security.protocol',
@@ -179,15 +179,17 @@ export const kafka: ConnectorDefinition = {
       /[\u0000-\u001f\u007f]/.test(String(values.get(key) ?? '')) ? [{ key, message: 'must not contain control characters' }] : [],
     ),
   ],
-  flinkOptions: ({ type, properties, secretProperties }: FlinkOptionsInput) => {
-    const { 'sasl.username': username, ...rest } = properties;
+  flinkOptions: ({ connectionId, type, deliveryGuarantee, properties, secretProperties }: FlinkOptionsInput) => {
+    const { 'sasl.username': username, 'sink.transactional-id-prefix': prefix, ...rest } = properties;
     // A JAAS line stored by an older Weir (free-form then) is not passed on any more.
     const { 'sasl.password': password, 'properties.sasl.jaas.config': _legacy, ...secrets } = secretProperties;
     const mechanism = properties['properties.sasl.mechanism'];
     const sasl = username !== undefined && password !== undefined && typeof mechanism === 'string';
     return {
       properties: {
-        ...(type === 'SOURCE' && rest['scan.startup.mode'] === undefined ? { 'scan.startup.mode': STARTUP_DEFAULT } : {}),
+        ...(type === 'SOURCE'
+          ? { 'scan.startup.mode': STARTUP_DEFAULT, 'properties.isolation.level': ISOLATION_DEFAULT }
+          : kafkaSinkDelivery(deliveryGuarantee, typeof prefix === 'string' ? prefix : `weir-${connectionId}`)),
         ...rest,
       },
       secretProperties: {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { StreamAccess } from '../../streams/kafka-endpoint.js';
 import { jobStatements } from '../../flink/job-sql.js';
+import { JOB_RESTART_STRATEGY } from '../../flink/restart-strategy.js';
 import type { JobSpec } from '../../jobs/job-spec.js';
 import { trimSlash } from '../../platform/urls.js';
 import {
@@ -74,7 +75,7 @@ export function runnerSpec(spec: JobSpec, options: JobObjectsOptions, checkpoint
     mode: 'application',
     parallelism: spec.taskCount,
     checkpointDir,
-    checkpointIntervalMs: options.checkpointIntervalMs,
+    checkpointIntervalMs: spec.checkpointIntervalMs ?? options.checkpointIntervalMs,
     statements: jobStatements(spec, {
       access,
       topicFor: (stream) => options.kafka.topicFor(spec.accountId, stream.id),
@@ -146,12 +147,13 @@ export function flinkDeployment(spec: JobSpec, namespace: string, options: JobOb
       logConfiguration: { 'log4j-console.properties': FLINK_LOG_CONFIG },
       flinkConfiguration: {
         ...options.flinkConfig,
+        ...JOB_RESTART_STRATEGY,
         'taskmanager.numberOfTaskSlots': '1',
         'high-availability.type': 'kubernetes',
         'high-availability.storageDir': `${base}/ha`,
         'execution.checkpointing.dir': `${base}/checkpoints`,
         'execution.checkpointing.savepoint-dir': `${base}/savepoints`,
-        'execution.checkpointing.interval': `${options.checkpointIntervalMs} ms`,
+        'execution.checkpointing.interval': `${spec.checkpointIntervalMs ?? options.checkpointIntervalMs} ms`,
         'execution.checkpointing.externalized-checkpoint-retention': 'RETAIN_ON_CANCELLATION',
       },
       jobManager: {

@@ -11,27 +11,9 @@ import { streamsOf, type JobRef, type JobSpec } from '../../jobs/job-spec.js';
 import type { FlinkDistribution } from './flink-distribution.js';
 import { jobStatus } from '../../flink/flink-rest.js';
 import { jobStatements } from '../../flink/job-sql.js';
+import { JOB_RESTART_STRATEGY } from '../../flink/restart-strategy.js';
 import { findMarkedProcesses, markerArg, scopeOf, spawnDetached, stopProcess, type RunningProcess } from './processes.js';
 import { readRunnerEvents } from './runner-events.js';
-
-/**
- * How Flink restarts a failing job inside its process: with a growing delay (1 s, 2 s,
- * 4 s, … at most 30 s), six times, so that a job rides out an outage of about a minute
- * of the systems it reads and writes (a database restarting, a broker failing over).
- * After that the job ends FAILED with Flink's message instead of restarting forever; a
- * dead process is the reconciler's to restart. Ten minutes without a failure start the
- * count again.
- */
-export const JOB_RESTART_STRATEGY: Readonly<Record<string, string>> = Object.freeze({
-  'restart-strategy.type': 'exponential-delay',
-  'restart-strategy.exponential-delay.initial-backoff': '1 s',
-  'restart-strategy.exponential-delay.backoff-multiplier': '2.0',
-  'restart-strategy.exponential-delay.max-backoff': '30 s',
-  'restart-strategy.exponential-delay.attempts-before-reset-backoff': '6',
-  'restart-strategy.exponential-delay.reset-backoff-threshold': '10 min',
-  'restart-strategy.exponential-delay.jitter-factor': '0.1',
-});
-
 
 const MARKER = 'job';
 
@@ -156,7 +138,7 @@ export class LocalRuntime implements Runtime {
       restAddress: '127.0.0.1',
       restPort: 0,
       checkpointDir: `file://${checkpoints}`,
-      checkpointIntervalMs: this.checkpointIntervalMs,
+      checkpointIntervalMs: spec.checkpointIntervalMs ?? this.checkpointIntervalMs,
       ...(restoreFrom ? { restoreFrom: `file://${restoreFrom}` } : {}),
       jobId: flinkJobId,
       config: JOB_RESTART_STRATEGY,

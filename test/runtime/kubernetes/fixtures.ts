@@ -101,6 +101,8 @@ export function pipelineSpec(accountId: string, overrides: Partial<JobSpec> = {}
     specVersion: 1,
     taskSize: 'S',
     taskCount: 1,
+    deliveryGuarantee: 'EXACTLY_ONCE',
+    checkpointIntervalMs: null,
     program: { type: 'PIPELINE', sql: 'INSERT INTO big_orders SELECT id, amount FROM orders WHERE amount > 100', inputs: [input], output },
     ...overrides,
   };
@@ -115,6 +117,8 @@ export function connectionSpec(accountId: string, overrides: Partial<JobSpec> = 
     specVersion: 1,
     taskSize: 'M',
     taskCount: 2,
+    deliveryGuarantee: 'EXACTLY_ONCE',
+    checkpointIntervalMs: null,
     program: {
       type: 'CONNECTION',
       connector: 'datagen',
