@@ -1,11 +1,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { decodeId } from '../../../src/graphql/global-id.js';
 import { processesOfScope } from '../../../src/runtime/local/processes.js';
 import { latestCheckpoint } from '../../../src/runtime/local/local-runtime.js';
 import { codes } from '../../helpers/app.js';
-import { startExternalKafka } from '../../helpers/kafka.js';
+import { readCommittedWithKafkaConsumer, startExternalKafka } from '../../helpers/kafka.js';
 import { startLocalApp, type LocalTestApp } from '../../helpers/local.js';
 import { waitFor } from '../../helpers/wait-for.js';
 
@@ -15,6 +16,7 @@ import { waitFor } from '../../helpers/wait-for.js';
  */
 let t: LocalTestApp;
 let key: string;
+let accountUuid: string;
 /** Gateways replaced by a successor: their database is closed last. */
 const predecessors: LocalTestApp[] = [];
 
@@ -29,18 +31,17 @@ async function stream(name: string, fields: string) {
   return data.createStream.id as string;
 }
 
-async function datagen(name: string, streamId: string, properties: Record<string, unknown>) {
+async function datagen(name: string, streamId: string, properties: Record<string, unknown>, deliveryGuarantee = 'EXACTLY_ONCE') {
   const data = await ok(
     'mutation ($input: CreateConnectionInput!) { createConnection(input: $input) { id } }',
-    { input: { name, connector: 'datagen', type: 'SOURCE', streamId, properties } },
+    { input: { name, connector: 'datagen', type: 'SOURCE', streamId, properties, deliveryGuarantee } },
   );
   return data.createConnection.id as string;
 }
 
-async function pipeline(name: string, sql: string) {
-  const data = await ok('mutation ($name: String!, $sql: String!) { createPipeline(input: { name: $name, sql: $sql }) { id } }', {
-    name,
-    sql,
+async function pipeline(name: string, sql: string, deliveryGuarantee = 'EXACTLY_ONCE') {
+  const data = await ok('mutation ($input: CreatePipelineInput!) { createPipeline(input: $input) { id } }', {
+    input: { name, sql, deliveryGuarantee },
   });
   return data.createPipeline.id as string;
 }
@@ -122,7 +123,7 @@ beforeAll(async () => {
 // An account per test: a test that fails with jobs still active must not use up the
 // next one's quota (FREE: 2 active jobs), nor leave it names that are taken.
 beforeEach(async () => {
-  ({ key } = await t.signUp('Local runtime'));
+  ({ key, accountUuid } = await t.signUp('Local runtime'));
 });
 
 afterAll(async () => {
@@ -261,44 +262,80 @@ describe('local runtime', () => {
     await until('pipeline', bad, 'STOPPED');
   }, SLOW);
 
-  it('brings a killed job back from its checkpoint without losing a record', async () => {
+  it('brings killed jobs back from their checkpoints: EXACTLY_ONCE output is the input exactly, AT_LEAST_ONCE has every record', async () => {
+    // Three jobs at once: FREE allows two.
+    await sql`UPDATE accounts SET tier = 'PAID' WHERE id = ${accountUuid}`.execute(t.database.db);
     const src = await stream('events', '{ name: "id", type: "BIGINT" }');
-    const copy = await stream('events_copy', '{ name: "id", type: "BIGINT" }');
-    const gen = await datagen('events_gen', src, {
-      'rows-per-second': 20,
-      'fields.id.kind': 'sequence',
-      'fields.id.start': 1,
-      'fields.id.end': 100_000,
+    const exact = await stream('events_exact', '{ name: "id", type: "BIGINT" }');
+    const loose = await stream('events_loose', '{ name: "id", type: "BIGINT" }');
+    // At most 990 records (a read returns 1,000), for 66 s: still coming when the copiers
+    // are killed. The source writes at once (AT_LEAST_ONCE), so its records come one by
+    // one rather than a checkpoint's worth at a time, and the copiers are always amid some.
+    const gen = await datagen(
+      'events_gen',
+      src,
+      { 'rows-per-second': 15, 'fields.id.kind': 'sequence', 'fields.id.start': 1, 'fields.id.end': 990 },
+      'AT_LEAST_ONCE',
+    );
+    const exactCopier = await pipeline('exact_copier', 'INSERT INTO events_exact SELECT id FROM events');
+    const looseCopier = await pipeline('loose_copier', 'INSERT INTO events_loose SELECT id FROM events', 'AT_LEAST_ONCE');
+    const guarantees = await ok('query ($a: ID!, $b: ID!) { a: pipeline(id: $a) { deliveryGuarantee } b: pipeline(id: $b) { deliveryGuarantee } }', {
+      a: exactCopier,
+      b: looseCopier,
     });
-    const copier = await pipeline('copier', 'INSERT INTO events_copy SELECT id FROM events');
+    expect([guarantees.a.deliveryGuarantee, guarantees.b.deliveryGuarantee]).toEqual(['EXACTLY_ONCE', 'AT_LEAST_ONCE']);
     await activate('Connection', gen);
-    await activate('Pipeline', copier);
-    await until('pipeline', copier, 'RUNNING', 180_000);
+    await activate('Pipeline', exactCopier);
+    await activate('Pipeline', looseCopier);
+    await until('pipeline', exactCopier, 'RUNNING', 180_000);
+    await until('pipeline', looseCopier, 'RUNNING', 180_000);
 
-    const uuid = decodeId(copier, 'Pipeline');
-    const checkpoints = join(t.dataDir, 'local', 'jobs', uuid, 'checkpoints', 'v1', uuid.replaceAll('-', ''));
-    await waitFor('a completed checkpoint', () => latestCheckpoint(checkpoints), 90_000);
-    const [pid] = (await t.runtime.pids()).get(uuid)!;
-    process.kill(pid!, 'SIGKILL');
+    const killed: number[] = [];
+    for (const copier of [exactCopier, looseCopier]) {
+      const uuid = decodeId(copier, 'Pipeline');
+      const checkpoints = join(t.dataDir, 'local', 'jobs', uuid, 'checkpoints', 'v1', uuid.replaceAll('-', ''));
+      await waitFor('a completed checkpoint', () => latestCheckpoint(checkpoints), 90_000);
+      const [pid] = (await t.runtime.pids()).get(uuid)!;
+      killed.push(pid!);
+    }
+    // Both at once, mid-transaction for the exactly-once one: records since its last
+    // checkpoint were written in a transaction that is never committed.
+    for (const pid of killed) process.kill(pid, 'SIGKILL');
+    for (const [i, copier] of [exactCopier, looseCopier].entries()) {
+      const recovered = await runningInNewProcess('pipeline', copier, killed[i]!);
+      expect(recovered.history.edges.map((e) => e.node.state)).toContain('RECOVERING');
+    }
 
-    const recovered = await runningInNewProcess('pipeline', copier, pid!);
-    expect(recovered.history.edges.map((e) => e.node.state)).toContain('RECOVERING');
-
-    // Stop the source, then every record it wrote must reach the copy.
+    // Stop the source, then every record it wrote must reach the copies.
     await deactivate('Connection', gen);
     await until('connection', gen, 'STOPPED');
     const input = (await records(src, 1000)).map((r) => r.id as number);
     expect(input.length).toBeGreaterThan(0);
-    const output = await waitFor('every input id in the copy', async () => {
-      const out = (await records(copy, 1000)).map((r) => r.id as number);
-      const seen = new Set(out);
-      return input.every((id) => seen.has(id)) ? out : undefined;
-    }, 90_000);
-    // At-least-once: a restart may replay what followed the last checkpoint.
-    const duplicates = output.length - new Set(output).size;
-    console.info(`kill -9 recovery: ${input.length} input records, ${output.length} output records, ${duplicates} duplicates`);
-    await deactivate('Pipeline', copier);
-    await until('pipeline', copier, 'STOPPED');
+    const complete = (streamId: string) =>
+      waitFor('every input id in the copy', async () => {
+        const out = (await records(streamId, 1000)).map((r) => r.id as number);
+        const seen = new Set(out);
+        return input.every((id) => seen.has(id)) ? out : undefined;
+      }, 90_000);
+    const exactOut = await complete(exact);
+    const looseOut = await complete(loose);
+    // Exactly once: every id once, none twice, read through the API…
+    expect(exactOut.length).toBe(input.length);
+    expect(new Set(exactOut).size).toBe(input.length);
+    // …and by Kafka's own consumer at read_committed.
+    const topic = t.parts.storage.topicFor(accountUuid, decodeId(exact, 'Stream'));
+    const external = await readCommittedWithKafkaConsumer(await t.parts.broker.ensureStarted(), topic, { expected: input.length + 1, idleMs: 10_000 });
+    const externalIds = external.map((line) => JSON.parse(line).id as number);
+    expect(externalIds.length).toBe(input.length);
+    expect(new Set(externalIds)).toEqual(new Set(input));
+    // At least once: a restart may write again what followed the last checkpoint.
+    const duplicates = looseOut.length - new Set(looseOut).size;
+    console.info(
+      `kill -9 recovery: ${input.length} input records; EXACTLY_ONCE ${exactOut.length} out (Kafka consumer: ${externalIds.length}); ` +
+        `AT_LEAST_ONCE ${looseOut.length} out, ${duplicates} duplicates`,
+    );
+    for (const copier of [exactCopier, looseCopier]) await deactivate('Pipeline', copier);
+    for (const copier of [exactCopier, looseCopier]) await until('pipeline', copier, 'STOPPED');
   }, SLOW);
 
   it('kills a job process that stops answering (SIGSTOP) after the limit, and brings it back', async () => {
