@@ -123,7 +123,7 @@ export class ConnectionService {
     const a = requireRole(actor, 'MEMBER');
     const name = checkIdentifier(['input', 'name'], input.name);
     const taskCount = checkTaskCount(['input', 'taskCount'], input.taskCount ?? 1);
-    const interval = input.checkpointIntervalMs != null ? checkCheckpointInterval(['input', 'checkpointIntervalMs'], input.checkpointIntervalMs) : null;
+    const interval = checkCheckpointInterval(['input', 'checkpointIntervalMs'], input.checkpointIntervalMs) ?? null;
     const properties = asObject(input.properties);
     const stream = await streamRepo.findStream(this.db, a.accountId, input.streamId);
     if (!stream) throw new NotFoundError('Stream', input.streamId);
@@ -183,7 +183,7 @@ export class ConnectionService {
     const a = requireRole(actor, 'MEMBER');
     const name = input.name != null ? checkIdentifier(['input', 'name'], input.name) : undefined;
     const taskCount = input.taskCount != null ? checkTaskCount(['input', 'taskCount'], input.taskCount) : undefined;
-    const interval = input.checkpointIntervalMs != null ? checkCheckpointInterval(['input', 'checkpointIntervalMs'], input.checkpointIntervalMs) : undefined;
+    const interval = checkCheckpointInterval(['input', 'checkpointIntervalMs'], input.checkpointIntervalMs);
     if (input.properties != null) {
       // Before the transaction (it may look host names up). The server list is never a
       // secret, so the new properties hold it whole.

@@ -15,7 +15,9 @@ export function checkTaskCount(path: readonly (string | number)[], value: number
 export const MIN_CHECKPOINT_INTERVAL_MS = 1 * SECOND;
 export const MAX_CHECKPOINT_INTERVAL_MS = 10 * MINUTE;
 
-export function checkCheckpointInterval(path: readonly (string | number)[], value: number): number {
+/** A checkpoint interval as given (null or absent: not given, undefined back). */
+export function checkCheckpointInterval(path: readonly (string | number)[], value: number | null | undefined): number | undefined {
+  if (value == null) return undefined;
   if (!Number.isInteger(value) || value < MIN_CHECKPOINT_INTERVAL_MS || value > MAX_CHECKPOINT_INTERVAL_MS) {
     throw ValidationError.of(path, `must be an integer from ${MIN_CHECKPOINT_INTERVAL_MS} to ${MAX_CHECKPOINT_INTERVAL_MS} (milliseconds)`);
   }

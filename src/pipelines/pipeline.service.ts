@@ -74,7 +74,7 @@ export class PipelineService {
     const a = requireRole(actor, 'MEMBER');
     const name = checkIdentifier(['input', 'name'], input.name);
     const taskCount = checkTaskCount(['input', 'taskCount'], input.taskCount ?? 1);
-    const interval = input.checkpointIntervalMs != null ? checkCheckpointInterval(['input', 'checkpointIntervalMs'], input.checkpointIntervalMs) : null;
+    const interval = checkCheckpointInterval(['input', 'checkpointIntervalMs'], input.checkpointIntervalMs) ?? null;
     const analysis = await this.checkSql(a.accountId, input.sql);
     const row = await withUniqueName('pipeline', name, () =>
       // The account's lock (insertWithinLimit's) before the streams', in the order every transaction takes them.
@@ -123,7 +123,7 @@ export class PipelineService {
     const a = requireRole(actor, 'MEMBER');
     const name = input.name != null ? checkIdentifier(['input', 'name'], input.name) : undefined;
     const taskCount = input.taskCount != null ? checkTaskCount(['input', 'taskCount'], input.taskCount) : undefined;
-    const interval = input.checkpointIntervalMs != null ? checkCheckpointInterval(['input', 'checkpointIntervalMs'], input.checkpointIntervalMs) : undefined;
+    const interval = checkCheckpointInterval(['input', 'checkpointIntervalMs'], input.checkpointIntervalMs);
     let analysis: PipelineSqlAnalysis | undefined;
     if (input.sql != null) {
       // Another account's pipeline is NOT_FOUND whatever its SQL, as inside the transaction.

@@ -197,12 +197,10 @@ export class KafkaStreamStorage implements StreamStorage {
             value: record.value.toString('utf8'),
           });
         }
-        // A batch past the last record (e.g. a control batch) still moves the position.
-        const batchEnd = batch.firstOffset + BigInt(batch.lastOffsetDelta) + 1n;
-        if (batchEnd > next && batchEnd <= end && records.length < limit) next = batchEnd;
       }
-      // Past the batches dropped as aborted too, or a transaction aborted over more than
-      // one fetch would be fetched again and again.
+      // Unless the limit stopped it, the position moves past every batch fetched: past a
+      // control batch, and past the batches dropped as aborted (or a transaction aborted
+      // over more than one fetch would be fetched again and again).
       const last = fetched.at(-1);
       const fetchedEnd = last ? last.firstOffset + BigInt(last.lastOffsetDelta) + 1n : next;
       if (records.length < limit && fetchedEnd > next) next = fetchedEnd < end ? fetchedEnd : end;
