@@ -55,7 +55,7 @@ export interface ServiceDeps {
 export function createServices(deps: ServiceDeps): Services {
   const { db, logger } = deps;
   const revocations = new KeyRevocations();
-  const jobs = new JobService(db, deps.wakeReconciler, logger, deps.runtime);
+  const jobs = new JobService(db, deps.wakeReconciler, logger, deps.runtime, deps.storage);
   const streams = new StreamService(db, logger);
   return {
     accounts: new AccountService(

@@ -1,4 +1,5 @@
 import type { Db } from '../platform/database.js';
+import { newStateGeneration } from '../jobs/job.repository.js';
 import { paginate, type PageQuery } from '../platform/pagination.js';
 import type { DeliveryGuarantee, TaskSize } from '../jobs/job.table.js';
 import type { ConnectionRow, ConnectionType, PropertyValue } from './connection.table.js';
@@ -46,9 +47,11 @@ export async function updateConnection(
     delivery_guarantee?: DeliveryGuarantee;
     checkpoint_interval_ms?: number | null;
     bumpSpec: boolean;
+    /** What the job computes changed: its state starts over (newStateGeneration). */
+    newGeneration?: boolean;
   },
 ): Promise<ConnectionRow | undefined> {
-  const { bumpSpec, properties, secret_properties, ...columns } = changes;
+  const { bumpSpec, newGeneration, properties, secret_properties, ...columns } = changes;
   return db
     .updateTable('connections')
     .set((eb) => ({
@@ -57,6 +60,7 @@ export async function updateConnection(
       ...(secret_properties !== undefined ? { secret_properties: JSON.stringify(secret_properties) } : {}),
       updated_at: new Date(),
       spec_version: bumpSpec ? eb('spec_version', '+', 1) : eb.ref('spec_version'),
+      ...(newGeneration ? newStateGeneration() : {}),
     }))
     .where('account_id', '=', accountId)
     .where('id', '=', id)

@@ -5,7 +5,7 @@ import { decodeId } from '../graphql/global-id.js';
 import { registerNodeLoader } from '../graphql/node.js';
 import { costOf } from '../graphql/operation-cost.js';
 import { resolvePage } from '../graphql/pages.js';
-import { DeliveryGuaranteeEnum, deliveryFields, JobStatusInterface, TaskSizeEnum } from '../jobs/job.schema.js';
+import { activateOptionsOf, activationArgs, DeliveryGuaranteeEnum, deliveryFields, JobStatusInterface, TaskSizeEnum } from '../jobs/job.schema.js';
 import { StreamFieldRef, StreamRef } from '../streams/stream.schema.js';
 import type { ConnectionRow } from './connection.table.js';
 import { CONNECTORS } from './connector-catalog.js';
@@ -229,8 +229,8 @@ builder.mutationFields((t) => ({
   }),
   activateConnection: t.field({
     type: ConnectionRef,
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => ctx.services.connections.activate(ctx.actor, id(args)),
+    args: { id: t.arg.id({ required: true }), ...activationArgs },
+    resolve: (_root, args, ctx) => ctx.services.connections.activate(ctx.actor, id(args), activateOptionsOf(args)),
   }),
   deactivateConnection: t.field({
     type: ConnectionRef,

@@ -3,7 +3,7 @@ import { requireRole } from '../accounts/actor.js';
 import { lockAccount } from '../accounts/account.repository.js';
 import { insertWithinLimit } from '../accounts/object-limits.js';
 import { checkCheckpointInterval, checkTaskCount } from '../jobs/job-input.js';
-import { assertTaskHeadroom, type JobService } from '../jobs/job.service.js';
+import { assertTaskHeadroom, type ActivateOptions, type JobService } from '../jobs/job.service.js';
 import type { DeliveryGuarantee, TaskSize } from '../jobs/job.table.js';
 import type { Db } from '../platform/database.js';
 import { ConflictError, ConnectionCheckError, NotFoundError, ValidationError } from '../platform/errors.js';
@@ -230,11 +230,12 @@ export class ConnectionService {
             ['input', 'deliveryGuarantee'],
           );
         }
+        // New external properties or delivery: the old state may not fit them.
+        const newGeneration = validated !== undefined || (delivery !== undefined && delivery !== current.delivery_guarantee);
         const bumpSpec =
-          validated !== undefined ||
+          newGeneration ||
           (input.taskSize != null && input.taskSize !== current.task_size) ||
           (taskCount !== undefined && taskCount !== current.task_count) ||
-          (delivery !== undefined && delivery !== current.delivery_guarantee) ||
           (interval !== undefined && interval !== current.checkpoint_interval_ms);
         const row = await repo.updateConnection(trx, a.accountId, id, {
           ...(name !== undefined ? { name } : {}),
@@ -244,6 +245,7 @@ export class ConnectionService {
           ...(delivery !== undefined ? { delivery_guarantee: delivery } : {}),
           ...(interval !== undefined ? { checkpoint_interval_ms: interval } : {}),
           bumpSpec,
+          newGeneration,
         });
         return row!;
       }),
@@ -362,14 +364,14 @@ export class ConnectionService {
    * one that could not start is refused with CONNECTION_CHECK_FAILED, naming the failed
    * checks, rather than left to fail in Flink with a stack trace.
    */
-  async activate(actor: Actor | null, id: string): Promise<ConnectionRow> {
+  async activate(actor: Actor | null, id: string, options: ActivateOptions = {}): Promise<ConnectionRow> {
     const a = requireRole(actor, 'MEMBER');
     const current = await repo.findConnection(this.db, a.accountId, id);
     if (current && current.desired_state !== 'ACTIVE' && isPostgresConnector(current.connector)) {
       const failed = (await this.test(actor, { id })).filter((check) => !check.passed);
       if (failed.length > 0) throw new ConnectionCheckError(current.name, failed);
     }
-    await this.jobs.activate(actor, 'CONNECTION', id);
+    await this.jobs.activate(actor, 'CONNECTION', id, options);
     return this.get(actor, id);
   }
 

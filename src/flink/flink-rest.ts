@@ -1,3 +1,4 @@
+import { pollUntil } from '../platform/poll.js';
 import { SECOND } from '../platform/time.js';
 import { parseStoredJson } from '../streams/stored-json.js';
 import type { ObservedPhase } from '../jobs/job-spec.js';
@@ -101,4 +102,52 @@ export async function jobStatus(jobManagerUrl: string, flinkJobId: string, timeo
     default:
       return { phase: 'STARTING', reason: `Flink job state ${job.state}` };
   }
+}
+
+/** A savepoint Flink did not take: `message` is Flink's reason (or that it took too long). */
+export class SavepointError extends Error {
+  override readonly name = 'SavepointError';
+}
+
+/**
+ * Flink's stop-with-savepoint (JobManager REST `POST /jobs/<id>/stop`, without draining):
+ * the sources stop, a savepoint is taken (committing what exactly-once sinks wrote) and
+ * the job ends FINISHED. Resolves to the savepoint's location; throws SavepointError
+ * when Flink says it failed, or when it is not done within `timeoutMs`.
+ */
+export async function stopWithSavepoint(
+  jobManagerUrl: string,
+  flinkJobId: string,
+  targetDirectory: string,
+  timeoutMs: number,
+): Promise<string> {
+  const jobUrl = `${jobManagerUrl}/jobs/${flinkJobId}`;
+  let trigger: { 'request-id': string };
+  try {
+    trigger = await flinkJson(`${jobUrl}/stop`, { method: 'POST', body: { targetDirectory, drain: false } });
+  } catch (error) {
+    throw new SavepointError(`Flink did not take the savepoint request: ${describeFailure(error)}`);
+  }
+  const status = () =>
+    flinkJson<{ status: { id: string }; operation?: { location?: string; 'failure-cause'?: { 'stack-trace'?: string } } }>(
+      `${jobUrl}/savepoints/${trigger['request-id']}`,
+    ).catch(() => undefined); // the REST API may be busy: ask again
+  const outcome = await pollUntil(async () => {
+    const answer = await status();
+    return answer?.status.id === 'COMPLETED' ? answer.operation ?? {} : undefined;
+  }, {
+    intervalMs: { first: 50, max: 500 },
+    timeoutMs,
+    timeoutError: () => new SavepointError(`the savepoint was not done within ${timeoutMs / SECOND} s`),
+  });
+  if (outcome.location) return outcome.location;
+  const trace = outcome['failure-cause']?.['stack-trace'] ?? 'Flink gave no reason';
+  throw new SavepointError(`the savepoint failed: ${savepointFailure(trace)}`);
+}
+
+/** The telling line of a failed savepoint's stack trace: its innermost cause's message. */
+function savepointFailure(trace: string): string {
+  const causes = trace.split('\n').filter((line) => /^(Caused by: )?[\w.$]+(Exception|Error)\b/.test(line.trim()));
+  const last = causes.at(-1)?.trim().replace(/^Caused by: /, '') ?? trace.split('\n')[0] ?? trace;
+  return last.slice(0, 500);
 }

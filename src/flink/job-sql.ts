@@ -2,6 +2,7 @@ import type { StreamAccess } from '../streams/kafka-endpoint.js';
 import type { JobSpec, StreamBinding } from '../jobs/job-spec.js';
 import type { DeliveryGuarantee } from '../jobs/job.table.js';
 import { kafkaSinkDelivery } from '../jobs/delivery.js';
+import { startupOptions, type StartPositions } from '../jobs/start-position.js';
 
 /**
  * The Flink SQL a job runs: every stream it touches registered as a temporary Kafka
@@ -17,9 +18,10 @@ export interface KafkaTarget {
   readonly groupId: string;
 }
 
-/** A job's Kafka target with how it delivers what it writes (previews write nothing). */
+/** A job's Kafka target with how it delivers what it writes and where it starts reading (previews write nothing). */
 interface TableTarget extends KafkaTarget {
   readonly deliveryGuarantee?: DeliveryGuarantee;
+  readonly startPositions?: StartPositions;
 }
 
 /** Temporary tables Weir adds for a connection's external side. */
@@ -87,7 +89,8 @@ function streamTable(stream: StreamBinding, kafka: TableTarget, role: 'read' | '
           format: 'json',
           ...JSON_FORMAT,
           ...access,
-          ...(role === 'read' ? { 'scan.startup.mode': 'earliest-offset' } : {}),
+          // Where it starts without state; a restored job goes on from its checkpointed offsets.
+          ...(role === 'read' ? startupOptions(kafka.startPositions?.[stream.id]) : {}),
         };
   return `CREATE TEMPORARY TABLE ${quoteIdentifier(stream.name)} (${columns(stream)}) ${withOptions(options)}`;
 }
@@ -97,7 +100,7 @@ function prefixed(prefix: string, options: Readonly<Record<string, string>>): Re
 }
 
 export function jobStatements(spec: JobSpec, target: KafkaTarget): string[] {
-  const kafka: TableTarget = { ...target, deliveryGuarantee: spec.deliveryGuarantee };
+  const kafka: TableTarget = { ...target, deliveryGuarantee: spec.deliveryGuarantee, startPositions: spec.state.startPositions };
   const program = spec.program;
   if (program.type === 'PIPELINE') {
     const outputName = program.output.name;

@@ -1,5 +1,6 @@
 import type { StreamField, StreamKind } from '../streams/stream.table.js';
 import type { ConnectionType, PropertyValue } from '../connections/connection.table.js';
+import type { StartPositions } from './start-position.js';
 import type { DeliveryGuarantee, JobKind, TaskSize } from './job.table.js';
 
 /** A stream as a job sees it: enough to register it as a table. */
@@ -42,6 +43,16 @@ export interface JobRef {
   readonly accountId: string;
 }
 
+/**
+ * Where a job's state lives and where it starts without any. A runtime keeps the state
+ * of each generation apart and restores the latest snapshot of the spec's generation;
+ * with none, the job reads its inputs from their start positions.
+ */
+export interface JobState {
+  readonly generation: number;
+  readonly startPositions: StartPositions;
+}
+
 /** Everything a runtime needs to run one job: its own Flink application cluster. */
 export interface JobSpec extends JobRef {
   readonly name: string;
@@ -54,6 +65,7 @@ export interface JobSpec extends JobRef {
   readonly deliveryGuarantee: DeliveryGuarantee;
   /** null: the runtime's default. */
   readonly checkpointIntervalMs: number | null;
+  readonly state: JobState;
   readonly program: JobProgram;
 }
 

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '../platform/database.js';
 import type { PageQuery } from '../platform/pagination.js';
 import { paginate } from '../platform/pagination.js';
+import type { StartPositions } from './start-position.js';
 import type { ActualState, DeliveryGuarantee, DesiredState, JobKind, JobTransitionRow, TaskSize } from './job.table.js';
 
 const TABLE = { PIPELINE: 'pipelines', CONNECTION: 'connections' } as const;
@@ -20,6 +21,9 @@ export interface JobStateRow {
   readonly actual_state: ActualState;
   readonly actual_reason: string | null;
   readonly spec_version: number;
+  readonly state_generation: number;
+  readonly start_positions: StartPositions;
+  readonly state_started_at: Date | null;
   /** Set by every change of the row's spec or desired state (not by observed state). */
   readonly updated_at: Date;
 }
@@ -36,6 +40,9 @@ const STATE_COLUMNS = [
   'actual_state',
   'actual_reason',
   'spec_version',
+  'state_generation',
+  'start_positions',
+  'state_started_at',
   'updated_at',
 ] as const;
 
@@ -68,6 +75,48 @@ export async function setDesiredState(db: Db, kind: JobKind, accountId: string, 
     .where('account_id', '=', accountId)
     .where('id', '=', id)
     .execute();
+}
+
+/**
+ * Sets the job ACTIVE and where its state starts. `fresh` begins a new state generation
+ * (restore NONE): the old state is left behind, and the spec version moves on so that a
+ * job still stopping is deployed again rather than followed. `startPositions`, when
+ * given, is where the generation starts without state. Call inside the activating
+ * transaction.
+ */
+export async function activateJob(
+  db: Db,
+  kind: JobKind,
+  accountId: string,
+  id: string,
+  state: { readonly fresh: boolean; readonly startPositions?: StartPositions | undefined },
+): Promise<void> {
+  const now = new Date();
+  await db
+    .updateTable(TABLE[kind])
+    .set((eb) => ({
+      desired_state: 'ACTIVE' as const,
+      updated_at: now,
+      state_started_at: state.fresh ? now : eb.fn.coalesce('state_started_at', eb.val(now)),
+      ...(state.fresh ? { state_generation: eb('state_generation', '+', 1) } : {}),
+      ...(state.fresh || state.startPositions ? { spec_version: eb('spec_version', '+', 1) } : {}),
+      ...(state.startPositions ? { start_positions: JSON.stringify(state.startPositions) } : {}),
+    }))
+    .where('account_id', '=', accountId)
+    .where('id', '=', id)
+    .execute();
+}
+
+/**
+ * The columns an update sets when it changes what a job computes (its SQL, its external
+ * side, its delivery): the old state may not fit the new plan, so a new generation starts
+ * without it, from the same start positions; at once if the job is active.
+ */
+export function newStateGeneration() {
+  return {
+    state_generation: sql<number>`state_generation + 1`,
+    state_started_at: sql<Date | null>`case when desired_state = 'ACTIVE' then now() else null end`,
+  };
 }
 
 /** Jobs the reconciler must look at: wanted active, or not yet seen stopped. */

@@ -1,5 +1,7 @@
 import { builder } from '../graphql/builder.js';
-import { encodeId } from '../graphql/global-id.js';
+import { decodeId, encodeId } from '../graphql/global-id.js';
+import type { ActivateOptions } from './job.service.js';
+import type { RestoreMode, StartFrom, StartPosition, StartPositions } from './start-position.js';
 import { resolvePage } from '../graphql/pages.js';
 import type { JobTransitionRow } from './job.table.js';
 import { MAX_CHECKPOINT_INTERVAL_MS, MIN_CHECKPOINT_INTERVAL_MS } from './job-input.js';
@@ -52,6 +54,9 @@ export const JobTransitionRef = builder.objectRef<JobTransitionRow>('JobTransiti
 
 export const JobStatusInterface = builder.interfaceRef<{
   id: string;
+  state_generation: number;
+  start_positions: StartPositions;
+  state_started_at: Date | null;
   desired_state: 'ACTIVE' | 'INACTIVE';
   actual_state: JobTransitionRow['state'];
   actual_reason: string | null;
@@ -63,6 +68,21 @@ builder.interfaceType(JobStatusInterface, {
     desiredState: t.field({ type: DesiredStateEnum, resolve: (row) => row.desired_state }),
     actualState: t.field({ type: ActualStateEnum, resolve: (row) => row.actual_state }),
     actualReason: t.exposeString('actual_reason', { nullable: true, description: 'Why, for FAILED and RECOVERING.' }),
+    stateGeneration: t.exposeInt('state_generation', {
+      description:
+        'Counts the times the job started over without state: activations with restore NONE, and changes of what it computes (its SQL, its external side, its delivery).',
+    }),
+    stateStartedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When this generation was first activated; null: never, so the job has no state yet.',
+      resolve: (row) => row.state_started_at,
+    }),
+    startPositions: t.field({
+      type: [StartPositionRef],
+      description: 'Where the inputs are read from when this generation starts without state.',
+      resolve: (row) => Object.entries(row.start_positions).map(([streamId, position]) => ({ streamId, position })),
+    }),
     history: t.connection({
       type: JobTransitionRef,
       description: 'Observed state transitions, oldest first.',
@@ -87,5 +107,79 @@ export const StatusChangeRef = builder
       state: t.field({ type: ActualStateEnum, resolve: (e) => e.state }),
       reason: t.exposeString('reason', { nullable: true }),
       at: t.field({ type: 'DateTime', resolve: (e) => e.at }),
+    }),
+  });
+
+export const RestoreModeEnum = builder.enumType('RestoreMode', {
+  description: 'What an activation restores.',
+  values: {
+    LATEST: {
+      description:
+        'The latest state there is: the savepoint taken when the job was stopped, or a later checkpoint; the job goes on exactly where it stopped. With no state yet, it starts from its start positions.',
+    },
+    NONE: { description: 'Nothing: the state is discarded and the job starts over from `startFrom` (EARLIEST for every input not named).' },
+  },
+});
+
+export const StartFromEnum = builder.enumType('StartFrom', {
+  description: 'Where a job without state starts reading an input stream.',
+  values: {
+    EARLIEST: { description: 'The first record the stream holds.' },
+    LATEST: { description: 'The end of the stream at activation: only records published after it.' },
+    TIMESTAMP: { description: 'The first record published at or after `timestamp`.' },
+  },
+});
+
+const StartPositionInputRef = builder.inputType('StartPositionInput', {
+  description: 'Where one input stream is read from, or every input when `stream` is null.',
+  fields: (t) => ({
+    stream: t.id({ description: 'An input stream of the job; null: every input not named in another entry.' }),
+    from: t.field({ type: StartFromEnum, required: true }),
+    timestamp: t.field({ type: 'DateTime', description: 'With from: TIMESTAMP only; not in the future.' }),
+  }),
+});
+
+/** The arguments of activatePipeline and activateConnection beside the id. */
+export const activationArgs = builder.args((t) => ({
+    restore: t.field({ type: RestoreModeEnum, description: 'Default LATEST: resume where the job stopped.' }),
+    startFrom: t.field({
+      type: [StartPositionInputRef],
+      description:
+        'Where inputs are read from when the job starts without state: a first activation, or with restore: NONE. Not taken with restore LATEST once the job has state. Default EARLIEST. CHANGE streams are always read from EARLIEST.',
+    }),
+}));
+
+/** activationArgs as the job service takes them. */
+export function activateOptionsOf(args: {
+  restore?: RestoreMode | null | undefined;
+  startFrom?: readonly { stream?: string | number | null; from: StartFrom; timestamp?: Date | null }[] | null | undefined;
+}): ActivateOptions {
+  return {
+    restore: args.restore ?? null,
+    startFrom: (args.startFrom ?? []).map((p) => ({
+      streamId: p.stream != null ? decodeId(String(p.stream), 'Stream') : null,
+      from: p.from,
+      timestamp: p.timestamp ?? null,
+    })),
+  };
+}
+
+const StartPositionRef = builder
+  .objectRef<{ streamId: string; position: StartPosition }>('StartPosition')
+  .implement({
+    description: 'Where an input stream is read from when the job starts without state, as resolved at activation. Inputs not listed start from EARLIEST.',
+    fields: (t) => ({
+      stream: t.id({ description: 'Global id of the input stream.', resolve: (p) => encodeId('Stream', p.streamId) }),
+      from: t.field({ type: StartFromEnum, resolve: (p) => (p.position.from === 'OFFSET' ? 'LATEST' : p.position.from) }),
+      offset: t.string({
+        nullable: true,
+        description: 'For LATEST: the offset the stream ended at when the job was activated.',
+        resolve: (p) => (p.position.from === 'OFFSET' ? p.position.offset : null),
+      }),
+      timestamp: t.field({
+        type: 'DateTime',
+        nullable: true,
+        resolve: (p) => (p.position.from === 'TIMESTAMP' ? new Date(p.position.timestampMs) : null),
+      }),
     }),
   });

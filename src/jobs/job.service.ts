@@ -2,13 +2,23 @@ import type { Actor } from '../accounts/actor.js';
 import { requireRole } from '../accounts/actor.js';
 import * as accountRepo from '../accounts/account.repository.js';
 import type { Db } from '../platform/database.js';
-import { NotFoundError, PlatformQuotaExceededError, QuotaExceededError } from '../platform/errors.js';
+import { ConflictError, NotFoundError, PlatformQuotaExceededError, QuotaExceededError, UnavailableError, ValidationError } from '../platform/errors.js';
 import type { Logger } from '../platform/logger.js';
 import type { PageQuery } from '../platform/pagination.js';
 import { RuntimeQuotaError, type Runtime } from '../runtime/runtime.js';
 import * as repo from './job.repository.js';
 import { loadJobSpec } from './job-spec-loader.js';
 import type { JobKind } from './job.table.js';
+import type { JobSpec } from './job-spec.js';
+import type { StreamStorage } from '../streams/stream-storage.js';
+import { resolveStartPositions, type RestoreMode, type StartPositionInput, type StartPositions } from './start-position.js';
+
+/** What an activation restores, and where a job without state starts reading. */
+export interface ActivateOptions {
+  /** Default LATEST. */
+  readonly restore?: RestoreMode | null;
+  readonly startFrom?: readonly StartPositionInput[] | null;
+}
 
 const TYPENAME: Record<JobKind, string> = { PIPELINE: 'Pipeline', CONNECTION: 'Connection' };
 
@@ -24,20 +34,43 @@ export class JobService {
     private readonly logger: Logger,
     /** Asked at activation whether it would accept the job now (its own quotas). */
     private readonly runtime?: Pick<Runtime, 'admit'>,
+    /** Where start positions LATEST are read; undefined: they cannot be (UNAVAILABLE). */
+    private readonly storage?: Pick<StreamStorage, 'endOffset' | 'topicFor'>,
   ) {}
 
-  async activate(actor: Actor | null, kind: JobKind, id: string): Promise<void> {
+  /**
+   * Sets the job ACTIVE. By default (restore LATEST) it resumes from its latest state, or,
+   * with none yet, starts from its start positions (`startFrom`, resolved now: LATEST is
+   * the offset each stream has at this moment). restore NONE discards the state and starts
+   * from `startFrom` (EARLIEST for every input not named).
+   */
+  async activate(actor: Actor | null, kind: JobKind, id: string, options: ActivateOptions = {}): Promise<void> {
     const a = requireRole(actor, 'MEMBER');
+    const restore = options.restore ?? 'LATEST';
+    const startFrom = options.startFrom ?? [];
+    const chooses = options.restore != null || startFrom.length > 0;
     // The runtime's own quotas first, outside the transaction: it may call a cluster.
     const before = await repo.findJobState(this.db, kind, a.accountId, id);
     if (!before) throw new NotFoundError(TYPENAME[kind], id);
-    if (before.desired_state === 'ACTIVE') return;
-    await this.admitByRuntime(before);
+    if (before.desired_state === 'ACTIVE') return this.alreadyActive(before, chooses);
+    if (startFrom.length > 0 && restore === 'LATEST' && before.state_started_at) {
+      throw ValidationError.of(
+        ['startFrom'],
+        `${TYPENAME[kind]} "${before.name}" has state from an earlier run, and restore LATEST resumes from it; pass restore: NONE to discard that state and start from these positions`,
+      );
+    }
+    const spec = await loadJobSpec(this.db, before);
+    if (!spec) throw new NotFoundError(TYPENAME[kind], id);
+    await this.admitByRuntime(spec);
+    const fresh = restore === 'NONE';
+    // Outside the transaction too: LATEST asks the stream storage for each stream's end.
+    const startPositions =
+      startFrom.length > 0 || fresh ? await this.resolveStartPositions(spec, startFrom) : undefined;
     await this.db.transaction().execute(async (trx) => {
       await accountRepo.lockAccount(trx, a.accountId);
       const job = await repo.findJobState(trx, kind, a.accountId, id);
       if (!job) throw new NotFoundError(TYPENAME[kind], id);
-      if (job.desired_state === 'ACTIVE') return;
+      if (job.desired_state === 'ACTIVE') return this.alreadyActive(job, chooses);
       const account = await accountRepo.findAccount(trx, a.accountId);
       const limits = await accountRepo.findTier(trx, account!.tier);
       const usage = await repo.activeUsage(trx, a.accountId);
@@ -47,17 +80,40 @@ export class JobService {
       if (usage.tasks + job.task_count > limits.max_task_count) {
         throw new QuotaExceededError('total task count of active jobs', limits.max_task_count, usage.tasks + job.task_count);
       }
-      await repo.setDesiredState(trx, kind, a.accountId, id, 'ACTIVE');
+      await repo.activateJob(trx, kind, a.accountId, id, { fresh, startPositions });
     });
-    this.logger.info({ accountId: a.accountId, kind, jobId: id }, 'job activated');
+    this.logger.info({ accountId: a.accountId, kind, jobId: id, restore, startPositions: startPositions ?? null }, 'job activated');
     this.wakeReconciler();
   }
 
+  /** Activating an active job changes nothing; asking it to restore or start elsewhere is a conflict. */
+  private alreadyActive(job: repo.JobStateRow, chooses: boolean): void {
+    if (!chooses) return;
+    throw new ConflictError(
+      `${TYPENAME[job.kind]} "${job.name}" is active; deactivate it before choosing what it restores or where it starts reading.`,
+    );
+  }
+
+  /** The requested start positions checked against the job's inputs, LATEST read off each stream now. */
+  private async resolveStartPositions(spec: JobSpec, startFrom: readonly StartPositionInput[]): Promise<StartPositions> {
+    const program = spec.program;
+    const inputs = program.type === 'PIPELINE' ? program.inputs : program.connectionType === 'SINK' ? [program.stream] : [];
+    const storage = this.storage;
+    return resolveStartPositions(
+      startFrom,
+      inputs,
+      async (stream) => {
+        if (!storage) throw new UnavailableError('Stream storage is not configured: a start position LATEST cannot be read.');
+        return storage.endOffset(storage.topicFor(spec.accountId, stream.id));
+      },
+      new Date(),
+      ['startFrom'],
+    );
+  }
+
   /** The runtime's own admission (e.g. a Kubernetes ResourceQuota), for the job as it would run. */
-  private async admitByRuntime(job: repo.JobStateRow): Promise<void> {
+  private async admitByRuntime(spec: JobSpec): Promise<void> {
     if (!this.runtime?.admit) return;
-    const spec = await loadJobSpec(this.db, job);
-    if (!spec) return;
     try {
       await this.runtime.admit(spec);
     } catch (error) {

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Selectable } from 'kysely';
+import type { StartPositions } from './start-position.js';
 
 /** Pipelines and connections are both jobs: they run on Flink when active. */
 export type JobKind = 'PIPELINE' | 'CONNECTION';
@@ -19,6 +20,16 @@ export interface JobColumns {
   desired_state: ColumnType<DesiredState, DesiredState | undefined, DesiredState>;
   actual_state: ColumnType<ActualState, ActualState | undefined, ActualState>;
   actual_reason: ColumnType<string | null, string | null | undefined, string | null>;
+  /**
+   * The job's state folder: checkpoints and savepoints of one generation carry over
+   * deactivations and resource changes; a new generation (restore NONE, a change of what
+   * the job computes) starts without state, from its start positions.
+   */
+  state_generation: ColumnType<number, number | undefined, number>;
+  /** Where each input stream (by id) is read from when the generation starts without state (JSON, written as text). */
+  start_positions: ColumnType<StartPositions, string | undefined, string>;
+  /** When the generation was first activated; null: never, so it has no state yet. */
+  state_started_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
   /** Bumped on every change of what runs, so the runtime can tell a stale deployment. */
   spec_version: ColumnType<number, number | undefined, number>;
   created_at: ColumnType<Date, never, never>;

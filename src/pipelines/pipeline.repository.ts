@@ -1,4 +1,5 @@
 import type { Db } from '../platform/database.js';
+import { newStateGeneration } from '../jobs/job.repository.js';
 import { paginate, type PageQuery } from '../platform/pagination.js';
 import type { DeliveryGuarantee, TaskSize } from '../jobs/job.table.js';
 import type { PipelineRow } from './pipeline.table.js';
@@ -52,15 +53,18 @@ export async function updatePipeline(
     delivery_guarantee?: DeliveryGuarantee;
     checkpoint_interval_ms?: number | null;
     bumpSpec: boolean;
+    /** What the job computes changed: its state starts over (newStateGeneration). */
+    newGeneration?: boolean;
   },
 ): Promise<PipelineRow | undefined> {
-  const { bumpSpec, ...columns } = changes;
+  const { bumpSpec, newGeneration, ...columns } = changes;
   return db
     .updateTable('pipelines')
     .set((eb) => ({
       ...columns,
       updated_at: new Date(),
       spec_version: bumpSpec ? eb('spec_version', '+', 1) : eb.ref('spec_version'),
+      ...(newGeneration ? newStateGeneration() : {}),
     }))
     .where('account_id', '=', accountId)
     .where('id', '=', id)

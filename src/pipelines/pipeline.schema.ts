@@ -4,7 +4,7 @@ import { decodeId } from '../graphql/global-id.js';
 import { registerNodeLoader } from '../graphql/node.js';
 import { costOf } from '../graphql/operation-cost.js';
 import { resolvePage } from '../graphql/pages.js';
-import { DeliveryGuaranteeEnum, deliveryFields, JobStatusInterface, TaskSizeEnum } from '../jobs/job.schema.js';
+import { activateOptionsOf, activationArgs, DeliveryGuaranteeEnum, deliveryFields, JobStatusInterface, TaskSizeEnum } from '../jobs/job.schema.js';
 import { StreamRef } from '../streams/stream.schema.js';
 import type { PipelineRow } from './pipeline.table.js';
 
@@ -89,8 +89,8 @@ builder.mutationFields((t) => ({
   activatePipeline: t.field({
     type: PipelineRef,
     description: 'Sets the desired state to ACTIVE (within the tier’s quotas); the pipeline gets its own Flink cluster.',
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => ctx.services.pipelines.activate(ctx.actor, id(args)),
+    args: { id: t.arg.id({ required: true }), ...activationArgs },
+    resolve: (_root, args, ctx) => ctx.services.pipelines.activate(ctx.actor, id(args), activateOptionsOf(args)),
   }),
   deactivatePipeline: t.field({
     type: PipelineRef,

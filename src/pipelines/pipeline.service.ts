@@ -3,7 +3,7 @@ import { requireRole } from '../accounts/actor.js';
 import { lockAccount } from '../accounts/account.repository.js';
 import { insertWithinLimit } from '../accounts/object-limits.js';
 import { checkCheckpointInterval, checkTaskCount } from '../jobs/job-input.js';
-import { assertTaskHeadroom, type JobService } from '../jobs/job.service.js';
+import { assertTaskHeadroom, type ActivateOptions, type JobService } from '../jobs/job.service.js';
 import type { DeliveryGuarantee, TaskSize } from '../jobs/job.table.js';
 import type { Db } from '../platform/database.js';
 import { ConflictError, NotFoundError, ValidationError } from '../platform/errors.js';
@@ -141,11 +141,14 @@ export class PipelineService {
         if (taskCount !== undefined && current.desired_state === 'ACTIVE') {
           await assertTaskHeadroom(trx, a.accountId, taskCount - current.task_count);
         }
-        const bumpSpec =
+        // A new plan or delivery: the old state may not fit it (upgrades that keep it come with a check).
+        const newGeneration =
           (input.sql != null && input.sql !== current.sql) ||
+          (input.deliveryGuarantee != null && input.deliveryGuarantee !== current.delivery_guarantee);
+        const bumpSpec =
+          newGeneration ||
           (input.taskSize != null && input.taskSize !== current.task_size) ||
           (taskCount !== undefined && taskCount !== current.task_count) ||
-          (input.deliveryGuarantee != null && input.deliveryGuarantee !== current.delivery_guarantee) ||
           (interval !== undefined && interval !== current.checkpoint_interval_ms);
         const row = await repo.updatePipeline(trx, a.accountId, id, {
           ...(name !== undefined ? { name } : {}),
@@ -155,6 +158,7 @@ export class PipelineService {
           ...(input.deliveryGuarantee != null ? { delivery_guarantee: input.deliveryGuarantee } : {}),
           ...(interval !== undefined ? { checkpoint_interval_ms: interval } : {}),
           bumpSpec,
+          newGeneration,
         });
         return row!;
       }),
@@ -176,8 +180,8 @@ export class PipelineService {
     });
   }
 
-  async activate(actor: Actor | null, id: string): Promise<PipelineRow> {
-    await this.jobs.activate(actor, 'PIPELINE', id);
+  async activate(actor: Actor | null, id: string, options: ActivateOptions = {}): Promise<PipelineRow> {
+    await this.jobs.activate(actor, 'PIPELINE', id, options);
     return this.get(actor, id);
   }
 

@@ -48,8 +48,12 @@ export type Step =
   | { readonly do: 'record'; readonly state: ActualState; readonly reason: string | null }
   /** Deploys the job's spec, read fresh; a job deleted meanwhile ends the action here. */
   | { readonly do: 'apply' }
-  /** The runtime lets go of the job (stops it, frees what it held). */
-  | { readonly do: 'remove' }
+  /**
+   * The runtime lets go of the job (stops it, frees what it held). With `savepoint` (a
+   * deactivation) it stops with a savepoint; when it could not take one, the record that
+   * follows, saying nothing itself, carries why.
+   */
+  | { readonly do: 'remove'; readonly savepoint?: true }
   /** Remembers a restart of this spec version, due at `dueAt`. */
   | { readonly do: 'schedule-restart'; readonly dueAt: number }
   | { readonly do: 'clear-restart' }
@@ -150,7 +154,7 @@ export function decide(input: DecideInput): Action {
 /** Deactivated: the runtime lets go of it. */
 function stop({ job, observed }: DecideInput): Action {
   const steps = new Steps(job).then({ do: 'forget' });
-  if (observed) steps.record('STOPPING', null).then(REMOVE);
+  if (observed) steps.record('STOPPING', null).then({ do: 'remove', savepoint: true });
   return { verdict: observed ? 'stop' : 'stopped', steps: steps.record('STOPPED', null).list };
 }
 

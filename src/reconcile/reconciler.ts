@@ -4,10 +4,15 @@ import * as jobRepo from '../jobs/job.repository.js';
 import type { JobStateRow } from '../jobs/job.repository.js';
 import type { ActualState } from '../jobs/job.table.js';
 import type { StatusEvents } from '../jobs/status-events.js';
-import { RuntimeRejectedError, type ObservedJob, type Runtime } from '../runtime/runtime.js';
+import { RuntimeRejectedError, type ObservedJob, type RemoveResult, type Runtime } from '../runtime/runtime.js';
 import { loadJobSpec } from '../jobs/job-spec-loader.js';
 import { decide, type Action, type DecideInput, type Step } from './decide.js';
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from './restart-policy.js';
+
+/** What the steps of one action did so far, for the steps after them. */
+interface Done {
+  removal?: RemoveResult;
+}
 
 export interface ReconcilerOptions {
   readonly restartPolicy?: RestartPolicy;
@@ -77,7 +82,8 @@ export class Reconciler {
     try {
       const action = await this.decide(job, seen);
       if (action.log) log[action.log.level](action.log.fields ?? {}, action.log.message);
-      for (const step of action.steps) if (!(await this.perform(step, job, tally))) break;
+      const done: Done = {};
+      for (const step of action.steps) if (!(await this.perform(step, job, tally, done))) break;
     } catch (error) {
       if (error instanceof RuntimeRejectedError) {
         await this.record(job, 'FAILED', error.message, tally);
@@ -103,10 +109,11 @@ export class Reconciler {
   }
 
   /** Carries out one step; false when the action ends here (the job was deleted meanwhile). */
-  private async perform(step: Step, job: JobStateRow, tally: Tally): Promise<boolean> {
+  private async perform(step: Step, job: JobStateRow, tally: Tally, done: Done): Promise<boolean> {
     switch (step.do) {
       case 'record':
-        await this.record(job, step.state, step.reason, tally);
+        // A stop without the savepoint it asked for says so in the state it records.
+        await this.record(job, step.state, step.reason ?? done.removal?.note ?? null, tally);
         break;
       case 'apply': {
         const spec = await loadJobSpec(this.db, job);
@@ -116,7 +123,10 @@ export class Reconciler {
         break;
       }
       case 'remove':
-        await this.runtime.remove({ kind: job.kind, id: job.id, accountId: job.account_id });
+        done.removal = await this.runtime.remove(
+          { kind: job.kind, id: job.id, accountId: job.account_id },
+          step.savepoint ? { savepoint: true } : {},
+        );
         tally.removed += 1;
         break;
       case 'schedule-restart':
@@ -165,8 +175,10 @@ export class Reconciler {
       const existing = await jobRepo.existingJobIds(this.db, kind, ofKind.map((job) => job.id));
       for (const job of ofKind) {
         // Rows that exist but were not listed are inactive and already STOPPED: still remove.
-        this.logger.info({ accountId: job.accountId, jobId: job.id, deleted: !existing.has(job.id) }, 'removing orphaned job');
-        await this.runtime.remove(job);
+        const deleted = !existing.has(job.id);
+        this.logger.info({ accountId: job.accountId, jobId: job.id, deleted }, 'removing orphaned job');
+        // A deleted job's state goes with it.
+        await this.runtime.remove(job, { discardState: deleted });
         removed += 1;
       }
     }

@@ -1,4 +1,4 @@
-import { RuntimeRejectedError, type ObservedJob, type Runtime } from './runtime.js';
+import { RuntimeRejectedError, type ObservedJob, type RemoveResult, type Runtime } from './runtime.js';
 import { type JobSpec } from '../jobs/job-spec.js';
 
 /**
@@ -14,7 +14,9 @@ export class NoRuntime implements Runtime {
     );
   }
 
-  async remove(): Promise<void> {}
+  async remove(): Promise<RemoveResult> {
+    return { note: null };
+  }
 
   async observe(): Promise<ObservedJob[]> {
     return [];

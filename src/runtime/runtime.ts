@@ -19,6 +19,21 @@ export interface ObservedJob extends JobRef {
   readonly hung?: boolean;
 }
 
+export interface RemoveOptions {
+  /** Stop with a savepoint (a deactivation): a later activation resumes from it. */
+  readonly savepoint?: boolean;
+  /** The job was deleted: its state goes too. */
+  readonly discardState?: boolean;
+}
+
+export interface RemoveResult {
+  /**
+   * Set when a savepoint was asked for and not taken: why, and what the job resumes from
+   * instead (its latest checkpoint). The reconciler records it as the STOPPED reason.
+   */
+  readonly note: string | null;
+}
+
 /**
  * Where Flink processes live (local processes, Kubernetes objects). Every call is
  * idempotent so the reconciler can repeat it after any crash.
@@ -27,8 +42,13 @@ export interface Runtime {
   readonly name: string;
   /** Makes the job run with this spec. A job already at this spec version is left alone. */
   apply(spec: JobSpec): Promise<void>;
-  /** Stops the job and frees what it held (checkpoints excepted). Absent jobs are fine. */
-  remove(ref: JobRef): Promise<void>;
+  /**
+   * Stops the job and frees what it held, its state excepted (unless `discardState`).
+   * Absent jobs are fine. With `savepoint`, a running job first takes a savepoint, so a
+   * later activation resumes exactly there; a job that cannot take one in time is
+   * stopped anyway, and the result says so.
+   */
+  remove(ref: JobRef, options?: RemoveOptions): Promise<RemoveResult>;
   /** Every job the runtime holds now. */
   observe(): Promise<ObservedJob[]>;
   close(): Promise<void>;

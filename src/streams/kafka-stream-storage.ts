@@ -122,6 +122,14 @@ export class KafkaStreamStorage implements StreamStorage {
     return this.#bounded(this.#readRange(clients, topic, options.from, limit), this.#readTimeoutMs, `reading ${topic}`);
   }
 
+  async endOffset(topic: string): Promise<bigint> {
+    await this.ensureTopic(topic);
+    const { reader } = await this.#connect();
+    const isolationLevel = FetchIsolationLevels.READ_COMMITTED;
+    const offsets = await this.#bounded(reader.listOffsets({ topics: [topic], timestamp: -1n, isolationLevel }), this.#readTimeoutMs, `reading the end of ${topic}`);
+    return offsets.get(topic)?.[0] ?? 0n;
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     const clients = this.#clients ?? (await this.#connecting?.catch(() => undefined));

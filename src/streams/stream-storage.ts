@@ -32,6 +32,12 @@ export interface StreamStorage {
    * `keys`, when given, has one entry per value.
    */
   publish(topic: string, values: readonly string[], keys?: readonly (string | null)[]): Promise<void>;
+  /**
+   * The offset the next committed record of the log will have: where a reader that starts
+   * now at read_committed begins with what is new (the last stable offset). Creates the log
+   * if needed.
+   */
+  endOffset(topic: string): Promise<bigint>;
   /** Reads without waiting for new records; bounded by a short timeout. */
   read(topic: string, options: ReadOptions): Promise<StoredRecord[]>;
   /**

@@ -32,7 +32,7 @@ const kafka = { access, topicFor: (s: StreamBinding) => `weir.a.${s.id}`, groupI
 const principal =
   "'properties.bootstrap.servers' = '127.0.0.1:9092', 'properties.security.protocol' = 'SASL_PLAINTEXT', " +
   "'properties.sasl.mechanism' = 'SCRAM-SHA-512', 'properties.sasl.jaas.config' = 'J'";
-const base = { kind: 'PIPELINE' as const, id: 'j1', accountId: 'a', name: 'p', specVersion: 1, taskSize: 'S' as const, taskCount: 1, deliveryGuarantee: 'EXACTLY_ONCE' as const, checkpointIntervalMs: null };
+const base = { kind: 'PIPELINE' as const, id: 'j1', accountId: 'a', name: 'p', specVersion: 1, taskSize: 'S' as const, taskCount: 1, deliveryGuarantee: 'EXACTLY_ONCE' as const, checkpointIntervalMs: null, state: { generation: 1, startPositions: {} } };
 
 describe('job SQL', () => {
   it('registers a pipeline’s streams as Kafka tables on their own topics, then runs its INSERT', () => {

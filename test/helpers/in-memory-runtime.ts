@@ -1,4 +1,4 @@
-import type { ObservedJob, Runtime } from '../../src/runtime/runtime.js';
+import type { ObservedJob, RemoveOptions, RemoveResult, Runtime } from '../../src/runtime/runtime.js';
 import type { JobRef, JobSpec, ObservedPhase } from '../../src/jobs/job-spec.js';
 import { RuntimeRejectedError } from '../../src/runtime/runtime.js';
 
@@ -12,6 +12,10 @@ export class InMemoryRuntime implements Runtime {
   readonly calls: string[] = [];
   /** Specs whose name is here are rejected as the real runtime would reject bad SQL. */
   readonly rejectNames = new Set<string>();
+  /** Every remove with its options, in order. */
+  readonly removals: ({ id: string } & RemoveOptions)[] = [];
+  /** When set, a remove with a savepoint says it stopped without one, for this reason. */
+  savepointFailure: string | undefined;
   /** When set, the next apply throws this (a transient failure). */
   failNextApply: Error | undefined;
 
@@ -36,9 +40,11 @@ export class InMemoryRuntime implements Runtime {
     });
   }
 
-  async remove(ref: JobRef): Promise<void> {
+  async remove(ref: JobRef, options: RemoveOptions = {}): Promise<RemoveResult> {
     this.calls.push(`remove ${ref.id}`);
+    this.removals.push({ id: ref.id, ...options });
     this.jobs.delete(ref.id);
+    return { note: options.savepoint ? (this.savepointFailure ?? null) : null };
   }
 
   async observe(): Promise<ObservedJob[]> {

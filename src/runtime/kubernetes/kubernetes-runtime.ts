@@ -1,7 +1,7 @@
 import { CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../../platform/logger.js';
 import { SECOND } from '../../platform/time.js';
-import type { ObservedJob, Runtime } from '../runtime.js';
+import type { ObservedJob, RemoveOptions, RemoveResult, Runtime } from '../runtime.js';
 import { streamsOf, type JobRef, type JobSpec } from '../../jobs/job-spec.js';
 import { QUOTA_NAME, namespaceContents, namespaceObject, type AccountNamespaceInput } from './account-namespace.js';
 import { observedJobOf } from './deployment-status.js';
@@ -32,6 +32,10 @@ const PENDING_VERSION = '0';
  * apply (or create/delete), so every step can be repeated after a crash; everything the
  * runtime reports comes from a watch over the FlinkDeployments' status.
  */
+/** What a deactivation on Kubernetes says until it suspends the FlinkDeployment with a savepoint. */
+export const KUBERNETES_NO_SAVEPOINT =
+  'Stopped without a savepoint: on Kubernetes a deactivation deletes the FlinkDeployment, so the next activation starts from the start positions.';
+
 export class KubernetesRuntime implements Runtime {
   readonly name = 'kubernetes';
   private readonly objects: KubernetesObjectApi;
@@ -131,7 +135,7 @@ export class KubernetesRuntime implements Runtime {
     }
   }
 
-  async remove(ref: JobRef): Promise<void> {
+  async remove(ref: JobRef, options: RemoveOptions = {}): Promise<RemoveResult> {
     const namespace = this.namespaceOf(ref.accountId);
     const name = deploymentNameOf(ref);
     await this.deleteIgnoringAbsent({ apiVersion: FLINK_API_VERSION, kind: 'FlinkDeployment', metadata: { name, namespace } });
@@ -140,6 +144,7 @@ export class KubernetesRuntime implements Runtime {
     await this.deleteIgnoringAbsent({ apiVersion: 'v1', kind: 'Secret', metadata: { name: specSecretNameOf(name), namespace } });
     await this.options.kafka.revokeJob(ref);
     this.logger.info({ accountId: ref.accountId, jobId: ref.id, namespace, name }, 'FlinkDeployment deleted');
+    return { note: options.savepoint ? KUBERNETES_NO_SAVEPOINT : null };
   }
 
   async observe(): Promise<ObservedJob[]> {

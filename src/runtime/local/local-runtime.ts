@@ -6,10 +6,10 @@ import { SECOND } from '../../platform/time.js';
 import type { StreamStorage } from '../../streams/stream-storage.js';
 import type { JobKind } from '../../jobs/job.table.js';
 import { TASK_HEAP_MB } from '../../jobs/task-size.js';
-import type { ObservedJob, Runtime } from '../runtime.js';
+import type { ObservedJob, RemoveOptions, RemoveResult, Runtime } from '../runtime.js';
 import { streamsOf, type JobRef, type JobSpec } from '../../jobs/job-spec.js';
 import type { FlinkDistribution } from './flink-distribution.js';
-import { jobStatus } from '../../flink/flink-rest.js';
+import { jobStatus, SavepointError, stopWithSavepoint } from '../../flink/flink-rest.js';
 import { jobStatements } from '../../flink/job-sql.js';
 import { JOB_RESTART_STRATEGY } from '../../flink/restart-strategy.js';
 import { findMarkedProcesses, markerArg, scopeOf, spawnDetached, stopProcess, type RunningProcess } from './processes.js';
@@ -25,6 +25,8 @@ export interface LocalRuntimeOptions {
   readonly logger: Logger;
   readonly checkpointIntervalMs?: number;
   readonly stopGraceMs?: number;
+  /** How long a deactivated job may take to stop with a savepoint before it is stopped without one (default 60 s). */
+  readonly savepointTimeoutMs?: number;
   /**
    * How long a job process that was up may leave its REST API unanswered before it is
    * reported hung, so that the reconciler restarts it from its last checkpoint (default 60 s).
@@ -42,6 +44,8 @@ interface RunRecord {
   readonly specVersion: number;
   readonly flinkJobId: string;
   readonly startedAt: string;
+  /** The state folder of the run's generation (absent in records older than generations). */
+  readonly stateDir?: string;
 }
 
 interface Marked extends RunningProcess {
@@ -81,6 +85,7 @@ export class LocalRuntime implements Runtime {
   private readonly jobsDir: string;
   private readonly checkpointIntervalMs: number;
   private readonly stopGraceMs: number;
+  private readonly savepointTimeoutMs: number;
   private readonly unresponsiveLimitMs: number;
   private readonly startLimitMs: number;
   /** Since when each job process (by pid) that was up has not answered, while it still does not. */
@@ -95,12 +100,18 @@ export class LocalRuntime implements Runtime {
     this.markerPrefix = `${MARKER}:${scopeOf(options.dataDir)}:`;
     this.checkpointIntervalMs = options.checkpointIntervalMs ?? 5 * SECOND;
     this.stopGraceMs = options.stopGraceMs ?? 10 * SECOND;
+    this.savepointTimeoutMs = options.savepointTimeoutMs ?? 60 * SECOND;
     this.unresponsiveLimitMs = options.unresponsiveLimitMs ?? 60 * SECOND;
     this.startLimitMs = options.startLimitMs ?? 300 * SECOND;
   }
 
   private jobDir(id: string): string {
     return join(this.jobsDir, id);
+  }
+
+  /** Checkpoints and savepoints of one state generation: `<job dir>/state/g<n>/{checkpoints,savepoints}`. */
+  private stateDir(id: string, generation: number): string {
+    return join(this.jobDir(id), 'state', `g${generation}`);
   }
 
   private async running(id?: string): Promise<Marked[]> {
@@ -112,8 +123,17 @@ export class LocalRuntime implements Runtime {
     const log = this.options.logger.child({ accountId: spec.accountId, jobId: spec.id, kind: spec.kind });
     const current = await this.running(spec.id);
     if (current.some((p) => p.specVersion === spec.specVersion)) return;
-    // An older spec version still running goes first: one process per job, always.
-    for (const old of current) await this.stop(old);
+    const dir = this.jobDir(spec.id);
+    const stateDir = this.stateDir(spec.id, spec.state.generation);
+    // An older spec version still running goes first: one process per job, always. Of the
+    // same generation (a new task count, say), it stops with a savepoint to start from.
+    const previous = await readRun(join(dir, 'run.json'));
+    for (const old of current) {
+      if (previous?.stateDir === stateDir) {
+        const note = await this.stopWithSavepoint(old);
+        if (note) log.warn({ reason: note }, 'redeploying without a savepoint');
+      } else await this.stop(old);
+    }
 
     const distribution = await this.options.distribution();
     const storage = this.options.storage;
@@ -122,15 +142,19 @@ export class LocalRuntime implements Runtime {
     // New credentials for each process: the one stopped above held the last ones.
     const access = await storage.grantJob(spec);
 
-    const dir = this.jobDir(spec.id);
     const flinkJobId = flinkJobIdOf(spec.id);
-    // Checkpoints are kept per spec version: state of changed SQL may not fit the new plan.
-    const checkpoints = join(dir, 'checkpoints', `v${spec.specVersion}`);
+    const checkpoints = join(stateDir, 'checkpoints');
     // Every Flink JVM unpacks ~60 MB into its temp folder; a killed one leaves it behind.
     await rm(join(dir, 'tmp'), { recursive: true, force: true });
     await mkdirPrivate(join(dir, 'tmp'));
     await mkdirPrivate(checkpoints);
-    const restoreFrom = await latestCheckpoint(join(checkpoints, flinkJobId));
+    await mkdirPrivate(join(stateDir, 'savepoints'));
+    // Earlier generations' state is never restored again.
+    await removeOtherGenerations(join(dir, 'state'), spec.state.generation);
+    const restoreFrom =
+      (await latestSnapshot(stateDir, flinkJobId)) ??
+      // Before generations, checkpoints were kept per spec version.
+      (spec.state.generation === 1 ? await latestCheckpoint(join(dir, 'checkpoints', `v${spec.specVersion}`, flinkJobId)) : undefined);
 
     const runnerSpec = {
       name: `weir-${spec.kind.toLowerCase()}-${spec.name}`,
@@ -158,6 +182,7 @@ export class LocalRuntime implements Runtime {
       specVersion: spec.specVersion,
       flinkJobId,
       startedAt: new Date().toISOString(),
+      stateDir,
     };
     await writeFile(join(dir, 'run.json'), JSON.stringify(record), { mode: PRIVATE_FILE_MODE });
     await writeFile(join(dir, 'events.log'), '', { mode: PRIVATE_FILE_MODE });
@@ -183,14 +208,60 @@ export class LocalRuntime implements Runtime {
     log.info({ pid, specVersion: spec.specVersion, restoreFrom: restoreFrom ?? null }, 'job process started');
   }
 
-  async remove(ref: JobRef): Promise<void> {
-    for (const process of await this.running(ref.id)) await this.stop(process);
+  async remove(ref: JobRef, options: RemoveOptions = {}): Promise<RemoveResult> {
+    let note: string | null = null;
+    for (const process of await this.running(ref.id)) {
+      if (options.savepoint && !options.discardState) note = await this.stopWithSavepoint(process);
+      else await this.stop(process);
+    }
     await this.options.storage.revokeJob(ref);
-    // Checkpoints stay (a later activation may restore them); the run is over.
-    await rm(join(this.jobDir(ref.id), 'run.json'), { force: true });
-    await rm(join(this.jobDir(ref.id), 'events.log'), { force: true });
-    await rm(join(this.jobDir(ref.id), 'tmp'), { recursive: true, force: true });
-    this.options.logger.info({ accountId: ref.accountId, jobId: ref.id }, 'job process stopped');
+    const dir = this.jobDir(ref.id);
+    if (options.discardState) {
+      await rm(dir, { recursive: true, force: true });
+    } else {
+      // The state stays (a later activation restores it); the run is over.
+      await rm(join(dir, 'run.json'), { force: true });
+      await rm(join(dir, 'events.log'), { force: true });
+      await rm(join(dir, 'tmp'), { recursive: true, force: true });
+    }
+    this.options.logger.info({ accountId: ref.accountId, jobId: ref.id, note, discardState: !!options.discardState }, 'job process stopped');
+    return { note };
+  }
+
+  /**
+   * Stops a job process with a savepoint in its state folder (Flink's stop-with-savepoint:
+   * exactly-once output is committed, the job ends FINISHED and its runner exits). One
+   * that is not running, or whose savepoint fails or takes too long, is stopped anyway;
+   * the answer then says why, and its latest checkpoint is what it resumes from.
+   */
+  private async stopWithSavepoint(process: Marked): Promise<string | null> {
+    const dir = this.jobDir(process.id);
+    const log = this.options.logger.child({ accountId: process.accountId, jobId: process.id, pid: process.pid });
+    const run = await readRun(join(dir, 'run.json'));
+    const events = await readRunnerEvents(join(dir, 'events.log'));
+    const status = run?.stateDir && events.restPort && !events.final ? await jobStatus(`http://127.0.0.1:${events.restPort}`, run.flinkJobId) : undefined;
+    let note: string | null = null;
+    if (!run?.stateDir || status?.phase !== 'RUNNING' || this.hung.has(process.pid)) {
+      note = `Stopped without a savepoint: the job was not running (${status?.phase ?? 'not answering'}); it resumes from its latest checkpoint.`;
+    } else {
+      const started = Date.now();
+      try {
+        const location = await stopWithSavepoint(
+          `http://127.0.0.1:${events.restPort}`,
+          run.flinkJobId,
+          `file://${join(run.stateDir, 'savepoints')}`,
+          this.savepointTimeoutMs,
+        );
+        log.info({ location, ms: Date.now() - started }, 'savepoint taken');
+      } catch (error) {
+        if (!(error instanceof SavepointError)) throw error;
+        note = `Stopped without a savepoint: ${error.message}; it resumes from its latest checkpoint.`;
+        log.warn({ reason: error.message }, 'savepoint failed; stopping the job without one');
+      }
+    }
+    // After a savepoint the runner exits by itself; the grace is for it to get there.
+    await this.stop(process);
+    return note;
   }
 
   async observe(): Promise<ObservedJob[]> {
@@ -292,6 +363,46 @@ async function readRun(file: string): Promise<RunRecord | undefined> {
     return JSON.parse(await readFile(file, 'utf8')) as RunRecord;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * The newest complete snapshot of a generation: a savepoint (`savepoints/savepoint-*`) or a
+ * retained checkpoint (`checkpoints/<flink job id>/chk-<n>`), whichever wrote its
+ * `_metadata` last.
+ */
+export async function latestSnapshot(stateDir: string, flinkJobId: string): Promise<string | undefined> {
+  const candidates = [await latestCheckpoint(join(stateDir, 'checkpoints', flinkJobId))];
+  let savepoints: string[] = [];
+  try {
+    savepoints = await readdir(join(stateDir, 'savepoints'));
+  } catch {
+    // none yet
+  }
+  candidates.push(...savepoints.map((name) => join(stateDir, 'savepoints', name)));
+  let newest: { path: string; at: number } | undefined;
+  for (const path of candidates) {
+    if (!path) continue;
+    try {
+      const at = (await stat(join(path, '_metadata'))).mtimeMs;
+      if (!newest || at > newest.at) newest = { path, at };
+    } catch {
+      // not complete
+    }
+  }
+  return newest?.path;
+}
+
+/** Deletes the state folders of every generation but `keep`. */
+async function removeOtherGenerations(stateRoot: string, keep: number): Promise<void> {
+  let names: string[] = [];
+  try {
+    names = await readdir(stateRoot);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (/^g\d+$/.test(name) && name !== `g${keep}`) await rm(join(stateRoot, name), { recursive: true, force: true });
   }
 }
 

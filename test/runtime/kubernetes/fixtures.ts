@@ -103,6 +103,7 @@ export function pipelineSpec(accountId: string, overrides: Partial<JobSpec> = {}
     taskCount: 1,
     deliveryGuarantee: 'EXACTLY_ONCE',
     checkpointIntervalMs: null,
+    state: { generation: 1, startPositions: {} },
     program: { type: 'PIPELINE', sql: 'INSERT INTO big_orders SELECT id, amount FROM orders WHERE amount > 100', inputs: [input], output },
     ...overrides,
   };
@@ -119,6 +120,7 @@ export function connectionSpec(accountId: string, overrides: Partial<JobSpec> = 
     taskCount: 2,
     deliveryGuarantee: 'EXACTLY_ONCE',
     checkpointIntervalMs: null,
+    state: { generation: 1, startPositions: {} },
     program: {
       type: 'CONNECTION',
       connector: 'datagen',
