@@ -41,6 +41,7 @@ const ConfigSchema = z.object({
   WEIR_CACHE_DIR: z.string().min(1).optional(),
   WEIR_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().min(100).default(5000),
   WEIR_JOB_UNRESPONSIVE_MS: z.coerce.number().int().min(1000).default(60_000),
+  WEIR_SAVEPOINT_TIMEOUT_MS: z.coerce.number().int().min(1000).default(60_000),
   WEIR_JOB_START_TIMEOUT_MS: z.coerce.number().int().min(10_000).default(300_000),
   WEIR_JOB_MAX_RESTARTS: z.coerce.number().int().min(0).max(1000).default(5),
   WEIR_JOB_RESTART_WINDOW_MS: z.coerce.number().int().min(1000).default(30 * 60_000),
@@ -79,6 +80,8 @@ export interface Config {
   readonly checkpointIntervalMs: number;
   /** Local runtime: how long a job process may leave its REST API unanswered before it is killed and restarted. */
   readonly jobUnresponsiveMs: number;
+  /** Local runtime: how long a deactivated job may take to stop with a savepoint before it is stopped without one. */
+  readonly savepointTimeoutMs: number;
   /** Local runtime: how long a job process may take to submit its job before it is killed and started again. */
   readonly jobStartTimeoutMs: number;
   /** Restarts of one job allowed within `jobRestartWindowMs`; one more ends it FAILED. */
@@ -136,6 +139,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     cacheDir: c.WEIR_CACHE_DIR,
     checkpointIntervalMs: c.WEIR_CHECKPOINT_INTERVAL_MS,
     jobUnresponsiveMs: c.WEIR_JOB_UNRESPONSIVE_MS,
+    savepointTimeoutMs: c.WEIR_SAVEPOINT_TIMEOUT_MS,
     jobStartTimeoutMs: c.WEIR_JOB_START_TIMEOUT_MS,
     jobMaxRestarts: c.WEIR_JOB_MAX_RESTARTS,
     jobRestartWindowMs: c.WEIR_JOB_RESTART_WINDOW_MS,

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pollUntil } from '../platform/poll.js';
 import { SECOND } from '../platform/time.js';
 import { parseStoredJson } from '../streams/stored-json.js';
@@ -109,11 +110,15 @@ export class SavepointError extends Error {
   override readonly name = 'SavepointError';
 }
 
+/** Flink refused a savepoint only because the job's tasks are not all running yet (or again). */
+const TASKS_NOT_RUNNING = /not all required tasks are currently running|is not being executed at the moment/i;
+
 /**
  * Flink's stop-with-savepoint (JobManager REST `POST /jobs/<id>/stop`, without draining):
  * the sources stop, a savepoint is taken (committing what exactly-once sinks wrote) and
- * the job ends FINISHED. Resolves to the savepoint's location; throws SavepointError
- * when Flink says it failed, or when it is not done within `timeoutMs`.
+ * the job ends FINISHED. A job whose tasks are still starting is asked again until they
+ * run. Resolves to the savepoint's location; throws SavepointError when Flink says it
+ * failed, or when it is not done within `timeoutMs`.
  */
 export async function stopWithSavepoint(
   jobManagerUrl: string,
@@ -121,7 +126,19 @@ export async function stopWithSavepoint(
   targetDirectory: string,
   timeoutMs: number,
 ): Promise<string> {
-  const jobUrl = `${jobManagerUrl}/jobs/${flinkJobId}`;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await savepointOnce(`${jobManagerUrl}/jobs/${flinkJobId}`, targetDirectory, Math.max(0, deadline - Date.now()));
+    } catch (error) {
+      // A failed stop-with-savepoint leaves the job running: asking again is safe.
+      if (!(error instanceof SavepointError) || !TASKS_NOT_RUNNING.test(error.message) || Date.now() >= deadline) throw error;
+      await sleep(250);
+    }
+  }
+}
+
+async function savepointOnce(jobUrl: string, targetDirectory: string, timeoutMs: number): Promise<string> {
   let trigger: { 'request-id': string };
   try {
     trigger = await flinkJson(`${jobUrl}/stop`, { method: 'POST', body: { targetDirectory, drain: false } });
@@ -132,14 +149,17 @@ export async function stopWithSavepoint(
     flinkJson<{ status: { id: string }; operation?: { location?: string; 'failure-cause'?: { 'stack-trace'?: string } } }>(
       `${jobUrl}/savepoints/${trigger['request-id']}`,
     ).catch(() => undefined); // the REST API may be busy: ask again
-  const outcome = await pollUntil(async () => {
-    const answer = await status();
-    return answer?.status.id === 'COMPLETED' ? answer.operation ?? {} : undefined;
-  }, {
-    intervalMs: { first: 50, max: 500 },
-    timeoutMs,
-    timeoutError: () => new SavepointError(`the savepoint was not done within ${timeoutMs / SECOND} s`),
-  });
+  const outcome = await pollUntil(
+    async () => {
+      const answer = await status();
+      return answer?.status.id === 'COMPLETED' ? (answer.operation ?? {}) : undefined;
+    },
+    {
+      intervalMs: { first: 50, max: 500 },
+      timeoutMs,
+      timeoutError: () => new SavepointError(`the savepoint was not done in time`),
+    },
+  );
   if (outcome.location) return outcome.location;
   const trace = outcome['failure-cause']?.['stack-trace'] ?? 'Flink gave no reason';
   throw new SavepointError(`the savepoint failed: ${savepointFailure(trace)}`);

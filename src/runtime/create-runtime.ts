@@ -97,7 +97,7 @@ export interface LocalRuntimeParts extends RuntimeParts {
 /** What the local runtime is configured by (defaults: config.ts). */
 export type LocalRuntimeConfig = Pick<
   Config,
-  'dataDir' | 'cacheDir' | 'checkpointIntervalMs' | 'jobUnresponsiveMs' | 'jobStartTimeoutMs' | 'previewPoolSize' | 'previewQueueTimeoutMs'
+  'dataDir' | 'cacheDir' | 'checkpointIntervalMs' | 'jobUnresponsiveMs' | 'savepointTimeoutMs' | 'jobStartTimeoutMs' | 'previewPoolSize' | 'previewQueueTimeoutMs'
 >;
 
 /** Flink and Kafka as processes on this machine, under `<dataDir>/local` and `<dataDir>/preview`. */
@@ -120,6 +120,7 @@ export function createLocalRuntime(config: LocalRuntimeConfig, logger: Logger): 
     logger: logger.child({ component: 'local-runtime' }),
     checkpointIntervalMs: config.checkpointIntervalMs,
     unresponsiveLimitMs: config.jobUnresponsiveMs,
+    savepointTimeoutMs: config.savepointTimeoutMs,
     startLimitMs: config.jobStartTimeoutMs,
   });
   const cluster = new LocalPreviewCluster({

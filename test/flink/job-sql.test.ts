@@ -56,6 +56,21 @@ describe('job SQL', () => {
     expect(insert).toBe('INSERT INTO big_orders SELECT * FROM orders WHERE amount > 100');
   });
 
+  it('reads each input from its start position: an offset resolved at activation, a timestamp, else the earliest', () => {
+    const copy = { ...orders, id: 's4', name: 'copy' };
+    const spec: JobSpec = {
+      ...base,
+      state: { generation: 2, startPositions: { s1: { from: 'OFFSET', offset: '1234' }, s4: { from: 'TIMESTAMP', timestampMs: 1_700_000_000_000 } } },
+      program: { type: 'PIPELINE', sql: 'INSERT INTO big_orders SELECT * FROM orders UNION ALL SELECT * FROM copy', inputs: [orders, copy, users], output: big },
+    };
+    const [fromOffset, fromTimestamp, change, output] = jobStatements(spec, kafka);
+    expect(fromOffset).toContain("'scan.startup.mode' = 'specific-offsets', 'scan.startup.specific-offsets' = 'partition:0,offset:1234'");
+    expect(fromTimestamp).toContain("'scan.startup.mode' = 'timestamp', 'scan.startup.timestamp-millis' = '1700000000000'");
+    // A CHANGE stream is its whole log (upsert-kafka reads it from the start); the output is written, not read.
+    expect(change).not.toContain('scan.startup');
+    expect(output).not.toContain('scan.startup');
+  });
+
   it('uses upsert-kafka with the primary key for CHANGE streams', () => {
     const spec: JobSpec = { ...base, program: { type: 'PIPELINE', sql: 'INSERT INTO users SELECT * FROM orders', inputs: [orders], output: users } };
     const statements = jobStatements(spec, kafka);

@@ -8,6 +8,7 @@ describe('loadConfig', () => {
       runtime: 'local',
       checkpointIntervalMs: 5000,
       jobUnresponsiveMs: 60_000,
+      savepointTimeoutMs: 60_000,
       jobStartTimeoutMs: 300_000,
       jobMaxRestarts: 5,
       jobRestartWindowMs: 1_800_000,

@@ -185,6 +185,26 @@ describeDatabases((_label, open) => {
       ]);
     });
 
+    it('stops a deactivated job with a savepoint, and records why when it stopped without one', async () => {
+      const uuid = await activeAndRunning();
+      runtime.savepointFailure = 'Stopped without a savepoint: the savepoint failed: disk full; it resumes from its latest checkpoint.';
+      try {
+        await t.gql('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', { id: pipelineId }, { key });
+        await t.app.reconciler.pass();
+      } finally {
+        runtime.savepointFailure = undefined;
+      }
+      expect(runtime.removals.at(-1)).toEqual({ id: uuid, savepoint: true });
+      const stopped = await state();
+      expect(stopped).toMatchObject({ actualState: 'STOPPED', actualReason: expect.stringMatching(/^Stopped without a savepoint: the savepoint failed: disk full/) });
+      expect(stopped.history.edges.map((e: any) => [e.node.state, e.node.reason])).toEqual([
+        ['STARTING', null],
+        ['RUNNING', null],
+        ['STOPPING', null],
+        ['STOPPED', stopped.actualReason],
+      ]);
+    });
+
     it('marks a rejected spec FAILED with the reason and does not retry until the spec changes', async () => {
       const name = (await t.gql('query ($id: ID!) { pipeline(id: $id) { name } }', { id: pipelineId }, { key })).data!
         .pipeline.name;

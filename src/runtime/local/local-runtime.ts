@@ -234,14 +234,17 @@ export class LocalRuntime implements Runtime {
    * that is not running, or whose savepoint fails or takes too long, is stopped anyway;
    * the answer then says why, and its latest checkpoint is what it resumes from.
    */
-  private async stopWithSavepoint(process: Marked): Promise<string | null> {
-    const dir = this.jobDir(process.id);
-    const log = this.options.logger.child({ accountId: process.accountId, jobId: process.id, pid: process.pid });
+  private async stopWithSavepoint(job: Marked): Promise<string | null> {
+    const dir = this.jobDir(job.id);
+    const log = this.options.logger.child({ accountId: job.accountId, jobId: job.id, pid: job.pid });
     const run = await readRun(join(dir, 'run.json'));
     const events = await readRunnerEvents(join(dir, 'events.log'));
     const status = run?.stateDir && events.restPort && !events.final ? await jobStatus(`http://127.0.0.1:${events.restPort}`, run.flinkJobId) : undefined;
     let note: string | null = null;
-    if (!run?.stateDir || status?.phase !== 'RUNNING' || this.hung.has(process.pid)) {
+    // STARTING may be a job whose tasks run already (Flink's REST API answers from a cache
+    // a few seconds old): it is asked, and asked again while its tasks start.
+    const up = status?.phase === 'RUNNING' || status?.phase === 'STARTING';
+    if (!run?.stateDir || !up || this.hung.has(job.pid)) {
       note = `Stopped without a savepoint: the job was not running (${status?.phase ?? 'not answering'}); it resumes from its latest checkpoint.`;
     } else {
       const started = Date.now();
@@ -260,7 +263,7 @@ export class LocalRuntime implements Runtime {
       }
     }
     // After a savepoint the runner exits by itself; the grace is for it to get there.
-    await this.stop(process);
+    await this.stop(job);
     return note;
   }
 
