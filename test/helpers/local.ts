@@ -35,6 +35,8 @@ export async function startLocalApp(
     limits?: Partial<Pick<Config, 'jobUnresponsiveMs' | 'jobStartTimeoutMs'>>;
     /** Other settings of the gateway (e.g. the restart budget). */
     config?: Partial<Config>;
+    /** false: no reconciler loop; the caller runs `app.reconciler.pass()` itself. */
+    loop?: boolean;
   } = {},
 ): Promise<LocalTestApp> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'weir-local-')));
@@ -49,7 +51,7 @@ export async function startLocalApp(
     ...(options.database ? { database: options.database } : {}),
   });
   const stop = new AbortController();
-  t.app.loop.start(stop.signal);
+  if (options.loop !== false) t.app.loop.start(stop.signal);
   return {
     ...t,
     dataDir,

@@ -11,6 +11,7 @@ import {
   LABEL_JOB_ID,
   LABEL_JOB_KIND,
   LABEL_SPEC_VERSION,
+  LABEL_STATE_GENERATION,
   TASK_SIZES,
   deploymentNameOf,
   kindLabel,
@@ -61,6 +62,7 @@ export function jobLabels(spec: JobSpec, instance: string): Record<string, strin
     [LABEL_JOB_KIND]: kindLabel(spec.kind),
     [LABEL_JOB_ID]: spec.id,
     [LABEL_SPEC_VERSION]: String(spec.specVersion),
+    [LABEL_STATE_GENERATION]: String(spec.state.generation),
   };
 }
 
@@ -123,15 +125,23 @@ function podTemplate(size: PodSize, withSpec: string | undefined, specVersion: n
  * The job's application cluster: one FlinkDeployment running the SQL runner with the
  * job's spec. One task per one-slot TaskManager, so task count × task size is exactly
  * what the job may use. `restartNonce` follows the spec version so that a change only to
- * the spec Secret (say, a connection property) still redeploys the job.
+ * the spec Secret (say, a connection property) still redeploys the job. Upgrades keep the
+ * job's state (`last-state`), but to a new state generation (`freshState`): that one is
+ * `stateless`, and its checkpoints and savepoints go to a folder of their own.
  */
-export function flinkDeployment(spec: JobSpec, namespace: string, options: JobObjectsOptions): {
+export function flinkDeployment(
+  spec: JobSpec,
+  namespace: string,
+  options: JobObjectsOptions,
+  { freshState = false }: { readonly freshState?: boolean } = {},
+): {
   deployment: FlinkDeploymentObject;
   /** The runner spec's Secret, with the credentials this deployment of the job holds. */
   secret: (access: StreamAccess) => KubernetesObject;
 } {
   const name = deploymentNameOf(spec);
   const base = `${trimSlash(options.storageDir)}/${spec.accountId}/${name}`;
+  const state = `${base}/g${spec.state.generation}`;
   const taskSize = TASK_SIZES[spec.taskSize];
   const secretName = specSecretNameOf(name);
   const deployment: FlinkDeploymentObject = {
@@ -151,8 +161,8 @@ export function flinkDeployment(spec: JobSpec, namespace: string, options: JobOb
         'taskmanager.numberOfTaskSlots': '1',
         'high-availability.type': 'kubernetes',
         'high-availability.storageDir': `${base}/ha`,
-        'execution.checkpointing.dir': `${base}/checkpoints`,
-        'execution.checkpointing.savepoint-dir': `${base}/savepoints`,
+        'execution.checkpointing.dir': `${state}/checkpoints`,
+        'execution.checkpointing.savepoint-dir': `${state}/savepoints`,
         'execution.checkpointing.interval': `${spec.checkpointIntervalMs ?? options.checkpointIntervalMs} ms`,
         'execution.checkpointing.externalized-checkpoint-retention': 'RETAIN_ON_CANCELLATION',
       },
@@ -170,10 +180,10 @@ export function flinkDeployment(spec: JobSpec, namespace: string, options: JobOb
         entryClass: 'dev.weir.runner.SqlRunner',
         args: ['--spec', `${SPEC_MOUNT_DIR}/${SPEC_FILE}`],
         parallelism: spec.taskCount,
-        upgradeMode: 'last-state',
+        upgradeMode: freshState ? 'stateless' : 'last-state',
         state: 'running',
       },
     },
   };
-  return { deployment, secret: (access) => specSecret(spec, namespace, options, `${base}/checkpoints`, access) };
+  return { deployment, secret: (access) => specSecret(spec, namespace, options, `${state}/checkpoints`, access) };
 }

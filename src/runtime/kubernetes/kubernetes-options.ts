@@ -74,6 +74,8 @@ export const LABEL_ACCOUNT = 'weir.dev/account';
 export const LABEL_JOB_KIND = 'weir.dev/job-kind';
 export const LABEL_JOB_ID = 'weir.dev/job-id';
 export const LABEL_SPEC_VERSION = 'weir.dev/spec-version';
+/** The job's state generation (JobSpec.state): a new one is deployed without the old state. */
+export const LABEL_STATE_GENERATION = 'weir.dev/state-generation';
 export const LABEL_INSTANCE = 'weir.dev/instance';
 export const managedLabels = (instance: string) => ({ [LABEL_MANAGED_BY]: 'weir', [LABEL_INSTANCE]: instance });
 export const managedSelector = (instance: string) => `${LABEL_MANAGED_BY}=weir,${LABEL_INSTANCE}=${instance}`;

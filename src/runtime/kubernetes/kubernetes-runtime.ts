@@ -13,6 +13,7 @@ import {
   DEFAULT_WATCH_TIMEOUT_SECONDS,
   FIELD_MANAGER,
   LABEL_SPEC_VERSION,
+  LABEL_STATE_GENERATION,
   deploymentNameOf,
   managedSelector,
   namespaceOf,
@@ -25,6 +26,10 @@ import { pollUntil } from '../../platform/poll.js';
 /** A FlinkDeployment created but not yet finished by apply(): observe() reports this version. */
 const PENDING_VERSION = '0';
 
+/** What a deactivation on Kubernetes says until it suspends the FlinkDeployment with a savepoint. */
+export const KUBERNETES_NO_SAVEPOINT =
+  'Stopped without a savepoint: on Kubernetes a deactivation deletes the FlinkDeployment, so the next activation starts from the start positions.';
+
 /**
  * The Kubernetes runtime: each active job is a FlinkDeployment (application mode) in its
  * account's namespace, which the Flink Kubernetes Operator turns into a Flink cluster;
@@ -32,10 +37,6 @@ const PENDING_VERSION = '0';
  * apply (or create/delete), so every step can be repeated after a crash; everything the
  * runtime reports comes from a watch over the FlinkDeployments' status.
  */
-/** What a deactivation on Kubernetes says until it suspends the FlinkDeployment with a savepoint. */
-export const KUBERNETES_NO_SAVEPOINT =
-  'Stopped without a savepoint: on Kubernetes a deactivation deletes the FlinkDeployment, so the next activation starts from the start positions.';
-
 export class KubernetesRuntime implements Runtime {
   readonly name = 'kubernetes';
   private readonly objects: KubernetesObjectApi;
@@ -84,7 +85,11 @@ export class KubernetesRuntime implements Runtime {
     for (const stream of streamsOf(spec)) {
       await this.options.kafka.ensureTopic?.(this.options.kafka.topicFor(spec.accountId, stream.id));
     }
-    const { deployment, secret: secretFor } = flinkDeployment(spec, namespace, this.options);
+    // A new state generation (restore NONE, changed SQL) upgrades without the old state.
+    // Deployments from before generations carry no label: they are of generation 1.
+    const deployedGeneration = Number(current?.metadata?.labels?.[LABEL_STATE_GENERATION] ?? 1);
+    const freshState = current !== undefined && deployedGeneration !== spec.state.generation;
+    const { deployment, secret: secretFor } = flinkDeployment(spec, namespace, this.options, { freshState });
     // Each deployment of the job holds credentials of its own; the last ones stop working.
     const secret = secretFor(await this.options.kafka.grantJob(spec));
 
@@ -105,7 +110,7 @@ export class KubernetesRuntime implements Runtime {
     // 3. The whole spec with its version: from now on the job counts as applied.
     const applied = await this.serverSideApply(deployment);
     this.watch.remember(applied as FlinkDeploymentObject);
-    log.info({ namespace, name, specVersion: spec.specVersion }, 'FlinkDeployment applied');
+    log.info({ namespace, name, specVersion: spec.specVersion, stateGeneration: spec.state.generation, freshState }, 'FlinkDeployment applied');
   }
 
   /** Creates the FlinkDeployment marked pending, or finds the one already there; its uid. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubernetesQuotaError } from '../../../src/runtime/kubernetes/kube-errors.js';
-import type { KubernetesRuntime } from '../../../src/runtime/kubernetes/kubernetes-runtime.js';
+import { KUBERNETES_NO_SAVEPOINT, type KubernetesRuntime } from '../../../src/runtime/kubernetes/kubernetes-runtime.js';
 import { RuntimeQuotaError, RuntimeRejectedError } from '../../../src/runtime/runtime.js';
 import { startKubeTestEnv, type KubeTestEnv } from '../../helpers/kube.js';
 import { waitFor } from '../../helpers/wait-for.js';
@@ -87,8 +87,20 @@ describe('KubernetesRuntime against the real apiserver', () => {
     await waitFor('the watch to see version 2', async () =>
       (await runtime.observe()).find((j) => j.id === spec.id && j.specVersion === 2));
 
-    await runtime.remove(spec);
-    await runtime.remove(spec); // absent is fine
+    // A new state generation upgrades without the old state, into a folder of its own; the next change keeps state again.
+    await runtime.apply({ ...spec, specVersion: 3, state: { generation: 2, startPositions: {} } });
+    const [fresh] = await kube.deployments(namespace);
+    expect(fresh.metadata.labels['weir.dev/state-generation']).toBe('2');
+    expect(fresh.spec.job.upgradeMode).toBe('stateless');
+    expect(fresh.spec.flinkConfiguration['execution.checkpointing.dir']).toMatch(/\/g2\/checkpoints$/);
+    await waitFor('the watch to see version 3', async () =>
+      (await runtime.observe()).find((j) => j.id === spec.id && j.specVersion === 3));
+    await runtime.apply({ ...spec, specVersion: 4, state: { generation: 2, startPositions: {} } });
+    expect((await kube.deployments(namespace))[0].spec.job.upgradeMode).toBe('last-state');
+
+    // A deactivation asks for a savepoint; on Kubernetes the job is deleted, and it says so.
+    expect(await runtime.remove(spec, { savepoint: true })).toEqual({ note: KUBERNETES_NO_SAVEPOINT });
+    expect(await runtime.remove(spec)).toEqual({ note: null }); // absent is fine
     expect(await kube.deployments(namespace)).toEqual([]);
     expect(await secretsOf(namespace)).toEqual([]);
     expect((await runtime.observe()).find((j) => j.id === spec.id)).toBeUndefined();
