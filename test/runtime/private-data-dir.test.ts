@@ -102,7 +102,7 @@ describe('the data folder of a gateway started with umask 000', () => {
     await gql('mutation ($id: ID!) { activateConnection(id: $id) { id } }', { id: sink.createConnection.id });
     await running(sink.createConnection.id);
     const genDir = join(dataDir, 'local', 'jobs', decodeId(gen, 'Connection'));
-    await waitFor('a completed checkpoint', async () => latestCheckpoint(join(genDir, 'checkpoints', 'v1', decodeId(gen, 'Connection').replaceAll('-', ''))), 90_000);
+    await waitFor('a completed checkpoint', async () => latestCheckpoint(join(genDir, 'state', 'g1', 'checkpoints', decodeId(gen, 'Connection').replaceAll('-', ''))), 90_000);
 
     const whileRunning = await walk(dataDir);
     expect(whileRunning.length).toBeGreaterThan(200); // PGlite, Kafka segments, job folders, checkpoints

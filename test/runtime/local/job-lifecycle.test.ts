@@ -132,12 +132,26 @@ describe('job lifecycle (local runtime)', () => {
       expect(ofKey.every((n, i) => i === 0 || n > ofKey[i - 1]!), `counts of ${k}: ${ofKey.join(',')}`).toBe(true);
       expect(ofKey.at(-1)).toBe(20);
     }
+
+    // A new task count redeploys the active job from a savepoint: it rescales and counts on.
+    await api.ok('mutation ($id: ID!) { updatePipeline(id: $id, input: { taskCount: 2 }) { id } }', { id: counter });
+    await waitFor('the job redeployed at 2 tasks', async () => {
+      const processes = await t.runtime.pids();
+      const s = await api.jobState('pipeline', counter);
+      return s.actualState === 'RUNNING' && reasonsOf(s).includes('Redeploying a changed spec.') && processes.get(decodeId(counter, 'Pipeline'))?.length === 1;
+    }, 180_000);
+    await api.publish(clicks, click(61, 90));
+    const rescaled = await countsReach(30);
+    for (const k of [0, 1, 2]) {
+      const ofKey = rescaled.filter((v) => Number(v.k) === k).map((v) => Number(v.n));
+      expect(ofKey.every((n, i) => i === 0 || n > ofKey[i - 1]!), `counts of ${k} after rescaling: ${ofKey.join(',')}`).toBe(true);
+    }
     await stop(counter);
 
     // restore NONE with startFrom LATEST: the counts start again from what is new.
     await activate(counter, { restore: 'NONE', startFrom: [{ from: 'LATEST' }] });
     await api.until('pipeline', counter, 'RUNNING', 180_000);
-    await api.publish(clicks, click(61, 63));
+    await api.publish(clicks, click(91, 93));
     await countsReach(1);
     await stop(counter);
   }, SLOW);

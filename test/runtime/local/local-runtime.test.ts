@@ -293,7 +293,7 @@ describe('local runtime', () => {
     const killed: number[] = [];
     for (const copier of [exactCopier, looseCopier]) {
       const uuid = decodeId(copier, 'Pipeline');
-      const checkpoints = join(t.dataDir, 'local', 'jobs', uuid, 'checkpoints', 'v1', uuid.replaceAll('-', ''));
+      const checkpoints = join(t.dataDir, 'local', 'jobs', uuid, 'state', 'g1', 'checkpoints', uuid.replaceAll('-', ''));
       await waitFor('a completed checkpoint', () => latestCheckpoint(checkpoints), 90_000);
       const [pid] = (await t.runtime.pids()).get(uuid)!;
       killed.push(pid!);

@@ -148,7 +148,7 @@ describe.runIf(asRoot)('Weir on the node: activation through the API, run by the
     }
     // The pipeline's checkpoints are in the object store, where Flink's S3 plugin put them
     // (s3proxy keeps each object as a file named by its key), and its HA metadata in ConfigMaps.
-    const checkpoints = join(store.dataDir, store.bucket, accountUuid, pipelineName, 'checkpoints');
+    const checkpoints = join(store.dataDir, store.bucket, accountUuid, pipelineName, 'g1', 'checkpoints');
     await waitFor('a completed checkpoint in the object store', async () => {
       const files = await readdir(checkpoints, { recursive: true }).catch(() => [] as string[]);
       return files.some((file) => file.endsWith('_metadata')) || undefined;
@@ -241,7 +241,7 @@ describe.runIf(asRoot)('Weir on the node: activation through the API, run by the
 
       const generation = async () => node.kubectl('-n', namespace, 'get', 'flinkdeployment', name, '-o', 'jsonpath={.metadata.generation}');
       const before = await generation();
-      const checkpoints = join(store.dataDir, store.bucket, accountUuid, name, 'checkpoints');
+      const checkpoints = join(store.dataDir, store.bucket, accountUuid, name, 'g1', 'checkpoints');
       const completed = async () =>
         (await readdir(checkpoints, { recursive: true }).catch(() => [] as string[])).filter((f) => f.endsWith('_metadata')).length;
       try {
