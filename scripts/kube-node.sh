@@ -394,6 +394,12 @@ cmd_start() {
   ip link add "$NODE_LINK" type bridge || die "could not create the link $NODE_LINK"
   ip addr add "$NODE_IP/32" dev "$NODE_LINK"
   ip link set "$NODE_LINK" up
+  # Service addresses stay on this machine. Without this route a connection to one goes
+  # out of the default route while kube-proxy has no rule for it yet, and the machine's
+  # egress answers it (HTTP 404, empty body, kept alive): an HTTP client polling a new
+  # Service kept that connection and never reached the pod. Now such a packet goes into
+  # the portless link and the connect fails; kube-proxy's DNAT reroutes the ones it knows.
+  ip route add "$SERVICE_CIDR" dev "$NODE_LINK"
   printf 'nameserver %s\n' "$NODE_IP" >"$dir/resolv.conf"
 
   # The control plane, in node mode; its env file gives the URL, CA and admin token.

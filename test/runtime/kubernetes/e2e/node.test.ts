@@ -135,6 +135,18 @@ describe.runIf(asRoot)('a single-node cluster', () => {
     const result = await runPod('net-a', 'by-name', 'wget -q -O - http://server.net-a.svc.cluster.local/');
     expect(result).toMatchObject({ phase: 'Succeeded', log: 'hello' });
   }, 120_000);
+
+  it('keeps service addresses on the machine: one no Service holds is refused, not answered from outside', async () => {
+    // Without the node's route for the service range, the machine's egress answered such
+    // a connection (HTTP 404) and a client that kept it alive never reached the Service.
+    const route = execFileSync('ip', ['route', 'get', '198.19.15.250']).toString();
+    expect(route).toContain('dev weir-node0');
+    const answer = await fetch('http://198.19.15.250:8081/', { signal: AbortSignal.timeout(10_000) }).then(
+      (response) => `HTTP ${response.status}`,
+      (error: Error & { cause?: { code?: string } }) => error.cause?.code ?? error.name,
+    );
+    expect(answer).toMatch(/^(EHOSTUNREACH|ECONNREFUSED|ENETUNREACH|TimeoutError)$/);
+  }, 30_000);
 });
 
 describe.runIf(asRoot)('stopping the node', () => {
@@ -147,6 +159,7 @@ describe.runIf(asRoot)('stopping the node', () => {
     expect(mounts).toEqual([]);
     const links = execFileSync('ip', ['-o', 'link']).toString();
     expect(links).not.toMatch(/weir-cni0|weir-node0/);
+    expect(execFileSync('ip', ['route']).toString()).not.toContain('198.19.0.0/20');
     const rules = execFileSync('iptables-save').toString();
     expect(rules).not.toMatch(/KUBE-|CNI-/);
     const tables = execFileSync('nft', ['list', 'tables']).toString();
