@@ -211,6 +211,7 @@ function kubernetesSettings(c: z.infer<typeof ConfigSchema>): KubernetesSettings
     runnerJar: c.WEIR_K8S_RUNNER_JAR,
     storageDir: c.WEIR_K8S_STORAGE_DIR!,
     checkpointIntervalMs: c.WEIR_CHECKPOINT_INTERVAL_MS,
+    savepointTimeoutMs: c.WEIR_SAVEPOINT_TIMEOUT_MS,
     kafka: {
       bootstrapServers: c.WEIR_K8S_KAFKA_BOOTSTRAP!,
       securityProtocol: c.WEIR_K8S_KAFKA_SECURITY_PROTOCOL,

@@ -21,6 +21,8 @@ export interface KubernetesSettings {
   readonly runnerJar: string;
   readonly storageDir: string;
   readonly checkpointIntervalMs: number;
+  /** WEIR_SAVEPOINT_TIMEOUT_MS: how long a deactivation waits for the operator's savepoint. */
+  readonly savepointTimeoutMs: number;
   /** The Kafka that holds the streams, with the gateway's admin credentials. */
   readonly kafka: KafkaEndpoint;
   readonly egress: readonly EgressTarget[];
@@ -70,6 +72,7 @@ export function createKubernetesRuntime(settings: KubernetesSettings, deps: Kube
     runnerJarPath: settings.runnerJar,
     storageDir: settings.storageDir,
     checkpointIntervalMs: settings.checkpointIntervalMs,
+    savepointTimeoutMs: settings.savepointTimeoutMs,
     kafka: { topicFor: deps.topicFor, ensureTopic: deps.ensureTopic, grantJob: deps.grantJob, revokeJob: deps.revokeJob },
     egress: settings.egress,
     flinkConfig: settings.flinkConfig,

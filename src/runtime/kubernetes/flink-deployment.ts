@@ -46,7 +46,8 @@ export interface FlinkDeploymentObject extends KubernetesObject {
     jobManagerDeploymentStatus?: string;
     error?: string;
     observedGeneration?: number;
-    jobStatus?: { state?: string };
+    /** `upgradeSavepointPath`: the savepoint of the job's last suspension or upgrade. */
+    jobStatus?: { state?: string; upgradeSavepointPath?: string };
   };
 }
 
@@ -127,13 +128,15 @@ function podTemplate(size: PodSize, withSpec: string | undefined, specVersion: n
  * what the job may use. `restartNonce` follows the spec version so that a change only to
  * the spec Secret (say, a connection property) still redeploys the job. Upgrades keep the
  * job's state (`last-state`), but to a new state generation (`freshState`): that one is
- * `stateless`, and its checkpoints and savepoints go to a folder of their own.
+ * `stateless`, and its checkpoints and savepoints go to a folder of their own. A job
+ * created again after a deactivation starts from that deactivation's savepoint
+ * (`restoreFrom`, the operator's `initialSavepointPath`).
  */
 export function flinkDeployment(
   spec: JobSpec,
   namespace: string,
   options: JobObjectsOptions,
-  { freshState = false }: { readonly freshState?: boolean } = {},
+  { freshState = false, restoreFrom }: { readonly freshState?: boolean; readonly restoreFrom?: string | undefined } = {},
 ): {
   deployment: FlinkDeploymentObject;
   /** The runner spec's Secret, with the credentials this deployment of the job holds. */
@@ -182,6 +185,7 @@ export function flinkDeployment(
         parallelism: spec.taskCount,
         upgradeMode: freshState ? 'stateless' : 'last-state',
         state: 'running',
+        ...(restoreFrom ? { initialSavepointPath: restoreFrom } : {}),
       },
     },
   };

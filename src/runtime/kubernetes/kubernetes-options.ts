@@ -64,6 +64,8 @@ export interface KubernetesRuntimeOptions {
   readonly quietWatchMs?: number;
   /** The apiserver closes each watch after this long (a normal, expected end). */
   readonly watchTimeoutSeconds?: number;
+  /** How long a deactivation waits for the operator to suspend the job with a savepoint (default 60 s). */
+  readonly savepointTimeoutMs?: number;
   /** How long to wait for the new namespace's quota to be enforced. */
   readonly quotaReadyTimeoutMs?: number;
 }
@@ -104,6 +106,8 @@ export const namespaceOf = (prefix: string, accountId: string) => `${prefix}${ac
 export const deploymentNameOf = (ref: Pick<JobRef, 'kind' | 'id'>) =>
   `${ref.kind === 'PIPELINE' ? 'pipe' : 'conn'}-${ref.id}`;
 export const specSecretNameOf = (deploymentName: string) => `${deploymentName}-spec`;
+/** The ConfigMap that keeps a stopped job's last savepoint (its FlinkDeployment is gone). */
+export const stateConfigMapNameOf = (deploymentName: string) => `${deploymentName}-state`;
 
 export const kindLabel = (kind: JobKind) => kind.toLowerCase();
 export const kindFromLabel = (value: string | undefined): JobKind | undefined =>

@@ -4,7 +4,7 @@ import { SECOND } from '../../platform/time.js';
 import type { ObservedJob, RemoveOptions, RemoveResult, Runtime } from '../runtime.js';
 import { streamsOf, type JobRef, type JobSpec } from '../../jobs/job-spec.js';
 import { QUOTA_NAME, namespaceContents, namespaceObject, type AccountNamespaceInput } from './account-namespace.js';
-import { observedJobOf } from './deployment-status.js';
+import { observedJobOf, operatorErrorMessage, phaseOf } from './deployment-status.js';
 import { DeploymentWatch } from './deployment-watch.js';
 import { FLINK_API_VERSION, flinkDeployment, type FlinkDeploymentObject } from './flink-deployment.js';
 import { isConflict, isNotFound, quotaErrorOf } from './kube-errors.js';
@@ -18,6 +18,7 @@ import {
   managedSelector,
   namespaceOf,
   specSecretNameOf,
+  stateConfigMapNameOf,
   type KubernetesRuntimeOptions,
   type TierLimits,
 } from './kubernetes-options.js';
@@ -26,9 +27,11 @@ import { pollUntil } from '../../platform/poll.js';
 /** A FlinkDeployment created but not yet finished by apply(): observe() reports this version. */
 const PENDING_VERSION = '0';
 
-/** What a deactivation on Kubernetes says until it suspends the FlinkDeployment with a savepoint. */
-export const KUBERNETES_NO_SAVEPOINT =
-  'Stopped without a savepoint: on Kubernetes a deactivation deletes the FlinkDeployment, so the next activation starts from the start positions.';
+/** What the operator writes as `upgradeSavepointPath` after a last-state upgrade: no savepoint. */
+const LAST_STATE_PLACEHOLDER = 'KUBERNETES_OPERATOR_LAST_STATE';
+/** The keys of a job's state ConfigMap. */
+const STATE_GENERATION_KEY = 'stateGeneration';
+const SAVEPOINT_KEY = 'savepoint';
 
 /**
  * The Kubernetes runtime: each active job is a FlinkDeployment (application mode) in its
@@ -89,7 +92,9 @@ export class KubernetesRuntime implements Runtime {
     // Deployments from before generations carry no label: they are of generation 1.
     const deployedGeneration = Number(current?.metadata?.labels?.[LABEL_STATE_GENERATION] ?? 1);
     const freshState = current !== undefined && deployedGeneration !== spec.state.generation;
-    const { deployment, secret: secretFor } = flinkDeployment(spec, namespace, this.options, { freshState });
+    // Created again after a deactivation: from the savepoint it stopped with, if of this generation.
+    const restoreFrom = current ? undefined : await this.savepointOf(namespace, name, spec.state.generation);
+    const { deployment, secret: secretFor } = flinkDeployment(spec, namespace, this.options, { freshState, restoreFrom });
     // Each deployment of the job holds credentials of its own; the last ones stop working.
     const secret = secretFor(await this.options.kafka.grantJob(spec));
 
@@ -110,7 +115,10 @@ export class KubernetesRuntime implements Runtime {
     // 3. The whole spec with its version: from now on the job counts as applied.
     const applied = await this.serverSideApply(deployment);
     this.watch.remember(applied as FlinkDeploymentObject);
-    log.info({ namespace, name, specVersion: spec.specVersion, stateGeneration: spec.state.generation, freshState }, 'FlinkDeployment applied');
+    log.info(
+      { namespace, name, specVersion: spec.specVersion, stateGeneration: spec.state.generation, freshState, restoreFrom: restoreFrom ?? null },
+      'FlinkDeployment applied',
+    );
   }
 
   /** Creates the FlinkDeployment marked pending, or finds the one already there; its uid. */
@@ -143,13 +151,88 @@ export class KubernetesRuntime implements Runtime {
   async remove(ref: JobRef, options: RemoveOptions = {}): Promise<RemoveResult> {
     const namespace = this.namespaceOf(ref.accountId);
     const name = deploymentNameOf(ref);
+    const stateMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: stateConfigMapNameOf(name), namespace } };
+    let note: string | null = null;
+    if (options.discardState) await this.deleteIgnoringAbsent(stateMap);
+    else if (options.savepoint) note = await this.suspendWithSavepoint(ref, namespace, name);
     await this.deleteIgnoringAbsent({ apiVersion: FLINK_API_VERSION, kind: 'FlinkDeployment', metadata: { name, namespace } });
     this.watch.forget(namespace, name);
     // Owned by the FlinkDeployment, so the garbage collector would get it; sooner is better.
     await this.deleteIgnoringAbsent({ apiVersion: 'v1', kind: 'Secret', metadata: { name: specSecretNameOf(name), namespace } });
     await this.options.kafka.revokeJob(ref);
-    this.logger.info({ accountId: ref.accountId, jobId: ref.id, namespace, name }, 'FlinkDeployment deleted');
-    return { note: options.savepoint ? KUBERNETES_NO_SAVEPOINT : null };
+    this.logger.info({ accountId: ref.accountId, jobId: ref.id, namespace, name, note }, 'FlinkDeployment deleted');
+    return { note };
+  }
+
+  /**
+   * A deactivation: the operator suspends the job with a savepoint (`job.state: suspended`,
+   * `upgradeMode: savepoint`, Flink's stop-with-savepoint), whose path is kept in the job's
+   * state ConfigMap, so that the FlinkDeployment can go (it counts against the account's
+   * quota) and the next activation starts from that savepoint. A job that is not running,
+   * or whose savepoint fails or takes too long, is stopped anyway; the answer says why.
+   */
+  private async suspendWithSavepoint(ref: JobRef, namespace: string, name: string): Promise<string | null> {
+    const object = { apiVersion: FLINK_API_VERSION, kind: 'FlinkDeployment', metadata: { name, namespace } };
+    const current = (await this.readIfPresent(object)) as FlinkDeploymentObject | undefined;
+    if (!current || current.metadata?.deletionTimestamp) return null;
+    const generation = current.metadata?.labels?.[LABEL_STATE_GENERATION] ?? '1';
+    const without = (why: string) =>
+      `Stopped without a savepoint: ${why}; the next activation resumes from the job's previous savepoint, or from its start positions if it has none.`;
+    const { phase } = phaseOf(current);
+    // A finished job (a bounded source read to its end) has nothing left to resume.
+    if (phase === 'FINISHED') return null;
+    if (phase !== 'RUNNING') return without(`the job was not running (${phase})`);
+    const before = current.status?.jobStatus?.upgradeSavepointPath;
+    await this.objects.patch(
+      { ...object, spec: { job: { state: 'suspended', upgradeMode: 'savepoint' } } },
+      undefined,
+      undefined,
+      FIELD_MANAGER,
+      undefined,
+      PatchStrategy.MergePatch,
+    );
+    const timeoutMs = this.options.savepointTimeoutMs ?? 60 * SECOND;
+    let operatorError: string | null = null;
+    let savepoint: string;
+    try {
+      savepoint = await pollUntil(
+        async () => {
+          const seen = (await this.readIfPresent(object)) as FlinkDeploymentObject | undefined;
+          if (!seen) throw new Error('its FlinkDeployment was deleted meanwhile');
+          operatorError = operatorErrorMessage(seen.status?.error) ?? operatorError;
+          const path = seen.status?.jobStatus?.upgradeSavepointPath;
+          const taken = path && path !== before && path !== LAST_STATE_PLACEHOLDER;
+          return seen.status?.lifecycleState === 'SUSPENDED' && taken ? path : undefined;
+        },
+        {
+          timeoutMs,
+          intervalMs: { first: 200, max: SECOND },
+          timeoutError: () =>
+            new Error(`the operator took no savepoint within ${Math.round(timeoutMs / SECOND)} s${operatorError ? ` (${operatorError})` : ''}`),
+        },
+      );
+    } catch (error) {
+      return without(error instanceof Error ? error.message : String(error));
+    }
+    await this.serverSideApply({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: stateConfigMapNameOf(name), namespace, labels: current.metadata?.labels ?? {} },
+      data: { [STATE_GENERATION_KEY]: generation, [SAVEPOINT_KEY]: savepoint },
+    } as KubernetesObject);
+    this.logger.info({ accountId: ref.accountId, jobId: ref.id, namespace, name, savepoint }, 'job suspended with a savepoint');
+    return null;
+  }
+
+  /** The savepoint the job last stopped with, if it is of this state generation. */
+  private async savepointOf(namespace: string, name: string, generation: number): Promise<string | undefined> {
+    try {
+      const map = await this.core.readNamespacedConfigMap({ name: stateConfigMapNameOf(name), namespace });
+      return map.data?.[STATE_GENERATION_KEY] === String(generation) ? map.data?.[SAVEPOINT_KEY] : undefined;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
   }
 
   async observe(): Promise<ObservedJob[]> {

@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubernetesQuotaError } from '../../../src/runtime/kubernetes/kube-errors.js';
-import { KUBERNETES_NO_SAVEPOINT, type KubernetesRuntime } from '../../../src/runtime/kubernetes/kubernetes-runtime.js';
+import type { KubernetesRuntime } from '../../../src/runtime/kubernetes/kubernetes-runtime.js';
 import { RuntimeQuotaError, RuntimeRejectedError } from '../../../src/runtime/runtime.js';
 import { startKubeTestEnv, type KubeTestEnv } from '../../helpers/kube.js';
 import { waitFor } from '../../helpers/wait-for.js';
 import { clients, connectionSpec, grantsOf, KAFKA_BOOTSTRAP, newRuntime, pipelineSpec, RecordedGrants, runtimeOptions } from './fixtures.js';
+
+/** What the operator records as the upgrade savepoint of a last-state deployment: none. */
+const LAST_STATE = 'KUBERNETES_OPERATOR_LAST_STATE';
 
 describe('KubernetesRuntime against the real apiserver', () => {
   let env: KubeTestEnv;
@@ -98,12 +101,73 @@ describe('KubernetesRuntime against the real apiserver', () => {
     await runtime.apply({ ...spec, specVersion: 4, state: { generation: 2, startPositions: {} } });
     expect((await kube.deployments(namespace))[0].spec.job.upgradeMode).toBe('last-state');
 
-    // A deactivation asks for a savepoint; on Kubernetes the job is deleted, and it says so.
-    expect(await runtime.remove(spec, { savepoint: true })).toEqual({ note: KUBERNETES_NO_SAVEPOINT });
+    // A deactivation asks for a savepoint; a job that is not running is stopped without one, and says so.
+    expect(await runtime.remove(spec, { savepoint: true })).toEqual({
+      note: expect.stringMatching(/^Stopped without a savepoint: the job was not running \(STARTING\);/),
+    });
     expect(await runtime.remove(spec)).toEqual({ note: null }); // absent is fine
     expect(await kube.deployments(namespace)).toEqual([]);
     expect(await secretsOf(namespace)).toEqual([]);
     expect((await runtime.observe()).find((j) => j.id === spec.id)).toBeUndefined();
+  });
+
+  it('deactivates a running job with the savepoint the operator takes when it suspends it, and starts it again from that savepoint', async () => {
+    const accountId = randomUUID();
+    const namespace = runtime.namespaceOf(accountId);
+    const spec = pipelineSpec(accountId);
+    const name = `pipe-${spec.id}`;
+    const stateMap = () => kube.core.readNamespacedConfigMap({ name: `${name}-state`, namespace }).catch(() => undefined);
+    await runtime.apply(spec);
+    // The operator's part: the job runs; its first deployment recorded no savepoint.
+    await kube.setStatus(namespace, name, { lifecycleState: 'STABLE', jobStatus: { state: 'RUNNING', upgradeSavepointPath: LAST_STATE } });
+    await waitFor('the watch to see it RUNNING', async () => (await runtime.observe()).find((j) => j.id === spec.id && j.phase === 'RUNNING'));
+
+    const removed = runtime.remove(spec, { savepoint: true });
+    // The runtime asks the operator to suspend the job with a savepoint, and waits for it.
+    const suspended = await waitFor('the job suspended with upgradeMode savepoint', async () => {
+      const [deployment] = await kube.deployments(namespace);
+      return deployment?.spec.job.state === 'suspended' ? deployment : undefined;
+    });
+    expect(suspended.spec.job.upgradeMode).toBe('savepoint');
+    const savepoint = `s3://weir-test/${accountId}/${name}/g1/savepoints/savepoint-0a1b2c-0123456789ab`;
+    await kube.setStatus(namespace, name, { lifecycleState: 'SUSPENDED', jobStatus: { state: 'FINISHED', upgradeSavepointPath: savepoint } });
+    expect(await removed).toEqual({ note: null });
+    expect(await kube.deployments(namespace)).toEqual([]);
+    expect((await stateMap())?.data).toEqual({ stateGeneration: '1', savepoint });
+
+    // The next activation of the same generation starts from it; a new generation does not.
+    await runtime.apply({ ...spec, specVersion: 2 });
+    expect((await kube.deployments(namespace))[0].spec.job.initialSavepointPath).toBe(savepoint);
+    await runtime.remove(spec);
+    await runtime.apply({ ...spec, specVersion: 3, state: { generation: 2, startPositions: {} } });
+    expect((await kube.deployments(namespace))[0].spec.job).not.toHaveProperty('initialSavepointPath');
+
+    // Deleting the job deletes its savepoint's record too.
+    await runtime.remove(spec, { discardState: true });
+    expect(await stateMap()).toBeUndefined();
+  });
+
+  it('stops a running job whose savepoint does not come in time, and says why', async () => {
+    const accountId = randomUUID();
+    const namespace = runtime.namespaceOf(accountId);
+    const spec = connectionSpec(accountId);
+    const name = `conn-${spec.id}`;
+    await runtime.apply(spec);
+    await kube.setStatus(namespace, name, { lifecycleState: 'STABLE', jobStatus: { state: 'RUNNING', upgradeSavepointPath: LAST_STATE } });
+    await waitFor('the watch to see it RUNNING', async () => (await runtime.observe()).find((j) => j.id === spec.id && j.phase === 'RUNNING'));
+    // The operator never finishes the suspension (it reports an error instead).
+    const impatient = newRuntime(env.admin, { savepointTimeoutMs: 1500 });
+    try {
+      const removed = impatient.remove(spec, { savepoint: true });
+      await waitFor('the suspension asked for', async () => (await kube.deployments(namespace))[0]?.spec.job.state === 'suspended' || undefined);
+      await kube.setStatus(namespace, name, { error: JSON.stringify({ type: 'SavepointException', message: 'Savepoint failed: Checkpoint Coordinator is suspending.' }) });
+      expect(await removed).toEqual({
+        note: expect.stringMatching(/^Stopped without a savepoint: the operator took no savepoint within 2 s \(Savepoint failed: Checkpoint Coordinator is suspending\.\);/),
+      });
+      expect(await kube.deployments(namespace)).toEqual([]);
+    } finally {
+      await impatient.close();
+    }
   });
 
   it('gives each deployment of a job Kafka credentials of its own, in its spec Secret only, and revokes them on removal', async () => {

@@ -170,7 +170,30 @@ describe.runIf(asRoot)('Weir on the node: activation through the API, run by the
       ];
       return left.length === 0 ? true : undefined;
     }, 180_000, 1000);
-    console.log(`activation → RUNNING (API) ${runningMs} ms; deactivation → every pod and object gone ${Date.now() - deactivatedAt} ms`);
+    const goneMs = Date.now() - deactivatedAt;
+    // The pipeline stopped with the savepoint the operator took as it suspended the job.
+    expect(await stateOf('pipeline', even)).toEqual({ actualState: 'STOPPED', actualReason: null });
+    const savepoints = join(store.dataDir, store.bucket, accountUuid, pipelineName, 'g1', 'savepoints');
+    expect((await readdir(savepoints, { recursive: true })).filter((file) => file.endsWith('_metadata'))).toHaveLength(1);
+
+    // Activated again, it resumes there: only records published since are read, none twice.
+    await ok('mutation ($id: ID!, $r: [JSON!]!) { publishRecords(streamId: $id, records: $r) { count } }', {
+      id: orders,
+      r: [61, 62, 63, 64].map((id) => ({ id, amount: id })),
+    });
+    const resumedAt = Date.now();
+    await activate('Pipeline', even);
+    await until('pipeline', even, 'RUNNING');
+    const resumedMs = Date.now() - resumedAt;
+    await waitFor('the new even ids doubled', async () => ((await allIds(doubled)).includes(64) ? true : undefined), 120_000, 1000);
+    expect((await allIds(doubled)).sort((a, b) => a - b)).toEqual([...Array.from({ length: 30 }, (_, i) => 2 * (i + 1)), 62, 64]);
+    await deactivate('Pipeline', even);
+    await until('pipeline', even, 'STOPPED', 120_000);
+    expect((await stateOf('pipeline', even)).actualReason).toBeNull();
+    await waitFor('its pods gone again', async () => ((await names(namespace, 'pods')).length === 0 ? true : undefined), 180_000, 1000);
+    console.log(
+      `activation → RUNNING (API) ${runningMs} ms; deactivation → every pod and object gone ${goneMs} ms; resumed from its savepoint → RUNNING ${resumedMs} ms`,
+    );
     // The account's namespace stays, ready for the next activation.
     expect(await node.kubectl('get', 'namespace', namespace, '-o', 'name')).toContain(namespace);
   }, 900_000);
