@@ -151,11 +151,11 @@ export class KubernetesRuntime implements Runtime {
   async remove(ref: JobRef, options: RemoveOptions = {}): Promise<RemoveResult> {
     const namespace = this.namespaceOf(ref.accountId);
     const name = deploymentNameOf(ref);
-    const stateMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: stateConfigMapNameOf(name), namespace } };
+    const deployment = { apiVersion: FLINK_API_VERSION, kind: 'FlinkDeployment', metadata: { name, namespace } };
     let note: string | null = null;
-    if (options.discardState) await this.deleteIgnoringAbsent(stateMap);
-    else if (options.savepoint) note = await this.suspendWithSavepoint(ref, namespace, name);
-    await this.deleteIgnoringAbsent({ apiVersion: FLINK_API_VERSION, kind: 'FlinkDeployment', metadata: { name, namespace } });
+    if (options.discardState) await this.deleteIgnoringAbsent(stateMapOf(namespace, name));
+    else if (options.savepoint) note = await this.suspendWithSavepoint(ref, deployment);
+    await this.deleteIgnoringAbsent(deployment);
     this.watch.forget(namespace, name);
     // Owned by the FlinkDeployment, so the garbage collector would get it; sooner is better.
     await this.deleteIgnoringAbsent({ apiVersion: 'v1', kind: 'Secret', metadata: { name: specSecretNameOf(name), namespace } });
@@ -171,8 +171,8 @@ export class KubernetesRuntime implements Runtime {
    * quota) and the next activation starts from that savepoint. A job that is not running,
    * or whose savepoint fails or takes too long, is stopped anyway; the answer says why.
    */
-  private async suspendWithSavepoint(ref: JobRef, namespace: string, name: string): Promise<string | null> {
-    const object = { apiVersion: FLINK_API_VERSION, kind: 'FlinkDeployment', metadata: { name, namespace } };
+  private async suspendWithSavepoint(ref: JobRef, object: KubernetesObject & { metadata: { name: string; namespace: string } }): Promise<string | null> {
+    const { name, namespace } = object.metadata;
     const current = (await this.readIfPresent(object)) as FlinkDeploymentObject | undefined;
     if (!current || current.metadata?.deletionTimestamp) return null;
     const generation = current.metadata?.labels?.[LABEL_STATE_GENERATION] ?? '1';
@@ -214,10 +214,10 @@ export class KubernetesRuntime implements Runtime {
     } catch (error) {
       return without(error instanceof Error ? error.message : String(error));
     }
+    const map = stateMapOf(namespace, name);
     await this.serverSideApply({
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      metadata: { name: stateConfigMapNameOf(name), namespace, labels: current.metadata?.labels ?? {} },
+      ...map,
+      metadata: { ...map.metadata, labels: current.metadata?.labels ?? {} },
       data: { [STATE_GENERATION_KEY]: generation, [SAVEPOINT_KEY]: savepoint },
     } as KubernetesObject);
     this.logger.info({ accountId: ref.accountId, jobId: ref.id, namespace, name, savepoint }, 'job suspended with a savepoint');
@@ -335,6 +335,13 @@ export class KubernetesRuntime implements Runtime {
     }
   }
 }
+
+/** The job's state ConfigMap: the savepoint it last stopped with. */
+const stateMapOf = (namespace: string, name: string) => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name: stateConfigMapNameOf(name), namespace },
+});
 
 function withSpecVersion(deployment: FlinkDeploymentObject, version: string): FlinkDeploymentObject {
   const metadata = deployment.metadata!;

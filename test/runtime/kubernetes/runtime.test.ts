@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { JobSpec } from '../../../src/jobs/job-spec.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubernetesQuotaError } from '../../../src/runtime/kubernetes/kube-errors.js';
 import type { KubernetesRuntime } from '../../../src/runtime/kubernetes/kubernetes-runtime.js';
@@ -111,16 +112,20 @@ describe('KubernetesRuntime against the real apiserver', () => {
     expect((await runtime.observe()).find((j) => j.id === spec.id)).toBeUndefined();
   });
 
+  /** Applies the job and plays the operator's part: it runs; its first deployment recorded no savepoint. */
+  async function running(spec: JobSpec, namespace: string, name: string): Promise<void> {
+    await runtime.apply(spec);
+    await kube.setStatus(namespace, name, { lifecycleState: 'STABLE', jobStatus: { state: 'RUNNING', upgradeSavepointPath: LAST_STATE } });
+    await waitFor('the watch to see it RUNNING', async () => (await runtime.observe()).find((j) => j.id === spec.id && j.phase === 'RUNNING'));
+  }
+
   it('deactivates a running job with the savepoint the operator takes when it suspends it, and starts it again from that savepoint', async () => {
     const accountId = randomUUID();
     const namespace = runtime.namespaceOf(accountId);
     const spec = pipelineSpec(accountId);
     const name = `pipe-${spec.id}`;
     const stateMap = () => kube.core.readNamespacedConfigMap({ name: `${name}-state`, namespace }).catch(() => undefined);
-    await runtime.apply(spec);
-    // The operator's part: the job runs; its first deployment recorded no savepoint.
-    await kube.setStatus(namespace, name, { lifecycleState: 'STABLE', jobStatus: { state: 'RUNNING', upgradeSavepointPath: LAST_STATE } });
-    await waitFor('the watch to see it RUNNING', async () => (await runtime.observe()).find((j) => j.id === spec.id && j.phase === 'RUNNING'));
+    await running(spec, namespace, name);
 
     const removed = runtime.remove(spec, { savepoint: true });
     // The runtime asks the operator to suspend the job with a savepoint, and waits for it.
@@ -152,9 +157,7 @@ describe('KubernetesRuntime against the real apiserver', () => {
     const namespace = runtime.namespaceOf(accountId);
     const spec = connectionSpec(accountId);
     const name = `conn-${spec.id}`;
-    await runtime.apply(spec);
-    await kube.setStatus(namespace, name, { lifecycleState: 'STABLE', jobStatus: { state: 'RUNNING', upgradeSavepointPath: LAST_STATE } });
-    await waitFor('the watch to see it RUNNING', async () => (await runtime.observe()).find((j) => j.id === spec.id && j.phase === 'RUNNING'));
+    await running(spec, namespace, name);
     // The operator never finishes the suspension (it reports an error instead).
     const impatient = newRuntime(env.admin, { savepointTimeoutMs: 1500 });
     try {
