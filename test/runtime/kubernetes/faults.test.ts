@@ -44,6 +44,8 @@ describe('Kubernetes runtime faults', () => {
       metadata: { name: 'crippled' },
       rules: [
         { apiGroups: [''], resources: ['namespaces', 'resourcequotas', 'limitranges', 'serviceaccounts'], verbs: ['get', 'create', 'patch'] },
+        // apply() reads the job's kept savepoint (ConfigMap <deployment>-state) before step 1.
+        { apiGroups: [''], resources: ['configmaps'], verbs: ['get'] },
         { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['create', 'patch'] },
         { apiGroups: ['rbac.authorization.k8s.io'], resources: ['rolebindings'], verbs: ['create', 'patch'] },
         { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], verbs: ['bind'], resourceNames: ['weir-flink'] },
