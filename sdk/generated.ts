@@ -134,7 +134,7 @@ export type PreviewStreamStart = {
 export type RestoreMode =
   /** The latest state there is: the savepoint taken when the job was stopped, or a later checkpoint; the job goes on exactly where it stopped. With no state yet, it starts from its start positions. */
   | 'LATEST'
-  /** Nothing: the state is discarded and the job starts over from `startFrom` (EARLIEST for every input not named). */
+  /** Nothing: a new state generation starts without state, from `startFrom` (EARLIEST for every input not named). The old checkpoints are deleted; its snapshots stay until the retention drops them. */
   | 'NONE';
 
 /** VIEWER reads; MEMBER also changes streams, connections and pipelines; ADMIN also manages API keys. */
@@ -363,6 +363,7 @@ export type NodeQuery = { node:
     | { __typename: 'ApiKey', id: string, name: string, role: Role, prefix: string, createdAt: string, lastUsedAt: string | null, revokedAt: string | null }
     | { __typename: 'Connection', id: string, name: string, connector: string, type: ConnectionType, properties: unknown, secretPropertyKeys: Array<string>, taskSize: TaskSize, taskCount: number, createdAt: string, updatedAt: string, desiredState: DesiredState, actualState: ActualState, actualReason: string | null, stateGeneration: number, stateStartedAt: string | null, stream: { id: string, name: string }, startPositions: Array<{ stream: string, from: StartFrom, offset: string | null, timestamp: string | null }> }
     | { __typename: 'Pipeline', id: string, name: string, sql: string, taskSize: TaskSize, taskCount: number, createdAt: string, updatedAt: string, desiredState: DesiredState, actualState: ActualState, actualReason: string | null, stateGeneration: number, stateStartedAt: string | null, inputStreams: Array<{ id: string, name: string }>, outputStream: { id: string, name: string }, startPositions: Array<{ stream: string, from: StartFrom, offset: string | null, timestamp: string | null }> }
+    | { __typename: 'Snapshot', id: string }
     | { __typename: 'Stream', id: string, name: string, kind: StreamKind, primaryKey: Array<string>, createdAt: string, updatedAt: string, fields: Array<{ name: string, type: string, nullable: boolean }> }
    };
 

@@ -5,6 +5,7 @@ import { KeyRevocations } from './accounts/key-revocations.js';
 import { SubscriptionSlots } from './accounts/subscription-slots.js';
 import { ConnectionService } from './connections/connection.service.js';
 import { JobService } from './jobs/job.service.js';
+import { SnapshotService } from './jobs/snapshot.service.js';
 import { StatusEvents } from './jobs/status-events.js';
 import { PipelineService } from './pipelines/pipeline.service.js';
 import type { Db } from './platform/database.js';
@@ -25,6 +26,7 @@ export interface Services {
   readonly connections: ConnectionService;
   readonly pipelines: PipelineService;
   readonly jobs: JobService;
+  readonly snapshots: SnapshotService;
   readonly statusEvents: StatusEvents;
   readonly revocations: KeyRevocations;
   /** Open subscriptions per API key and account, bounded by the tier. */
@@ -41,8 +43,8 @@ export interface ServiceDeps {
   readonly sql: SqlChecker;
   /** Asks the reconciler for a pass now (after a desired-state change). */
   readonly wakeReconciler: () => void;
-  /** Asked at activation whether it would accept the job (e.g. a Kubernetes ResourceQuota). */
-  readonly runtime?: Pick<Runtime, 'admit'>;
+  /** Asked at activation whether it would accept the job (e.g. a Kubernetes ResourceQuota); takes and deletes snapshots. */
+  readonly runtime?: Pick<Runtime, 'name' | 'admit' | 'snapshot' | 'deleteSnapshot'>;
   readonly statusEvents?: StatusEvents;
   /** Where stream records live; undefined: publishing and reading records is UNAVAILABLE. */
   readonly storage?: StreamStorage | undefined;
@@ -70,6 +72,7 @@ export function createServices(deps: ServiceDeps): Services {
     connections: new ConnectionService(db, jobs, logger, { storage: deps.storage, database: deps.platformDatabase }),
     pipelines: new PipelineService(db, jobs, logger, deps.sql),
     jobs,
+    snapshots: new SnapshotService(db, deps.runtime, logger.child({ component: 'snapshots' })),
     statusEvents: deps.statusEvents ?? new StatusEvents(),
     revocations,
     subscriptions: new SubscriptionSlots((tier) => findTier(db, tier)),

@@ -1,4 +1,5 @@
 import type { Actor } from '../accounts/actor.js';
+import { deleteJobSnapshots } from '../jobs/snapshot.repository.js';
 import { requireRole } from '../accounts/actor.js';
 import { lockAccount } from '../accounts/account.repository.js';
 import { insertWithinLimit } from '../accounts/object-limits.js';
@@ -272,6 +273,8 @@ export class ConnectionService {
         throw new ConflictError(`Connection "${current.name}" is active; deactivate it before deleting it.`);
       }
       await repo.deleteConnection(trx, a.accountId, id);
+      // Its savepoints' files go with the rest of its state (the reconciler discards it).
+      await deleteJobSnapshots(trx, a.accountId, id);
       this.logger.info({ accountId: a.accountId, connectionId: id }, 'connection deleted');
       return current;
     });

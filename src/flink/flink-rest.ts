@@ -120,28 +120,37 @@ const TASKS_NOT_RUNNING = /not all required tasks are currently running|is not b
  * run. Resolves to the savepoint's location; throws SavepointError when Flink says it
  * failed, or when it is not done within `timeoutMs`.
  */
-export async function stopWithSavepoint(
-  jobManagerUrl: string,
-  flinkJobId: string,
-  targetDirectory: string,
-  timeoutMs: number,
-): Promise<string> {
+export function stopWithSavepoint(jobManagerUrl: string, flinkJobId: string, targetDirectory: string, timeoutMs: number): Promise<string> {
+  return savepoint(`${jobManagerUrl}/jobs/${flinkJobId}`, { path: 'stop', body: { targetDirectory, drain: false } }, timeoutMs);
+}
+
+/**
+ * A savepoint of a job that runs on (JobManager REST `POST /jobs/<id>/savepoints`, in
+ * Flink's canonical format so any state backend can restore it). Resolves to its
+ * location; throws SavepointError like stopWithSavepoint.
+ */
+export function triggerSavepoint(jobManagerUrl: string, flinkJobId: string, targetDirectory: string, timeoutMs: number): Promise<string> {
+  const body = { 'target-directory': targetDirectory, 'cancel-job': false, formatType: 'CANONICAL' };
+  return savepoint(`${jobManagerUrl}/jobs/${flinkJobId}`, { path: 'savepoints', body }, timeoutMs);
+}
+
+async function savepoint(jobUrl: string, request: { path: string; body: unknown }, timeoutMs: number): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      return await savepointOnce(`${jobManagerUrl}/jobs/${flinkJobId}`, targetDirectory, Math.max(0, deadline - Date.now()));
+      return await savepointOnce(jobUrl, request, Math.max(0, deadline - Date.now()));
     } catch (error) {
-      // A failed stop-with-savepoint leaves the job running: asking again is safe.
+      // A failed savepoint leaves the job running: asking again is safe.
       if (!(error instanceof SavepointError) || !TASKS_NOT_RUNNING.test(error.message) || Date.now() >= deadline) throw error;
       await sleep(250);
     }
   }
 }
 
-async function savepointOnce(jobUrl: string, targetDirectory: string, timeoutMs: number): Promise<string> {
+async function savepointOnce(jobUrl: string, request: { path: string; body: unknown }, timeoutMs: number): Promise<string> {
   let trigger: { 'request-id': string };
   try {
-    trigger = await flinkJson(`${jobUrl}/stop`, { method: 'POST', body: { targetDirectory, drain: false } });
+    trigger = await flinkJson(`${jobUrl}/${request.path}`, { method: 'POST', body: request.body });
   } catch (error) {
     throw new SavepointError(`Flink did not take the savepoint request: ${describeFailure(error)}`);
   }

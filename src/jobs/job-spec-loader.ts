@@ -23,7 +23,7 @@ export async function loadJobSpec(db: Db, job: JobStateRow): Promise<JobSpec | u
     taskCount: job.task_count,
     deliveryGuarantee: job.delivery_guarantee,
     checkpointIntervalMs: job.checkpoint_interval_ms,
-    state: { generation: job.state_generation, startPositions: job.start_positions },
+    state: { generation: job.state_generation, startPositions: job.start_positions, initialSnapshot: job.initial_snapshot },
   };
   if (job.kind === 'PIPELINE') {
     const pipeline = await pipelineRepo.findPipeline(db, job.account_id, job.id);

@@ -31,6 +31,12 @@ export type JobProgram =
       readonly keyed?: boolean;
     };
 
+/** The streams a job reads: a pipeline's inputs, a sink connection's stream. */
+export function inputsOf(spec: JobSpec): readonly StreamBinding[] {
+  const program = spec.program;
+  return program.type === 'PIPELINE' ? program.inputs : program.connectionType === 'SINK' ? [program.stream] : [];
+}
+
 /** The streams a job reads or writes: a pipeline's inputs and output, a connection's stream. */
 export function streamsOf(spec: JobSpec): StreamBinding[] {
   const program = spec.program;
@@ -51,6 +57,11 @@ export interface JobRef {
 export interface JobState {
   readonly generation: number;
   readonly startPositions: StartPositions;
+  /**
+   * The savepoint the generation starts from (an activation from a chosen snapshot),
+   * restored while the generation has no snapshot of its own. null: its start positions.
+   */
+  readonly initialSnapshot?: string | null;
 }
 
 /** Everything a runtime needs to run one job: its own Flink application cluster. */

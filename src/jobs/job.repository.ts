@@ -24,6 +24,7 @@ export interface JobStateRow {
   readonly state_generation: number;
   readonly start_positions: StartPositions;
   readonly state_started_at: Date | null;
+  readonly initial_snapshot: string | null;
   /** Set by every change of the row's spec or desired state (not by observed state). */
   readonly updated_at: Date;
 }
@@ -43,6 +44,7 @@ const STATE_COLUMNS = [
   'state_generation',
   'start_positions',
   'state_started_at',
+  'initial_snapshot',
   'updated_at',
 ] as const;
 
@@ -79,17 +81,18 @@ export async function setDesiredState(db: Db, kind: JobKind, accountId: string, 
 
 /**
  * Sets the job ACTIVE and where its state starts. `fresh` begins a new state generation
- * (restore NONE): the old state is left behind, and the spec version moves on so that a
- * job still stopping is deployed again rather than followed. `startPositions`, when
- * given, is where the generation starts without state. Call inside the activating
- * transaction.
+ * (restore NONE, or a chosen snapshot): the old state is left behind, and the spec version
+ * moves on so that a job still stopping is deployed again rather than followed.
+ * `fromSnapshot` is the savepoint the new generation starts from (with `fresh`).
+ * `startPositions`, when given, is where the generation starts without state. Call inside
+ * the activating transaction.
  */
 export async function activateJob(
   db: Db,
   kind: JobKind,
   accountId: string,
   id: string,
-  state: { readonly fresh: boolean; readonly startPositions?: StartPositions | undefined },
+  state: { readonly fresh: boolean; readonly fromSnapshot?: string | undefined; readonly startPositions?: StartPositions | undefined },
 ): Promise<void> {
   const now = new Date();
   await db
@@ -98,7 +101,7 @@ export async function activateJob(
       desired_state: 'ACTIVE' as const,
       updated_at: now,
       state_started_at: state.fresh ? now : eb.fn.coalesce('state_started_at', eb.val(now)),
-      ...(state.fresh ? { state_generation: eb('state_generation', '+', 1) } : {}),
+      ...(state.fresh ? { state_generation: eb('state_generation', '+', 1), initial_snapshot: state.fromSnapshot ?? null } : {}),
       ...(state.fresh || state.startPositions ? { spec_version: eb('spec_version', '+', 1) } : {}),
       ...(state.startPositions ? { start_positions: JSON.stringify(state.startPositions) } : {}),
     }))
@@ -116,6 +119,7 @@ export function newStateGeneration() {
   return {
     state_generation: sql<number>`state_generation + 1`,
     state_started_at: sql<Date | null>`case when desired_state = 'ACTIVE' then now() else null end`,
+    initial_snapshot: null,
   };
 }
 

@@ -5,6 +5,7 @@ import type { RestoreMode, StartFrom, StartPosition, StartPositions } from './st
 import { resolvePage } from '../graphql/pages.js';
 import type { JobTransitionRow } from './job.table.js';
 import { MAX_CHECKPOINT_INTERVAL_MS, MIN_CHECKPOINT_INTERVAL_MS } from './job-input.js';
+import { SnapshotRef } from './snapshot.schema.js';
 
 export const DesiredStateEnum = builder.enumType('DesiredState', {
   description: 'What the user asked for.',
@@ -83,6 +84,11 @@ builder.interfaceType(JobStatusInterface, {
       description: 'Where the inputs are read from when this generation starts without state.',
       resolve: (row) => Object.entries(row.start_positions).map(([streamId, position]) => ({ streamId, position })),
     }),
+    snapshots: t.field({
+      type: [SnapshotRef],
+      description: 'Its savepoints, newest first: taken on demand and at deactivations, kept by the retention.',
+      resolve: (row, _args, ctx) => ctx.services.snapshots.list(ctx.actor, row.id),
+    }),
     history: t.connection({
       type: JobTransitionRef,
       description: 'Observed state transitions, oldest first.',
@@ -117,7 +123,10 @@ export const RestoreModeEnum = builder.enumType('RestoreMode', {
       description:
         'The latest state there is: the savepoint taken when the job was stopped, or a later checkpoint; the job goes on exactly where it stopped. With no state yet, it starts from its start positions.',
     },
-    NONE: { description: 'Nothing: the state is discarded and the job starts over from `startFrom` (EARLIEST for every input not named).' },
+    NONE: {
+      description:
+        'Nothing: a new state generation starts without state, from `startFrom` (EARLIEST for every input not named). The old checkpoints are deleted; its snapshots stay until the retention drops them.',
+    },
   },
 });
 
@@ -142,6 +151,10 @@ const StartPositionInputRef = builder.inputType('StartPositionInput', {
 /** The arguments of activatePipeline and activateConnection beside the id. */
 export const activationArgs = builder.args((t) => ({
     restore: t.field({ type: RestoreModeEnum, description: 'Default LATEST: resume where the job stopped.' }),
+    fromSnapshot: t.id({
+      description:
+        'One of the job’s snapshots to start from instead: a new state generation begins with that state (what the job did after it is not restored). Not with restore NONE. NOT_FOUND for any other id.',
+    }),
     startFrom: t.field({
       type: [StartPositionInputRef],
       description:
@@ -152,10 +165,12 @@ export const activationArgs = builder.args((t) => ({
 /** activationArgs as the job service takes them. */
 export function activateOptionsOf(args: {
   restore?: RestoreMode | null | undefined;
+  fromSnapshot?: string | number | null | undefined;
   startFrom?: readonly { stream?: string | number | null; from: StartFrom; timestamp?: Date | null }[] | null | undefined;
 }): ActivateOptions {
   return {
     restore: args.restore ?? null,
+    fromSnapshot: args.fromSnapshot != null ? decodeId(String(args.fromSnapshot), 'Snapshot') : null,
     startFrom: (args.startFrom ?? []).map((p) => ({
       streamId: p.stream != null ? decodeId(String(p.stream), 'Stream') : null,
       from: p.from,

@@ -7,9 +7,10 @@ import type { Logger } from '../platform/logger.js';
 import type { PageQuery } from '../platform/pagination.js';
 import { RuntimeQuotaError, type Runtime } from '../runtime/runtime.js';
 import * as repo from './job.repository.js';
+import * as snapshotRepo from './snapshot.repository.js';
 import { loadJobSpec } from './job-spec-loader.js';
 import type { JobKind } from './job.table.js';
-import type { JobSpec } from './job-spec.js';
+import { inputsOf, type JobSpec } from './job-spec.js';
 import type { StreamStorage } from '../streams/stream-storage.js';
 import { resolveStartPositions, type RestoreMode, type StartPositionInput, type StartPositions } from './start-position.js';
 
@@ -18,6 +19,8 @@ export interface ActivateOptions {
   /** Default LATEST. */
   readonly restore?: RestoreMode | null;
   readonly startFrom?: readonly StartPositionInput[] | null;
+  /** A snapshot (uuid) of this job to start a new state generation from, instead of restore. */
+  readonly fromSnapshot?: string | null;
 }
 
 const TYPENAME: Record<JobKind, string> = { PIPELINE: 'Pipeline', CONNECTION: 'Connection' };
@@ -48,12 +51,16 @@ export class JobService {
     const a = requireRole(actor, 'MEMBER');
     const restore = options.restore ?? 'LATEST';
     const startFrom = options.startFrom ?? [];
-    const chooses = options.restore != null || startFrom.length > 0;
+    const fromSnapshot = options.fromSnapshot ?? null;
+    const chooses = options.restore != null || startFrom.length > 0 || fromSnapshot !== null;
+    if (fromSnapshot !== null && restore === 'NONE') {
+      throw ValidationError.of(['fromSnapshot'], 'restore NONE starts without state and fromSnapshot from a snapshot: pass one of them');
+    }
     // The runtime's own quotas first, outside the transaction: it may call a cluster.
     const before = await repo.findJobState(this.db, kind, a.accountId, id);
     if (!before) throw new NotFoundError(TYPENAME[kind], id);
     if (before.desired_state === 'ACTIVE') return this.alreadyActive(before, chooses);
-    if (startFrom.length > 0 && restore === 'LATEST' && before.state_started_at) {
+    if (startFrom.length > 0 && restore === 'LATEST' && fromSnapshot === null && before.state_started_at) {
       throw ValidationError.of(
         ['startFrom'],
         `${TYPENAME[kind]} "${before.name}" has state from an earlier run, and restore LATEST resumes from it; pass restore: NONE to discard that state and start from these positions`,
@@ -62,7 +69,12 @@ export class JobService {
     const spec = await loadJobSpec(this.db, before);
     if (!spec) throw new NotFoundError(TYPENAME[kind], id);
     await this.admitByRuntime(spec);
-    const fresh = restore === 'NONE';
+    // A snapshot of this very job, the caller's: any other id is not found.
+    const snapshot = fromSnapshot === null ? undefined : await snapshotRepo.findSnapshot(this.db, a.accountId, fromSnapshot);
+    if (snapshot && (snapshot.job_id !== id || snapshot.job_kind !== kind)) throw new NotFoundError('Snapshot', fromSnapshot!);
+    if (fromSnapshot !== null && !snapshot) throw new NotFoundError('Snapshot', fromSnapshot);
+    // Restoring a chosen snapshot begins a new generation that starts from it.
+    const fresh = restore === 'NONE' || snapshot !== undefined;
     // Outside the transaction too: LATEST asks the stream storage for each stream's end.
     const startPositions =
       startFrom.length > 0 || fresh ? await this.resolveStartPositions(spec, startFrom) : undefined;
@@ -80,9 +92,12 @@ export class JobService {
       if (usage.tasks + job.task_count > limits.max_task_count) {
         throw new QuotaExceededError('total task count of active jobs', limits.max_task_count, usage.tasks + job.task_count);
       }
-      await repo.activateJob(trx, kind, a.accountId, id, { fresh, startPositions });
+      await repo.activateJob(trx, kind, a.accountId, id, { fresh, fromSnapshot: snapshot?.location, startPositions });
     });
-    this.logger.info({ accountId: a.accountId, kind, jobId: id, restore, startPositions: startPositions ?? null }, 'job activated');
+    this.logger.info(
+      { accountId: a.accountId, kind, jobId: id, restore, fromSnapshot: snapshot?.id ?? null, startPositions: startPositions ?? null },
+      'job activated',
+    );
     this.wakeReconciler();
   }
 
@@ -96,8 +111,7 @@ export class JobService {
 
   /** The requested start positions checked against the job's inputs, LATEST read off each stream now. */
   private async resolveStartPositions(spec: JobSpec, startFrom: readonly StartPositionInput[]): Promise<StartPositions> {
-    const program = spec.program;
-    const inputs = program.type === 'PIPELINE' ? program.inputs : program.connectionType === 'SINK' ? [program.stream] : [];
+    const inputs = inputsOf(spec);
     const storage = this.storage;
     return resolveStartPositions(
       startFrom,

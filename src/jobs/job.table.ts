@@ -30,6 +30,8 @@ export interface JobColumns {
   start_positions: ColumnType<StartPositions, string | undefined, string>;
   /** When the generation was first activated; null: never, so it has no state yet. */
   state_started_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** The savepoint the generation starts from (an activation from a snapshot); null: its start positions. */
+  initial_snapshot: ColumnType<string | null, string | null | undefined, string | null>;
   /** Bumped on every change of what runs, so the runtime can tell a stale deployment. */
   spec_version: ColumnType<number, number | undefined, number>;
   created_at: ColumnType<Date, never, never>;

@@ -1,4 +1,5 @@
 import type { Actor } from '../accounts/actor.js';
+import { deleteJobSnapshots } from '../jobs/snapshot.repository.js';
 import { requireRole } from '../accounts/actor.js';
 import { lockAccount } from '../accounts/account.repository.js';
 import { insertWithinLimit } from '../accounts/object-limits.js';
@@ -175,6 +176,8 @@ export class PipelineService {
         throw new ConflictError(`Pipeline "${current.name}" is active; deactivate it before deleting it.`);
       }
       await repo.deletePipeline(trx, a.accountId, id);
+      // Its savepoints' files go with the rest of its state (the reconciler discards it).
+      await deleteJobSnapshots(trx, a.accountId, id);
       this.logger.info({ accountId: a.accountId, pipelineId: id }, 'pipeline deleted');
       return current;
     });

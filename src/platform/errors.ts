@@ -17,7 +17,8 @@ export type ErrorCode =
   | 'UNAVAILABLE'
   | 'REQUEST_TIMEOUT'
   | 'SQL_TOO_COMPLEX'
-  | 'CONNECTION_CHECK_FAILED';
+  | 'CONNECTION_CHECK_FAILED'
+  | 'SNAPSHOT_FAILED';
 
 export abstract class WeirError extends Error {
   abstract readonly code: ErrorCode;
@@ -211,4 +212,10 @@ export class RequestTimeoutError extends WeirError {
   override get details() {
     return { timeoutMs: this.timeoutMs };
   }
+}
+
+/** Flink did not take a savepoint asked for: the job runs on, unchanged. */
+export class SnapshotFailedError extends WeirError {
+  readonly code = 'SNAPSHOT_FAILED';
+  override readonly name = 'SnapshotFailedError';
 }

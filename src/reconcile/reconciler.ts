@@ -6,6 +6,7 @@ import type { ActualState } from '../jobs/job.table.js';
 import type { StatusEvents } from '../jobs/status-events.js';
 import { RuntimeRejectedError, type ObservedJob, type RemoveResult, type Runtime } from '../runtime/runtime.js';
 import { loadJobSpec } from '../jobs/job-spec-loader.js';
+import { SnapshotKeeper } from '../jobs/snapshot.service.js';
 import { decide, type Action, type DecideInput, type Step } from './decide.js';
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from './restart-policy.js';
 
@@ -48,6 +49,8 @@ export class Reconciler {
   private firstPass = true;
   /** Jobs that died and wait out their backoff before they are applied again. */
   private readonly restartDue = new Map<string, { readonly specVersion: number; readonly dueAt: number }>();
+  /** Records the savepoints deactivations stop with. */
+  private readonly snapshots: SnapshotKeeper;
 
   constructor(
     private readonly db: Db,
@@ -59,6 +62,7 @@ export class Reconciler {
     this.policy = options.restartPolicy ?? DEFAULT_RESTART_POLICY;
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
+    this.snapshots = new SnapshotKeeper(db, runtime, logger);
   }
 
   async pass(): Promise<PassResult> {
@@ -73,6 +77,7 @@ export class Reconciler {
     this.firstPass = false;
     // Whatever the runtime still holds that no row wants any more (a deleted job) goes.
     tally.removed += await this.removeOrphans([...observed.values()]);
+    tally.removed += await this.discardDeletedStates();
     return tally;
   }
 
@@ -127,6 +132,7 @@ export class Reconciler {
           { kind: job.kind, id: job.id, accountId: job.account_id },
           step.savepoint ? { savepoint: true } : {},
         );
+        if (done.removal.savepoint) await this.snapshots.record(job, 'DEACTIVATION', done.removal.savepoint);
         tally.removed += 1;
         break;
       case 'schedule-restart':
@@ -183,5 +189,22 @@ export class Reconciler {
       }
     }
     return removed;
+  }
+
+  /** The state a runtime keeps for stopped jobs that were deleted since: it goes too. */
+  private async discardDeletedStates(): Promise<number> {
+    if (!this.runtime.keptStates) return 0;
+    const kept = await this.runtime.keptStates();
+    let discarded = 0;
+    for (const kind of ['PIPELINE', 'CONNECTION'] as const) {
+      const ofKind = kept.filter((job) => job.kind === kind);
+      const existing = await jobRepo.existingJobIds(this.db, kind, ofKind.map((job) => job.id));
+      for (const job of ofKind.filter((j) => !existing.has(j.id))) {
+        this.logger.info({ accountId: job.accountId, jobId: job.id }, 'discarding the state of a deleted job');
+        await this.runtime.remove(job, { discardState: true });
+        discarded += 1;
+      }
+    }
+    return discarded;
   }
 }

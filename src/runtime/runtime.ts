@@ -26,12 +26,20 @@ export interface RemoveOptions {
   readonly discardState?: boolean;
 }
 
+/** A complete savepoint: where its files are, and how many bytes they hold. */
+export interface TakenSnapshot {
+  readonly location: string;
+  readonly sizeBytes: number;
+}
+
 export interface RemoveResult {
   /**
    * Set when a savepoint was asked for and not taken: why, and what the job resumes from
    * instead (its latest checkpoint). The reconciler records it as the STOPPED reason.
    */
   readonly note: string | null;
+  /** The savepoint the job stopped with, for runtimes that keep snapshots (`snapshot`). */
+  readonly savepoint?: TakenSnapshot;
 }
 
 /**
@@ -63,6 +71,19 @@ export interface Runtime {
    * message, when it would not.
    */
   admit?(spec: JobSpec): Promise<void>;
+  /**
+   * Snapshots on demand, for runtimes that keep them: `snapshot` takes a savepoint of the
+   * running job (which runs on), in the state of `generation`, and resolves once it is
+   * complete; it throws SavepointError when Flink does not take one. `deleteSnapshot`
+   * removes a savepoint's files (absent ones are fine).
+   */
+  snapshot?(ref: JobRef, generation: number): Promise<TakenSnapshot>;
+  deleteSnapshot?(ref: JobRef, location: string): Promise<void>;
+  /**
+   * Jobs whose state the runtime keeps while they run nowhere (stopped jobs): the
+   * reconciler discards the state of those that were deleted.
+   */
+  keptStates?(): Promise<JobRef[]>;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildSchema } from '../../src/graphql/schema.js';
-import { encodeId } from '../../src/graphql/global-id.js';
+import { decodeId, encodeId } from '../../src/graphql/global-id.js';
+import { insertSnapshot } from '../../src/jobs/snapshot.repository.js';
 import { newId } from '../../src/platform/ids.js';
 import { codes, startTestApp, type TestApp } from '../helpers/app.js';
 import { InMemoryRuntime } from '../helpers/in-memory-runtime.js';
@@ -13,7 +14,7 @@ import { sseResults } from '../helpers/sse.js';
  * every root field that lists account data must show B nothing of A's.
  */
 
-type Ids = { stream: string; connection: string; pipeline: string; apiKey: string; account: string };
+type Ids = { stream: string; connection: string; pipeline: string; apiKey: string; account: string; snapshot: string };
 type Op = 'query' | 'mutation' | 'subscription';
 
 interface ByIdCase {
@@ -97,6 +98,9 @@ const CASES: Record<Op, Record<string, Case>> = {
     deactivatePipeline: byId('mutation ($id: ID!) { deactivatePipeline(id: $id) { id } }', (_ids, id) => ({
       id: id('pipeline'),
     })),
+    snapshotPipeline: byId('mutation ($id: ID!) { snapshotPipeline(id: $id) { id } }', (_ids, id) => ({ id: id('pipeline') })),
+    snapshotConnection: byId('mutation ($id: ID!) { snapshotConnection(id: $id) { id } }', (_ids, id) => ({ id: id('connection') })),
+    pinSnapshot: byId('mutation ($id: ID!) { pinSnapshot(id: $id, pinned: true) { pinned } }', (_ids, id) => ({ id: id('snapshot') })),
   },
   subscription: {
     statusChanged: byId('subscription ($id: ID) { statusChanged(id: $id) { jobId state } }', (_ids, id) => ({
@@ -130,6 +134,7 @@ async function snapshotOfA() {
       db.selectFrom('streams').selectAll().where('account_id', '=', owner).orderBy('id').execute(),
       db.selectFrom('connections').selectAll().where('account_id', '=', owner).orderBy('id').execute(),
       db.selectFrom('pipelines').selectAll().where('account_id', '=', owner).orderBy('id').execute(),
+      db.selectFrom('job_snapshots').selectAll().where('account_id', '=', owner).orderBy('id').execute(),
       db
         .selectFrom('pipeline_streams')
         .innerJoin('pipelines', 'pipelines.id', 'pipeline_streams.pipeline_id')
@@ -183,7 +188,19 @@ describeDatabases((_label, open) => {
       a.key,
     );
     const keys = await must('{ apiKeys { edges { node { id } } } }', {}, a.key);
+    // A savepoint A's pipeline stopped with (the in-memory runtime takes none).
+    const snapshot = await insertSnapshot(t.database.db, {
+      accountId: a.accountUuid,
+      jobKind: 'PIPELINE',
+      jobId: decodeId(pipeline.createPipeline.id, 'Pipeline'),
+      trigger: 'DEACTIVATION',
+      stateGeneration: 1,
+      specVersion: 1,
+      location: 'file:///nowhere/savepoint-0',
+      sizeBytes: 1,
+    });
     ids = {
+      snapshot: encodeId('Snapshot', snapshot.id),
       stream: stream.createStream.id,
       connection: connection.createConnection.id,
       pipeline: pipeline.createPipeline.id,
@@ -210,7 +227,7 @@ describeDatabases((_label, open) => {
         // The same type, a uuid no account has.
         const ghostIds = Object.fromEntries(
           Object.keys(ids).map((type) => {
-            const typename = { stream: 'Stream', connection: 'Connection', pipeline: 'Pipeline', apiKey: 'ApiKey', account: 'Account' }[type]!;
+            const typename = { stream: 'Stream', connection: 'Connection', pipeline: 'Pipeline', apiKey: 'ApiKey', account: 'Account', snapshot: 'Snapshot' }[type]!;
             return [type, encodeId(typename, newId())];
           }),
         ) as Ids;

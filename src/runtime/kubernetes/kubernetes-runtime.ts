@@ -92,8 +92,11 @@ export class KubernetesRuntime implements Runtime {
     // Deployments from before generations carry no label: they are of generation 1.
     const deployedGeneration = Number(current?.metadata?.labels?.[LABEL_STATE_GENERATION] ?? 1);
     const freshState = current !== undefined && deployedGeneration !== spec.state.generation;
-    // Created again after a deactivation: from the savepoint it stopped with, if of this generation.
-    const restoreFrom = current ? undefined : await this.savepointOf(namespace, name, spec.state.generation);
+    // Created again after a deactivation: from the savepoint it stopped with, if of this
+    // generation, else from the one the generation starts from.
+    const restoreFrom = current
+      ? undefined
+      : ((await this.savepointOf(namespace, name, spec.state.generation)) ?? spec.state.initialSnapshot ?? undefined);
     const { deployment, secret: secretFor } = flinkDeployment(spec, namespace, this.options, { freshState, restoreFrom });
     // Each deployment of the job holds credentials of its own; the last ones stop working.
     const secret = secretFor(await this.options.kafka.grantJob(spec));

@@ -1,15 +1,17 @@
 import { chmod, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../platform/logger.js';
 import { mkdirPrivate, PRIVATE_FILE_MODE } from '../../platform/private-files.js';
+import { isUuid } from '../../platform/ids.js';
 import { SECOND } from '../../platform/time.js';
 import type { StreamStorage } from '../../streams/stream-storage.js';
 import type { JobKind } from '../../jobs/job.table.js';
 import { TASK_HEAP_MB } from '../../jobs/task-size.js';
-import type { ObservedJob, RemoveOptions, RemoveResult, Runtime } from '../runtime.js';
+import type { ObservedJob, RemoveOptions, RemoveResult, Runtime, TakenSnapshot } from '../runtime.js';
 import { streamsOf, type JobRef, type JobSpec } from '../../jobs/job-spec.js';
 import type { FlinkDistribution } from './flink-distribution.js';
-import { jobStatus, SavepointError, stopWithSavepoint } from '../../flink/flink-rest.js';
+import { jobStatus, SavepointError, stopWithSavepoint, triggerSavepoint } from '../../flink/flink-rest.js';
 import { jobStatements } from '../../flink/job-sql.js';
 import { JOB_RESTART_STRATEGY } from '../../flink/restart-strategy.js';
 import { findMarkedProcesses, markerArg, scopeOf, spawnDetached, stopProcess, type RunningProcess } from './processes.js';
@@ -46,6 +48,14 @@ interface RunRecord {
   readonly startedAt: string;
   /** The state folder of the run's generation (absent in records older than generations). */
   readonly stateDir?: string;
+  /** The run's generation (absent in older records). */
+  readonly generation?: number;
+}
+
+/** What a job's folder says of it while no process runs: enough to find and discard its state. */
+interface JobRecord {
+  readonly kind: JobKind;
+  readonly accountId: string;
 }
 
 interface Marked extends RunningProcess {
@@ -109,9 +119,17 @@ export class LocalRuntime implements Runtime {
     return join(this.jobsDir, id);
   }
 
-  /** Checkpoints and savepoints of one state generation: `<job dir>/state/g<n>/{checkpoints,savepoints}`. */
+  /**
+   * Checkpoints of one state generation: `<job dir>/state/g<n>/checkpoints` (dropped with
+   * the generation). Savepoints before snapshots were kept went to `state/g<n>/savepoints`.
+   */
   private stateDir(id: string, generation: number): string {
     return join(this.jobDir(id), 'state', `g${generation}`);
+  }
+
+  /** Savepoints of one generation: `<job dir>/savepoints/g<n>/savepoint-*`, kept until deleted one by one (they outlive their generation). */
+  private savepointDir(id: string, generation: number): string {
+    return join(this.jobDir(id), 'savepoints', `g${generation}`);
   }
 
   private async running(id?: string): Promise<Marked[]> {
@@ -148,11 +166,15 @@ export class LocalRuntime implements Runtime {
     await rm(join(dir, 'tmp'), { recursive: true, force: true });
     await mkdirPrivate(join(dir, 'tmp'));
     await mkdirPrivate(checkpoints);
-    await mkdirPrivate(join(stateDir, 'savepoints'));
-    // Earlier generations' state is never restored again.
+    await mkdirPrivate(this.savepointDir(spec.id, spec.state.generation));
+    await writeFile(join(dir, 'job.json'), JSON.stringify({ kind: spec.kind, accountId: spec.accountId } satisfies JobRecord), {
+      mode: PRIVATE_FILE_MODE,
+    });
+    // Earlier generations' checkpoints are never restored again (their savepoints may be).
     await removeOtherGenerations(join(dir, 'state'), spec.state.generation);
     const restoreFrom =
-      (await latestSnapshot(stateDir, flinkJobId)) ??
+      (await latestSnapshot([join(checkpoints, flinkJobId)], [this.savepointDir(spec.id, spec.state.generation), join(stateDir, 'savepoints')])) ??
+      (spec.state.initialSnapshot ? await completeSnapshot(pathOf(spec.state.initialSnapshot)) : undefined) ??
       // Before generations, checkpoints were kept per spec version.
       (spec.state.generation === 1 ? await latestCheckpoint(join(dir, 'checkpoints', `v${spec.specVersion}`, flinkJobId)) : undefined);
 
@@ -183,6 +205,7 @@ export class LocalRuntime implements Runtime {
       flinkJobId,
       startedAt: new Date().toISOString(),
       stateDir,
+      generation: spec.state.generation,
     };
     await writeFile(join(dir, 'run.json'), JSON.stringify(record), { mode: PRIVATE_FILE_MODE });
     await writeFile(join(dir, 'events.log'), '', { mode: PRIVATE_FILE_MODE });
@@ -210,8 +233,9 @@ export class LocalRuntime implements Runtime {
 
   async remove(ref: JobRef, options: RemoveOptions = {}): Promise<RemoveResult> {
     let note: string | null = null;
+    let savepoint: TakenSnapshot | undefined;
     for (const process of await this.running(ref.id)) {
-      if (options.savepoint && !options.discardState) note = await this.stopWithSavepoint(process);
+      if (options.savepoint && !options.discardState) ({ note, savepoint } = await this.stopWithSavepoint(process));
       else await this.stop(process);
     }
     await this.options.storage.revokeJob(ref);
@@ -225,7 +249,47 @@ export class LocalRuntime implements Runtime {
       await rm(join(dir, 'tmp'), { recursive: true, force: true });
     }
     this.options.logger.info({ accountId: ref.accountId, jobId: ref.id, note, discardState: !!options.discardState }, 'job process stopped');
-    return { note };
+    return savepoint ? { note, savepoint } : { note };
+  }
+
+  async snapshot(ref: JobRef, generation: number): Promise<TakenSnapshot> {
+    const [process] = await this.running(ref.id);
+    const run = await readRun(join(this.jobDir(ref.id), 'run.json'));
+    const events = await readRunnerEvents(join(this.jobDir(ref.id), 'events.log'));
+    if (!process || !run || run.generation !== generation || !events.restPort || events.final) {
+      throw new SavepointError('the job is not running');
+    }
+    const started = Date.now();
+    const location = await triggerSavepoint(
+      `http://127.0.0.1:${events.restPort}`,
+      run.flinkJobId,
+      `file://${this.savepointDir(ref.id, generation)}`,
+      this.savepointTimeoutMs,
+    );
+    const taken = { location, sizeBytes: await sizeOf(pathOf(location)) };
+    this.options.logger.info({ accountId: ref.accountId, jobId: ref.id, ...taken, ms: Date.now() - started }, 'savepoint taken');
+    return taken;
+  }
+
+  async deleteSnapshot(ref: JobRef, location: string): Promise<void> {
+    const path = resolve(pathOf(location));
+    const inside = relative(join(this.jobDir(ref.id), 'savepoints'), path);
+    // Only a savepoint folder of this job's, never anything above it.
+    if (inside.startsWith('..') || !/^g\d+\/savepoint-[\w-]+$/.test(inside)) {
+      throw new Error(`${location} is not a savepoint of job ${ref.id}`);
+    }
+    await rm(path, { recursive: true, force: true });
+  }
+
+  async keptStates(): Promise<JobRef[]> {
+    const running = new Set((await this.running()).map((p) => p.id));
+    const kept: JobRef[] = [];
+    for (const id of await listDir(this.jobsDir)) {
+      if (running.has(id) || !isUuid(id)) continue;
+      const record = await readJson<JobRecord>(join(this.jobDir(id), 'job.json'));
+      if (record) kept.push({ kind: record.kind, accountId: record.accountId, id });
+    }
+    return kept;
   }
 
   /**
@@ -234,13 +298,14 @@ export class LocalRuntime implements Runtime {
    * that is not running, or whose savepoint fails or takes too long, is stopped anyway;
    * the answer then says why, and its latest checkpoint is what it resumes from.
    */
-  private async stopWithSavepoint(job: Marked): Promise<string | null> {
+  private async stopWithSavepoint(job: Marked): Promise<{ note: string | null; savepoint?: TakenSnapshot }> {
     const dir = this.jobDir(job.id);
     const log = this.options.logger.child({ accountId: job.accountId, jobId: job.id, pid: job.pid });
     const run = await readRun(join(dir, 'run.json'));
     const events = await readRunnerEvents(join(dir, 'events.log'));
     const status = run?.stateDir && events.restPort && !events.final ? await jobStatus(`http://127.0.0.1:${events.restPort}`, run.flinkJobId) : undefined;
     let note: string | null = null;
+    let savepoint: TakenSnapshot | undefined;
     // STARTING may be a job whose tasks run already (Flink's REST API answers from a cache
     // a few seconds old): it is asked, and asked again while its tasks start.
     const up = status?.phase === 'RUNNING' || status?.phase === 'STARTING';
@@ -249,13 +314,16 @@ export class LocalRuntime implements Runtime {
     } else {
       const started = Date.now();
       try {
+        // Records older than generations have none: theirs is the state folder's name.
+        const generation = run.generation ?? Number(/g(\d+)$/.exec(run.stateDir)?.[1] ?? 1);
         const location = await stopWithSavepoint(
           `http://127.0.0.1:${events.restPort}`,
           run.flinkJobId,
-          `file://${join(run.stateDir, 'savepoints')}`,
+          `file://${this.savepointDir(job.id, generation)}`,
           this.savepointTimeoutMs,
         );
-        log.info({ location, ms: Date.now() - started }, 'savepoint taken');
+        savepoint = { location, sizeBytes: await sizeOf(pathOf(location)) };
+        log.info({ ...savepoint, ms: Date.now() - started }, 'savepoint taken');
       } catch (error) {
         if (!(error instanceof SavepointError)) throw error;
         note = `Stopped without a savepoint: ${error.message}; it resumes from its latest checkpoint.`;
@@ -264,7 +332,7 @@ export class LocalRuntime implements Runtime {
     }
     // After a savepoint the runner exits by itself; the grace is for it to get there.
     await this.stop(job);
-    return note;
+    return savepoint ? { note, savepoint } : { note };
   }
 
   async observe(): Promise<ObservedJob[]> {
@@ -274,13 +342,7 @@ export class LocalRuntime implements Runtime {
     for (const pid of this.silentSince.keys()) if (!livePids.has(pid)) this.silentSince.delete(pid);
     for (const pid of this.hung) if (!livePids.has(pid)) this.hung.delete(pid);
     const observed: ObservedJob[] = [];
-    let entries: string[] = [];
-    try {
-      entries = await readdir(this.jobsDir);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    }
-    for (const id of entries) {
+    for (const id of await listDir(this.jobsDir)) {
       const run = await readRun(join(this.jobDir(id), 'run.json'));
       const process = live.get(id);
       live.delete(id);
@@ -361,28 +423,58 @@ export class LocalRuntime implements Runtime {
 }
 
 
-async function readRun(file: string): Promise<RunRecord | undefined> {
+async function readJson<T>(file: string): Promise<T | undefined> {
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as RunRecord;
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+const readRun = (file: string) => readJson<RunRecord>(file);
+
+/** A folder's entries; none when it does not exist. */
+async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    return [];
+  }
+}
+
+/** The local path of a snapshot location Flink wrote (`file:/…`, `file:///…`, or a path). */
+export function pathOf(location: string): string {
+  return location.startsWith('file:') ? fileURLToPath(new URL(location.replace(/^file:\/*/, 'file:///'))) : location;
+}
+
+/** The bytes a snapshot's files hold, subfolders included. */
+export async function sizeOf(path: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(path, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name))).size;
+  }
+  return total;
+}
+
+/** The snapshot at `path` if it is complete (holds its `_metadata`). */
+async function completeSnapshot(path: string): Promise<string | undefined> {
+  try {
+    await stat(join(path, '_metadata'));
+    return path;
   } catch {
     return undefined;
   }
 }
 
 /**
- * The newest complete snapshot of a generation: a savepoint (`savepoints/savepoint-*`) or a
- * retained checkpoint (`checkpoints/<flink job id>/chk-<n>`), whichever wrote its
- * `_metadata` last.
+ * The newest complete snapshot among the retained checkpoints of `checkpointDirs`
+ * (`<dir>/chk-<n>`) and the savepoints in `savepointDirs` (`<dir>/savepoint-*`): whichever
+ * wrote its `_metadata` last.
  */
-export async function latestSnapshot(stateDir: string, flinkJobId: string): Promise<string | undefined> {
-  const candidates = [await latestCheckpoint(join(stateDir, 'checkpoints', flinkJobId))];
-  let savepoints: string[] = [];
-  try {
-    savepoints = await readdir(join(stateDir, 'savepoints'));
-  } catch {
-    // none yet
-  }
-  candidates.push(...savepoints.map((name) => join(stateDir, 'savepoints', name)));
+export async function latestSnapshot(checkpointDirs: readonly string[], savepointDirs: readonly string[]): Promise<string | undefined> {
+  const candidates = await Promise.all(checkpointDirs.map((dir) => latestCheckpoint(dir)));
+  for (const dir of savepointDirs) candidates.push(...(await listDir(dir)).map((name) => join(dir, name)));
   let newest: { path: string; at: number } | undefined;
   for (const path of candidates) {
     if (!path) continue;

@@ -1,8 +1,10 @@
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { decodeId } from '../../../src/graphql/global-id.js';
+import { pathOf, sizeOf } from '../../../src/runtime/local/local-runtime.js';
 import { processesOfScope } from '../../../src/runtime/local/processes.js';
+import { startTestApp } from '../../helpers/app.js';
 import { jobApi, reasonsOf } from '../../helpers/job-api.js';
 import { startLocalApp, type LocalTestApp } from '../../helpers/local.js';
 import { waitFor } from '../../helpers/wait-for.js';
@@ -42,11 +44,31 @@ async function stop(id: string) {
   return api.until('pipeline', id, 'STOPPED', 120_000);
 }
 
-/** The savepoints a job's current generation holds on disk. */
+const jobDirOf = (pipelineId: string) => join(t.dataDir, 'local', 'jobs', decodeId(pipelineId, 'Pipeline'));
+
+/** The savepoints a job's generation holds on disk. */
 async function savepointsOf(pipelineId: string, generation: number): Promise<string[]> {
-  const dir = join(t.dataDir, 'local', 'jobs', decodeId(pipelineId, 'Pipeline'), 'state', `g${generation}`, 'savepoints');
-  return (await readdir(dir)).filter((name) => name.startsWith('savepoint-'));
+  return (await readdir(join(jobDirOf(pipelineId), 'savepoints', `g${generation}`))).filter((name) => name.startsWith('savepoint-'));
 }
+
+const SNAPSHOTS = `query ($id: ID!) { pipeline(id: $id) { snapshots { id trigger sizeBytes stateGeneration specVersion pinned } } }`;
+interface SnapshotView {
+  readonly id: string;
+  readonly trigger: string;
+  readonly sizeBytes: number;
+  readonly stateGeneration: number;
+  readonly specVersion: number;
+  readonly pinned: boolean;
+}
+const snapshotsOf = (id: string): Promise<SnapshotView[]> => api.ok(SNAPSHOTS, { id }).then((d) => d.pipeline.snapshots);
+const takeSnapshot = (id: string): Promise<SnapshotView> =>
+  api.ok(`mutation ($id: ID!) { snapshotPipeline(id: $id) { id trigger sizeBytes stateGeneration specVersion pinned } }`, { id }).then((d) => d.snapshotPipeline);
+/** Where the runtime keeps a snapshot's files (the database knows; the API does not say). */
+async function locationOf(snapshotId: string): Promise<string> {
+  const row = await t.database.db.selectFrom('job_snapshots').select('location').where('id', '=', decodeId(snapshotId, 'Snapshot')).executeTakeFirstOrThrow();
+  return pathOf(row.location);
+}
+const exists = (path: string) => stat(path).then(() => true, () => false);
 
 /** Waits until a stream holds exactly `count` records (and fails if it ever holds more). */
 async function recordsReach(streamId: string, count: number, what: string) {
@@ -59,6 +81,17 @@ async function recordsReach(streamId: string, count: number, what: string) {
     },
     180_000,
   );
+}
+
+/** An active pipeline `copy` from `input` to `output`, once it has copied ids 1 to 10. */
+async function copyingTen() {
+  const input = await api.stream('input', [{ name: 'id', type: 'BIGINT' }]);
+  const output = await api.stream('output', [{ name: 'id', type: 'BIGINT' }]);
+  const copy = await api.pipeline('copy', 'INSERT INTO output SELECT id FROM input', { checkpointIntervalMs: 1000 });
+  await api.publish(input, range(1, 10).map((id) => ({ id })));
+  await activate(copy);
+  await recordsReach(output, 10, '10 copied');
+  return { input, output, copy };
 }
 
 /** Waits until the clock has moved past `ms`, so that the next record gets a later timestamp. */
@@ -92,8 +125,10 @@ describe('job lifecycle (local runtime)', () => {
     await api.publish(events, range(101, 105).map((id) => ({ id })));
     expect(ids(await recordsReach(copied, 105, '5 new copied'))).toEqual(range(1, 105));
     await stop(copy);
-    // The first generation's state is gone with it.
-    await expect(savepointsOf(copy, 1)).rejects.toThrow(/ENOENT/);
+    // The first generation's checkpoints are gone with it; its savepoint is a snapshot, kept.
+    await expect(readdir(join(jobDirOf(copy), 'state', 'g1'))).rejects.toThrow(/ENOENT/);
+    expect(await savepointsOf(copy, 1)).toHaveLength(1);
+    expect((await snapshotsOf(copy)).map((s) => [s.trigger, s.stateGeneration])).toEqual([['DEACTIVATION', 2], ['DEACTIVATION', 1]]);
 
     // A timestamp between records 40 and 41: 41 to 105 again (60 of the first 100, and the 5 new).
     const fromTimestamp = await activate(copy, { restore: 'NONE', startFrom: [{ stream: events, from: 'TIMESTAMP', timestamp: between.toISOString() }] });
@@ -157,14 +192,9 @@ describe('job lifecycle (local runtime)', () => {
   }, SLOW);
 
   it('stops a job whose savepoint fails anyway, saying so in its history, and it resumes from its checkpoint', async () => {
-    const input = await api.stream('input', [{ name: 'id', type: 'BIGINT' }]);
-    const output = await api.stream('output', [{ name: 'id', type: 'BIGINT' }]);
-    const copy = await api.pipeline('copy', 'INSERT INTO output SELECT id FROM input', { checkpointIntervalMs: 1000 });
-    await api.publish(input, range(1, 10).map((id) => ({ id })));
-    await activate(copy);
-    await recordsReach(output, 10, '10 copied');
+    const { input, output, copy } = await copyingTen();
     // The savepoint folder becomes a file: Flink cannot write a savepoint there.
-    const savepoints = join(t.dataDir, 'local', 'jobs', decodeId(copy, 'Pipeline'), 'state', 'g1', 'savepoints');
+    const savepoints = join(jobDirOf(copy), 'savepoints', 'g1');
     await rm(savepoints, { recursive: true, force: true });
     await writeFile(savepoints, 'not a folder');
     const stopped = await stop(copy);
@@ -178,5 +208,72 @@ describe('job lifecycle (local runtime)', () => {
     await activate(copy);
     expect(ids(await recordsReach(output, 15, '5 more copied'))).toEqual(range(1, 15));
     await stop(copy);
+    expect(await snapshotsOf(copy)).toHaveLength(1); // the second stop's; the failed one left none
+  }, SLOW);
+
+  it('keeps snapshots on demand and at deactivation with real sizes, drops old ones with their files, restores a chosen one', async () => {
+    const { input, output, copy } = await copyingTen();
+    await api.until('pipeline', copy, 'RUNNING');
+
+    // The first, pinned, outlives the retention; of the rest, the newest 5 stay.
+    const first = await takeSnapshot(copy);
+    expect(first).toMatchObject({ trigger: 'ON_DEMAND', stateGeneration: 1, specVersion: 1, pinned: false });
+    expect(first.sizeBytes).toBeGreaterThan(0);
+    expect(first.sizeBytes).toBe(await sizeOf(await locationOf(first.id)));
+    await api.ok('mutation ($id: ID!) { pinSnapshot(id: $id, pinned: true) { pinned } }', { id: first.id });
+    const taken: SnapshotView[] = [];
+    for (let i = 0; i < 6; i++) taken.push(await takeSnapshot(copy));
+    const dropped = taken[0]!;
+    const listed = await snapshotsOf(copy);
+    expect(listed.map((s) => s.id)).toEqual([...taken.slice(1).map((s) => s.id).reverse(), first.id]);
+    expect(listed.at(-1)!.pinned).toBe(true);
+    for (const s of listed) expect(s.sizeBytes).toBe(await sizeOf(await locationOf(s.id)));
+    // The dropped one's row and files are gone; the job runs on.
+    expect(await savepointsOf(copy, 1)).toHaveLength(6);
+    const dropGone = await t.gql('query ($id: ID!) { node(id: $id) { id } }', { id: dropped.id }, { key });
+    expect(dropGone.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect((await api.jobState('pipeline', copy)).actualState).toBe('RUNNING');
+
+    // Deactivated, it stops with a savepoint of its own: one more, one more dropped.
+    await api.publish(input, range(11, 15).map((id) => ({ id })));
+    await recordsReach(output, 15, '15 copied');
+    await stop(copy);
+    const afterStop = await snapshotsOf(copy);
+    expect(afterStop[0]).toMatchObject({ trigger: 'DEACTIVATION', stateGeneration: 1 });
+    expect(afterStop).toHaveLength(6);
+    expect(await savepointsOf(copy, 1)).toHaveLength(6);
+
+    // Another gateway over the same database lists them the same.
+    const second = await startTestApp({ database: t.database });
+    try {
+      const again = await second.gql(SNAPSHOTS, { id: copy }, { key });
+      expect(again.data?.pipeline.snapshots).toEqual(afterStop);
+    } finally {
+      await second.close();
+    }
+
+    // Only this pipeline's own snapshots restore it: another pipeline's, another account's are not found.
+    const other = await api.pipeline('other', 'INSERT INTO output SELECT id FROM input');
+    const refused = await t.gql(ACTIVATE_FROM, { id: other, snapshot: first.id }, { key });
+    expect(refused.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    const stranger = await t.signUp('Stranger');
+    const theirs = await t.gql('query ($id: ID!) { node(id: $id) { id } }', { id: first.id }, { key: stranger.key });
+    expect(theirs.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    const both = await t.gql(ACTIVATE_FROM.replace('fromSnapshot', 'restore: NONE, fromSnapshot'), { id: copy, snapshot: first.id }, { key });
+    expect(both.errors?.[0]?.extensions?.code).toBe('VALIDATION');
+    expect((await api.jobState('pipeline', copy)).actualState).toBe('STOPPED');
+
+    // From the first snapshot (taken after 10 records): a new generation re-reads 11 to 15.
+    expect((await t.gql(ACTIVATE_FROM, { id: copy, snapshot: first.id }, { key })).data?.activatePipeline).toEqual({ stateGeneration: 2 });
+    expect(ids(await recordsReach(output, 20, '11 to 15 again'))).toEqual([...range(1, 15), ...range(11, 15)].sort((a, b) => a - b));
+    await stop(copy);
+
+    // Deleted, the pipeline takes its snapshots along: rows and files.
+    await api.ok('mutation ($id: ID!) { deletePipeline(id: $id) { id } }', { id: copy });
+    const rows = await t.database.db.selectFrom('job_snapshots').select('id').where('job_id', '=', decodeId(copy, 'Pipeline')).execute();
+    expect(rows).toEqual([]);
+    await waitFor('the job folder gone', async () => !(await exists(jobDirOf(copy))), 30_000);
   }, SLOW);
 });
+
+const ACTIVATE_FROM = `mutation ($id: ID!, $snapshot: ID!) { activatePipeline(id: $id, fromSnapshot: $snapshot) { stateGeneration } }`;
