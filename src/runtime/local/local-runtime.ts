@@ -148,7 +148,8 @@ export class LocalRuntime implements Runtime {
     const previous = await readRun(join(dir, 'run.json'));
     for (const old of current) {
       if (previous?.stateDir === stateDir) {
-        const note = await this.stopWithSavepoint(old);
+        // Its savepoint is the redeploy's own, not a snapshot: it goes with the generation.
+        const { note } = await this.stopWithSavepoint(old, 'redeploy');
         if (note) log.warn({ reason: note }, 'redeploying without a savepoint');
       } else await this.stop(old);
     }
@@ -235,7 +236,7 @@ export class LocalRuntime implements Runtime {
     let note: string | null = null;
     let savepoint: TakenSnapshot | undefined;
     for (const process of await this.running(ref.id)) {
-      if (options.savepoint && !options.discardState) ({ note, savepoint } = await this.stopWithSavepoint(process));
+      if (options.savepoint && !options.discardState) ({ note, savepoint } = await this.stopWithSavepoint(process, 'snapshot'));
       else await this.stop(process);
     }
     await this.options.storage.revokeJob(ref);
@@ -293,12 +294,14 @@ export class LocalRuntime implements Runtime {
   }
 
   /**
-   * Stops a job process with a savepoint in its state folder (Flink's stop-with-savepoint:
-   * exactly-once output is committed, the job ends FINISHED and its runner exits). One
-   * that is not running, or whose savepoint fails or takes too long, is stopped anyway;
-   * the answer then says why, and its latest checkpoint is what it resumes from.
+   * Stops a job process with a savepoint (Flink's stop-with-savepoint: exactly-once output
+   * is committed, the job ends FINISHED and its runner exits): a `snapshot` one in the
+   * generation's savepoint folder, kept as a snapshot; a `redeploy` one in its state
+   * folder, gone with the generation. One that is not running, or whose savepoint fails or
+   * takes too long, is stopped anyway; the answer then says why, and its latest checkpoint
+   * is what it resumes from.
    */
-  private async stopWithSavepoint(job: Marked): Promise<{ note: string | null; savepoint?: TakenSnapshot }> {
+  private async stopWithSavepoint(job: Marked, keep: 'snapshot' | 'redeploy'): Promise<{ note: string | null; savepoint?: TakenSnapshot }> {
     const dir = this.jobDir(job.id);
     const log = this.options.logger.child({ accountId: job.accountId, jobId: job.id, pid: job.pid });
     const run = await readRun(join(dir, 'run.json'));
@@ -316,12 +319,8 @@ export class LocalRuntime implements Runtime {
       try {
         // Records older than generations have none: theirs is the state folder's name.
         const generation = run.generation ?? Number(/g(\d+)$/.exec(run.stateDir)?.[1] ?? 1);
-        const location = await stopWithSavepoint(
-          `http://127.0.0.1:${events.restPort}`,
-          run.flinkJobId,
-          `file://${this.savepointDir(job.id, generation)}`,
-          this.savepointTimeoutMs,
-        );
+        const target = keep === 'snapshot' ? this.savepointDir(job.id, generation) : join(run.stateDir, 'savepoints');
+        const location = await stopWithSavepoint(`http://127.0.0.1:${events.restPort}`, run.flinkJobId, `file://${target}`, this.savepointTimeoutMs);
         savepoint = { location, sizeBytes: await sizeOf(pathOf(location)) };
         log.info({ ...savepoint, ms: Date.now() - started }, 'savepoint taken');
       } catch (error) {

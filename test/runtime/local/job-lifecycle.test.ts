@@ -269,7 +269,7 @@ describe('job lifecycle (local runtime)', () => {
     await stop(copy);
 
     // Deleted, the pipeline takes its snapshots along: rows and files.
-    await api.ok('mutation ($id: ID!) { deletePipeline(id: $id) { id } }', { id: copy });
+    await api.ok('mutation ($id: ID!) { deletePipeline(id: $id) { deletedId } }', { id: copy });
     const rows = await t.database.db.selectFrom('job_snapshots').select('id').where('job_id', '=', decodeId(copy, 'Pipeline')).execute();
     expect(rows).toEqual([]);
     await waitFor('the job folder gone', async () => !(await exists(jobDirOf(copy))), 30_000);
