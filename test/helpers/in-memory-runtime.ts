@@ -1,4 +1,5 @@
-import type { ObservedJob, RemoveOptions, RemoveResult, Runtime } from '../../src/runtime/runtime.js';
+import type { ObservedJob, RemoveOptions, RemoveResult, Runtime, TakenSnapshot } from '../../src/runtime/runtime.js';
+import { SavepointError } from '../../src/flink/flink-rest.js';
 import type { JobRef, JobSpec, ObservedPhase } from '../../src/jobs/job-spec.js';
 import { RuntimeRejectedError } from '../../src/runtime/runtime.js';
 
@@ -18,6 +19,11 @@ export class InMemoryRuntime implements Runtime {
   savepointFailure: string | undefined;
   /** When set, the next apply throws this (a transient failure). */
   failNextApply: Error | undefined;
+  /** When set, `snapshot` fails as Flink would, for this reason. */
+  snapshotFailure: string | undefined;
+  /** Savepoint locations `deleteSnapshot` was asked to delete, in order. */
+  readonly deletedSnapshots: string[] = [];
+  private savepoints = 0;
 
   async apply(spec: JobSpec): Promise<void> {
     this.calls.push(`apply ${spec.id}@${spec.specVersion}`);
@@ -43,8 +49,27 @@ export class InMemoryRuntime implements Runtime {
   async remove(ref: JobRef, options: RemoveOptions = {}): Promise<RemoveResult> {
     this.calls.push(`remove ${ref.id}`);
     this.removals.push({ id: ref.id, ...options });
+    const running = this.jobs.get(ref.id);
     this.jobs.delete(ref.id);
-    return { note: options.savepoint ? (this.savepointFailure ?? null) : null };
+    if (!options.savepoint || options.discardState) return { note: null };
+    if (this.savepointFailure || !running) return { note: this.savepointFailure ?? null };
+    return { note: null, savepoint: this.savepointOf(ref, running.spec.state.generation) };
+  }
+
+  async snapshot(ref: JobRef, generation: number): Promise<TakenSnapshot> {
+    if (this.jobs.get(ref.id)?.phase !== 'RUNNING') throw new SavepointError('the job is not running');
+    if (this.snapshotFailure) throw new SavepointError(this.snapshotFailure);
+    return this.savepointOf(ref, generation);
+  }
+
+  async deleteSnapshot(_ref: JobRef, location: string): Promise<void> {
+    this.deletedSnapshots.push(location);
+  }
+
+  /** A savepoint as a runtime would name it, of a size that tells them apart. */
+  private savepointOf(ref: JobRef, generation: number): TakenSnapshot {
+    this.savepoints += 1;
+    return { location: `memory://${ref.id}/g${generation}/savepoint-${this.savepoints}`, sizeBytes: 1000 + this.savepoints };
   }
 
   async observe(): Promise<ObservedJob[]> {

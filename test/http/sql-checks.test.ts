@@ -15,10 +15,11 @@ const TIME_LIMIT_MS = 1000;
 const READY_MS = 100;
 /**
  * What any one /readyz may take: on a loaded 2-core CI machine an idle gateway's slowest
- * of 100 answers took 200 ms (its median 2 ms); one that waited for a parse would take
- * the parse's time, a second or more.
+ * of 100 answers took 200 ms (its median 2 ms), and 584 ms once with a second test run
+ * beside it (2026-12-04); one that waited for a parse would take the parse's time, a
+ * second or more.
  */
-const READY_MAX_MS = 500;
+const READY_MAX_MS = 800;
 
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
