@@ -7,6 +7,8 @@
  * 2. Stopping a job with a savepoint beside stopping it without one (the runtime's remove
  *    with and without `savepoint`), and resuming from the savepoint beside a fresh start
  *    (activate, restore LATEST vs NONE, → RUNNING): medians of BENCH_RUNS each.
+ * 3. A snapshot on demand of the running job (snapshotPipeline, the job runs on), beside
+ *    the stop with a savepoint: median of BENCH_RUNS, and its size.
  *
  * The reconciler is driven here, a pass every 100 ms (no loop of its own), so that the
  * plain stop can be made between passes. Writes bench/results/lifecycle.json.
@@ -169,6 +171,14 @@ try {
         `resume from savepoint → RUNNING ${resumeMs} ms, fresh start → RUNNING ${freshStartMs} ms\n`,
     );
   }
+  // 3. Snapshots of the running job (the last fresh start left it RUNNING).
+  const snapshots: { ms: number; sizeBytes: number }[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const started = performance.now();
+    const data = await gql('mutation ($id: ID!) { snapshotPipeline(id: $id) { sizeBytes } }', { id });
+    snapshots.push({ ms: Math.round(performance.now() - started), sizeBytes: data.snapshotPipeline.sizeBytes });
+    process.stdout.write(`snapshot ${run + 1}: ${snapshots.at(-1)!.ms} ms, ${snapshots.at(-1)!.sizeBytes} bytes\n`);
+  }
   const summary = {
     checkpointIntervalMs: CHECKPOINT_INTERVAL_MS,
     records: RECORDS,
@@ -180,12 +190,15 @@ try {
     medianPlainStopMs: median(cycles.map((c) => c.plainStopMs)),
     medianResumeMs: median(cycles.map((c) => c.resumeMs)),
     medianFreshStartMs: median(cycles.map((c) => c.freshStartMs)),
+    medianSnapshotMs: median(snapshots.map((s) => s.ms)),
     detail: cycles,
+    snapshots,
   };
   process.stdout.write(
     `\nEXACTLY_ONCE is ${summary.latencyRatioMedian}× the latency of AT_LEAST_ONCE (median) at a ${CHECKPOINT_INTERVAL_MS} ms checkpoint interval\n` +
       `median stop with savepoint ${summary.medianSavepointStopMs} ms vs plain ${summary.medianPlainStopMs} ms | ` +
-      `resume → RUNNING ${summary.medianResumeMs} ms vs fresh start ${summary.medianFreshStartMs} ms\n`,
+      `resume → RUNNING ${summary.medianResumeMs} ms vs fresh start ${summary.medianFreshStartMs} ms | ` +
+      `snapshot on demand ${summary.medianSnapshotMs} ms (the job runs on)\n`,
   );
   await mkdir('bench/results', { recursive: true });
   await writeFile('bench/results/lifecycle.json', `${JSON.stringify(summary, null, 2)}\n`);
