@@ -77,7 +77,12 @@ export class Reconciler {
     this.firstPass = false;
     // Whatever the runtime still holds that no row wants any more (a deleted job) goes.
     tally.removed += await this.removeOrphans([...observed.values()]);
-    tally.removed += await this.discardDeletedStates();
+    try {
+      tally.removed += await this.discardDeletedStates();
+    } catch (error) {
+      // Nothing waits on it: the next pass tries again.
+      this.logger.warn({ err: error }, 'discarding the state of deleted jobs failed; will retry');
+    }
     return tally;
   }
 

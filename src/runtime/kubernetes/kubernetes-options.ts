@@ -66,6 +66,8 @@ export interface KubernetesRuntimeOptions {
   readonly watchTimeoutSeconds?: number;
   /** How long a deactivation waits for the operator to suspend the job with a savepoint (default 60 s). */
   readonly savepointTimeoutMs?: number;
+  /** How often the state ConfigMaps of stopped jobs are listed, for the reconciler to discard deleted jobs' (default 60 s; 0: every time). */
+  readonly keptStatesIntervalMs?: number;
   /** How long to wait for the new namespace's quota to be enforced. */
   readonly quotaReadyTimeoutMs?: number;
 }

@@ -1,5 +1,6 @@
 import { CoreV1Api, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from '../../platform/logger.js';
+import { isUuid } from '../../platform/ids.js';
 import { SECOND } from '../../platform/time.js';
 import type { ObservedJob, RemoveOptions, RemoveResult, Runtime } from '../runtime.js';
 import { streamsOf, type JobRef, type JobSpec } from '../../jobs/job-spec.js';
@@ -12,9 +13,13 @@ import {
   DEFAULT_QUIET_WATCH_MS,
   DEFAULT_WATCH_TIMEOUT_SECONDS,
   FIELD_MANAGER,
+  LABEL_ACCOUNT,
+  LABEL_JOB_ID,
+  LABEL_JOB_KIND,
   LABEL_SPEC_VERSION,
   LABEL_STATE_GENERATION,
   deploymentNameOf,
+  kindFromLabel,
   managedSelector,
   namespaceOf,
   specSecretNameOf,
@@ -48,6 +53,8 @@ export class KubernetesRuntime implements Runtime {
   private readonly logger: Logger;
   /** Accounts whose namespace this process has set up, with the limits it was set up for. */
   private readonly namespaces = new Map<string, { readonly limits: string; readonly ready: Promise<string> }>();
+  /** When keptStates last listed the state ConfigMaps. */
+  private keptStatesListedAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: KubernetesRuntimeOptions) {
     this.logger = options.logger;
@@ -225,6 +232,25 @@ export class KubernetesRuntime implements Runtime {
     } as KubernetesObject);
     this.logger.info({ accountId: ref.accountId, jobId: ref.id, namespace, name, savepoint }, 'job suspended with a savepoint');
     return null;
+  }
+
+  /**
+   * Stopped jobs whose state ConfigMap (their last savepoint) is kept, from its labels, in
+   * every account namespace; at most once per keptStatesIntervalMs (none in between).
+   */
+  async keptStates(): Promise<JobRef[]> {
+    const now = Date.now();
+    if (now - this.keptStatesListedAt < (this.options.keptStatesIntervalMs ?? 60 * SECOND)) return [];
+    this.keptStatesListedAt = now;
+    const maps = await this.core.listConfigMapForAllNamespaces({ labelSelector: managedSelector(this.options.instance) });
+    const kept: JobRef[] = [];
+    for (const map of maps.items) {
+      const labels = map.metadata?.labels ?? {};
+      const [kind, id, accountId] = [kindFromLabel(labels[LABEL_JOB_KIND]), labels[LABEL_JOB_ID], labels[LABEL_ACCOUNT]];
+      if (!kind || !id || !accountId || !isUuid(id)) continue;
+      if (map.metadata?.name === stateConfigMapNameOf(deploymentNameOf({ kind, id }))) kept.push({ kind, id, accountId });
+    }
+    return kept;
   }
 
   /** The savepoint the job last stopped with, if it is of this state generation. */

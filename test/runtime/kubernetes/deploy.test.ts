@@ -72,6 +72,7 @@ describe('deploy/ manifests and least privilege', () => {
     await waitFor('a RUNNING', async () => (await runtime.observe()).find((j) => j.id === a.id)?.phase === 'RUNNING', 10_000);
     await runtime.apply({ ...a, specVersion: 2 });
     await runtime.remove(a);
+    await runtime.keptStates(); // Weir's ConfigMaps, in every namespace
     tiers.set(accountId, { maxActiveJobs: 1, maxTaskCount: 4 });
     await expect(runtime.admit(c)).rejects.toBeInstanceOf(KubernetesQuotaError);
     await expect(runtime.apply(c)).rejects.toBeInstanceOf(KubernetesQuotaError);
@@ -82,6 +83,7 @@ describe('deploy/ manifests and least privilege', () => {
     const runtime = newRuntime(env.kubeConfigFor(token), {
       tierLimits: async (accountId) => tiers.get(accountId) ?? { maxActiveJobs: 2, maxTaskCount: 4 },
       quotaReadyTimeoutMs: 10_000,
+      keptStatesIntervalMs: 0,
     });
     runtimes.push(runtime);
     return runtime;

@@ -147,9 +147,19 @@ describe('KubernetesRuntime against the real apiserver', () => {
     await runtime.apply({ ...spec, specVersion: 3, state: { generation: 2, startPositions: {} } });
     expect((await kube.deployments(namespace))[0].spec.job).not.toHaveProperty('initialSavepointPath');
 
-    // Deleting the job deletes its savepoint's record too.
-    await runtime.remove(spec, { discardState: true });
-    expect(await stateMap()).toBeUndefined();
+    // Stopped again, its record is listed as kept state (which the reconciler discards once
+    // the job is deleted); deleting the job deletes its savepoint's record too.
+    await runtime.remove(spec);
+    expect(await stateMap()).toBeDefined();
+    const lister = newRuntime(env.admin, { keptStatesIntervalMs: 0 });
+    try {
+      expect((await lister.keptStates()).filter((ref) => ref.accountId === accountId)).toEqual([{ kind: 'PIPELINE', id: spec.id, accountId }]);
+      await lister.remove(spec, { discardState: true });
+      expect(await stateMap()).toBeUndefined();
+      expect((await lister.keptStates()).filter((ref) => ref.accountId === accountId)).toEqual([]);
+    } finally {
+      await lister.close();
+    }
   });
 
   it('stops a running job whose savepoint does not come in time, and says why', async () => {
