@@ -21,6 +21,8 @@ export class InMemoryRuntime implements Runtime {
   failNextApply: Error | undefined;
   /** When set, `snapshot` fails as Flink would, for this reason. */
   snapshotFailure: string | undefined;
+  /** Stopped jobs whose state the runtime keeps (`keptStates`); a discard removes one. */
+  readonly kept = new Map<string, JobRef>();
   /** Savepoint locations `deleteSnapshot` was asked to delete, in order. */
   readonly deletedSnapshots: string[] = [];
   private savepoints = 0;
@@ -51,6 +53,7 @@ export class InMemoryRuntime implements Runtime {
     this.removals.push({ id: ref.id, ...options });
     const running = this.jobs.get(ref.id);
     this.jobs.delete(ref.id);
+    if (options.discardState) this.kept.delete(ref.id);
     if (!options.savepoint || options.discardState) return { note: null };
     if (this.savepointFailure || !running) return { note: this.savepointFailure ?? null };
     return { note: null, savepoint: this.savepointOf(ref, running.spec.state.generation) };
@@ -60,6 +63,10 @@ export class InMemoryRuntime implements Runtime {
     if (this.jobs.get(ref.id)?.phase !== 'RUNNING') throw new SavepointError('the job is not running');
     if (this.snapshotFailure) throw new SavepointError(this.snapshotFailure);
     return this.savepointOf(ref, generation);
+  }
+
+  async keptStates(): Promise<JobRef[]> {
+    return [...this.kept.values()];
   }
 
   async deleteSnapshot(_ref: JobRef, location: string): Promise<void> {

@@ -303,6 +303,19 @@ describeDatabases((_label, open) => {
       expect(runtime.jobs.has('0190aaaa-0000-7000-8000-000000000000')).toBe(false);
     });
 
+    it('discards the kept state of stopped jobs that were deleted, and only theirs', async () => {
+      const deleted = { kind: 'PIPELINE' as const, id: '0190aaaa-0000-7000-8000-0000000000d1', accountId: '0190aaaa-0000-7000-8000-000000000001' };
+      // A row that exists (the test's pipeline, never activated): its state stays.
+      const stopped = { ...deleted, id: decodeId(pipelineId, 'Pipeline') };
+      runtime.kept.set(deleted.id, deleted);
+      runtime.kept.set(stopped.id, stopped);
+      const before = runtime.removals.length;
+      await t.app.reconciler.pass();
+      expect(runtime.removals.slice(before)).toEqual([{ id: deleted.id, discardState: true }]);
+      expect([...runtime.kept.keys()]).toEqual([stopped.id]);
+      runtime.kept.clear();
+    });
+
     it('enforces the tier quota at activation, under a lock, and changes nothing when refused', async () => {
       const quota = await quotaAccount([1, 1, 1]);
       // FREE allows 2 active jobs: of three concurrent activations exactly two win.
