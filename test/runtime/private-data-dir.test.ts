@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/platform/net.js';
-import { latestCheckpoint } from '../../src/runtime/local/local-runtime.js';
+import { latestCheckpoint } from '../../src/runtime/local/state-files.js';
 import { processesOfScope } from '../../src/runtime/local/processes.js';
 import { decodeId } from '../../src/graphql/global-id.js';
 import { startExternalKafka, type ExternalKafka } from '../helpers/kafka.js';

@@ -2,7 +2,7 @@ import { readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { decodeId } from '../../../src/graphql/global-id.js';
-import { pathOf, sizeOf } from '../../../src/runtime/local/local-runtime.js';
+import { pathOf, sizeOf } from '../../../src/runtime/local/state-files.js';
 import { processesOfScope } from '../../../src/runtime/local/processes.js';
 import { startTestApp } from '../../helpers/app.js';
 import { jobApi, reasonsOf } from '../../helpers/job-api.js';

@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { decodeId } from '../../../src/graphql/global-id.js';
 import { processesOfScope } from '../../../src/runtime/local/processes.js';
-import { latestCheckpoint } from '../../../src/runtime/local/local-runtime.js';
+import { latestCheckpoint } from '../../../src/runtime/local/state-files.js';
 import { codes } from '../../helpers/app.js';
 import { readCommittedWithKafkaConsumer, startExternalKafka } from '../../helpers/kafka.js';
 import { startLocalApp, type LocalTestApp } from '../../helpers/local.js';
