@@ -71,8 +71,7 @@ export class JobService {
     await this.admitByRuntime(spec);
     // A snapshot of this very job, the caller's: any other id is not found.
     const snapshot = fromSnapshot === null ? undefined : await snapshotRepo.findSnapshot(this.db, a.accountId, fromSnapshot);
-    if (snapshot && (snapshot.job_id !== id || snapshot.job_kind !== kind)) throw new NotFoundError('Snapshot', fromSnapshot!);
-    if (fromSnapshot !== null && !snapshot) throw new NotFoundError('Snapshot', fromSnapshot);
+    if (fromSnapshot !== null && (snapshot?.job_id !== id || snapshot.job_kind !== kind)) throw new NotFoundError('Snapshot', fromSnapshot);
     // Restoring a chosen snapshot begins a new generation that starts from it.
     const fresh = restore === 'NONE' || snapshot !== undefined;
     // Outside the transaction too: LATEST asks the stream storage for each stream's end.

@@ -39,15 +39,11 @@ export async function insertSnapshot(db: Db, snapshot: NewSnapshot): Promise<Job
 }
 
 /** A job's snapshots, newest first. */
+const newestFirst = (db: Db, jobId: string) =>
+  db.selectFrom('job_snapshots').selectAll().where('job_id', '=', jobId).orderBy('taken_at', 'desc').orderBy('id', 'desc');
+
 export async function listSnapshots(db: Db, accountId: string, jobId: string): Promise<JobSnapshotRow[]> {
-  const rows = await db
-    .selectFrom('job_snapshots')
-    .selectAll()
-    .where('account_id', '=', accountId)
-    .where('job_id', '=', jobId)
-    .orderBy('taken_at', 'desc')
-    .orderBy('id', 'desc')
-    .execute();
+  const rows = await newestFirst(db, jobId).where('account_id', '=', accountId).execute();
   return rows.map(rowOf);
 }
 
@@ -75,16 +71,7 @@ export async function countPinned(db: Db, jobId: string): Promise<number> {
  * `protect` (the savepoint the job's generation starts from, until it has its own).
  */
 export async function snapshotsBeyond(db: Db, jobId: string, keep: number, protect: string | null): Promise<JobSnapshotRow[]> {
-  const rows = await db
-    .selectFrom('job_snapshots')
-    .selectAll()
-    .where('job_id', '=', jobId)
-    .where('pinned', '=', false)
-    .orderBy('taken_at', 'desc')
-    .orderBy('id', 'desc')
-    .offset(keep)
-    .limit(1000)
-    .execute();
+  const rows = await newestFirst(db, jobId).where('pinned', '=', false).offset(keep).limit(1000).execute();
   return rows.map(rowOf).filter((row) => row.location !== protect);
 }
 

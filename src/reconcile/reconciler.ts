@@ -2,6 +2,7 @@ import type { Db } from '../platform/database.js';
 import type { Logger } from '../platform/logger.js';
 import * as jobRepo from '../jobs/job.repository.js';
 import type { JobStateRow } from '../jobs/job.repository.js';
+import type { JobRef } from '../jobs/job-spec.js';
 import type { ActualState } from '../jobs/job.table.js';
 import type { StatusEvents } from '../jobs/status-events.js';
 import { RuntimeRejectedError, type ObservedJob, type RemoveResult, type Runtime } from '../runtime/runtime.js';
@@ -180,36 +181,35 @@ export class Reconciler {
   }
 
   private async removeOrphans(orphans: ObservedJob[]): Promise<number> {
-    let removed = 0;
-    for (const kind of ['PIPELINE', 'CONNECTION'] as const) {
-      const ofKind = orphans.filter((job) => job.kind === kind);
-      const existing = await jobRepo.existingJobIds(this.db, kind, ofKind.map((job) => job.id));
-      for (const job of ofKind) {
-        // Rows that exist but were not listed are inactive and already STOPPED: still remove.
-        const deleted = !existing.has(job.id);
-        this.logger.info({ accountId: job.accountId, jobId: job.id, deleted }, 'removing orphaned job');
-        // A deleted job's state goes with it.
-        await this.runtime.remove(job, { discardState: deleted });
-        removed += 1;
-      }
+    const existing = await this.existingIds(orphans);
+    for (const job of orphans) {
+      // Rows that exist but were not listed are inactive and already STOPPED: still remove.
+      const deleted = !existing.has(job.id);
+      this.logger.info({ accountId: job.accountId, jobId: job.id, deleted }, 'removing orphaned job');
+      // A deleted job's state goes with it.
+      await this.runtime.remove(job, { discardState: deleted });
     }
-    return removed;
+    return orphans.length;
   }
 
   /** The state a runtime keeps for stopped jobs that were deleted since: it goes too. */
   private async discardDeletedStates(): Promise<number> {
     if (!this.runtime.keptStates) return 0;
     const kept = await this.runtime.keptStates();
-    let discarded = 0;
-    for (const kind of ['PIPELINE', 'CONNECTION'] as const) {
-      const ofKind = kept.filter((job) => job.kind === kind);
-      const existing = await jobRepo.existingJobIds(this.db, kind, ofKind.map((job) => job.id));
-      for (const job of ofKind.filter((j) => !existing.has(j.id))) {
-        this.logger.info({ accountId: job.accountId, jobId: job.id }, 'discarding the state of a deleted job');
-        await this.runtime.remove(job, { discardState: true });
-        discarded += 1;
-      }
+    const existing = await this.existingIds(kept);
+    const deleted = kept.filter((job) => !existing.has(job.id));
+    for (const job of deleted) {
+      this.logger.info({ accountId: job.accountId, jobId: job.id }, 'discarding the state of a deleted job');
+      await this.runtime.remove(job, { discardState: true });
     }
-    return discarded;
+    return deleted.length;
+  }
+
+  /** Which of these jobs still have their row. */
+  private async existingIds(jobs: readonly JobRef[]): Promise<Set<string>> {
+    const byKind = await Promise.all(
+      (['PIPELINE', 'CONNECTION'] as const).map((kind) => jobRepo.existingJobIds(this.db, kind, jobs.filter((job) => job.kind === kind).map((job) => job.id))),
+    );
+    return new Set(byKind.flatMap((ids) => [...ids]));
   }
 }

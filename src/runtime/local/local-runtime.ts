@@ -1,5 +1,5 @@
 import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
-import { join, relative, resolve } from 'node:path';
+import { basename, join, relative, resolve } from 'node:path';
 import type { Logger } from '../../platform/logger.js';
 import { mkdirPrivate, PRIVATE_FILE_MODE } from '../../platform/private-files.js';
 import { isUuid } from '../../platform/ids.js';
@@ -46,10 +46,8 @@ interface RunRecord {
   readonly specVersion: number;
   readonly flinkJobId: string;
   readonly startedAt: string;
-  /** The state folder of the run's generation (absent in records older than generations). */
+  /** The state folder of the run's generation, `state/g<n>` (absent in records older than generations). */
   readonly stateDir?: string;
-  /** The run's generation (absent in older records). */
-  readonly generation?: number;
 }
 
 /** What a job's folder says of it while no process runs: enough to find and discard its state. */
@@ -206,7 +204,6 @@ export class LocalRuntime implements Runtime {
       flinkJobId,
       startedAt: new Date().toISOString(),
       stateDir,
-      generation: spec.state.generation,
     };
     await writeFile(join(dir, 'run.json'), JSON.stringify(record), { mode: PRIVATE_FILE_MODE });
     await writeFile(join(dir, 'events.log'), '', { mode: PRIVATE_FILE_MODE });
@@ -255,18 +252,13 @@ export class LocalRuntime implements Runtime {
 
   async snapshot(ref: JobRef, generation: number): Promise<TakenSnapshot> {
     const [process] = await this.running(ref.id);
-    const run = await readRun(join(this.jobDir(ref.id), 'run.json'));
-    const events = await readRunnerEvents(join(this.jobDir(ref.id), 'events.log'));
-    if (!process || !run || run.generation !== generation || !events.restPort || events.final) {
+    const { run, jobManagerUrl } = await this.runOf(ref.id);
+    if (!process || !run || !jobManagerUrl || run.stateDir !== this.stateDir(ref.id, generation)) {
       throw new SavepointError('the job is not running');
     }
     const started = Date.now();
-    const location = await triggerSavepoint(
-      `http://127.0.0.1:${events.restPort}`,
-      run.flinkJobId,
-      `file://${this.savepointDir(ref.id, generation)}`,
-      this.savepointTimeoutMs,
-    );
+    const target = `file://${this.savepointDir(ref.id, generation)}`;
+    const location = await triggerSavepoint(jobManagerUrl, run.flinkJobId, target, this.savepointTimeoutMs);
     const taken = { location, sizeBytes: await sizeOf(pathOf(location)) };
     this.options.logger.info({ accountId: ref.accountId, jobId: ref.id, ...taken, ms: Date.now() - started }, 'savepoint taken');
     return taken;
@@ -282,11 +274,11 @@ export class LocalRuntime implements Runtime {
     await rm(path, { recursive: true, force: true });
   }
 
+  /** Every job folder that says whose it is; a running job's too (it has a row, or is an orphan removed with its state). */
   async keptStates(): Promise<JobRef[]> {
-    const running = new Set((await this.running()).map((p) => p.id));
     const kept: JobRef[] = [];
     for (const id of await listDir(this.jobsDir)) {
-      if (running.has(id) || !isUuid(id)) continue;
+      if (!isUuid(id)) continue;
       const record = await readJson<JobRecord>(join(this.jobDir(id), 'job.json'));
       if (record) kept.push({ kind: record.kind, accountId: record.accountId, id });
     }
@@ -302,25 +294,22 @@ export class LocalRuntime implements Runtime {
    * is what it resumes from.
    */
   private async stopWithSavepoint(job: Marked, keep: 'snapshot' | 'redeploy'): Promise<{ note: string | null; savepoint?: TakenSnapshot }> {
-    const dir = this.jobDir(job.id);
     const log = this.options.logger.child({ accountId: job.accountId, jobId: job.id, pid: job.pid });
-    const run = await readRun(join(dir, 'run.json'));
-    const events = await readRunnerEvents(join(dir, 'events.log'));
-    const status = run?.stateDir && events.restPort && !events.final ? await jobStatus(`http://127.0.0.1:${events.restPort}`, run.flinkJobId) : undefined;
+    const { run, jobManagerUrl } = await this.runOf(job.id);
+    const status = run?.stateDir && jobManagerUrl ? await jobStatus(jobManagerUrl, run.flinkJobId) : undefined;
     let note: string | null = null;
     let savepoint: TakenSnapshot | undefined;
     // STARTING may be a job whose tasks run already (Flink's REST API answers from a cache
     // a few seconds old): it is asked, and asked again while its tasks start.
     const up = status?.phase === 'RUNNING' || status?.phase === 'STARTING';
-    if (!run?.stateDir || !up || this.hung.has(job.pid)) {
+    if (!run?.stateDir || !jobManagerUrl || !up || this.hung.has(job.pid)) {
       note = `Stopped without a savepoint: the job was not running (${status?.phase ?? 'not answering'}); it resumes from its latest checkpoint.`;
     } else {
       const started = Date.now();
       try {
-        // Records older than generations have none: theirs is the state folder's name.
-        const generation = run.generation ?? Number(/g(\d+)$/.exec(run.stateDir)?.[1] ?? 1);
-        const target = keep === 'snapshot' ? this.savepointDir(job.id, generation) : join(run.stateDir, 'savepoints');
-        const location = await stopWithSavepoint(`http://127.0.0.1:${events.restPort}`, run.flinkJobId, `file://${target}`, this.savepointTimeoutMs);
+        // state/g<n> keeps its checkpoints; savepoints/g<n> the generation's snapshots.
+        const target = keep === 'snapshot' ? join(this.jobDir(job.id), 'savepoints', basename(run.stateDir)) : join(run.stateDir, 'savepoints');
+        const location = await stopWithSavepoint(jobManagerUrl, run.flinkJobId, `file://${target}`, this.savepointTimeoutMs);
         savepoint = { location, sizeBytes: await sizeOf(pathOf(location)) };
         log.info({ ...savepoint, ms: Date.now() - started }, 'savepoint taken');
       } catch (error) {
@@ -332,6 +321,13 @@ export class LocalRuntime implements Runtime {
     // After a savepoint the runner exits by itself; the grace is for it to get there.
     await this.stop(job);
     return savepoint ? { note, savepoint } : { note };
+  }
+
+  /** A job's run record and, while its job runs (its runner announced a REST port and no end), its JobManager's REST URL. */
+  private async runOf(id: string): Promise<{ run?: RunRecord | undefined; jobManagerUrl?: string | undefined }> {
+    const run = await readRun(join(this.jobDir(id), 'run.json'));
+    const events = await readRunnerEvents(join(this.jobDir(id), 'events.log'));
+    return { run, jobManagerUrl: events.restPort && !events.final ? `http://127.0.0.1:${events.restPort}` : undefined };
   }
 
   async observe(): Promise<ObservedJob[]> {
